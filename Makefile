@@ -1,0 +1,39 @@
+# Two commands do everything on a fresh machine: `make demo` and `make test`.
+# Both create .venv if missing and install what they need (again only when pyproject.toml changes).
+
+PYTHON ?= python3
+VENV ?= .venv
+BIN := $(VENV)/bin
+HYPOTHESIS_PROFILE ?= ci
+
+.PHONY: demo test test-thorough lint bench clean
+
+$(BIN)/python:
+	$(PYTHON) -m venv $(VENV)
+	$(BIN)/python -m pip install -q --upgrade pip
+
+$(VENV)/.installed: pyproject.toml | $(BIN)/python
+	$(BIN)/python -m pip install -q -e .
+	touch $@
+
+$(VENV)/.installed-test: pyproject.toml | $(BIN)/python
+	$(BIN)/python -m pip install -q -e '.[test,oracle]'
+	touch $@
+
+demo: $(VENV)/.installed
+	$(BIN)/python examples/autograd_demo.py
+
+test: $(VENV)/.installed-test
+	HYPOTHESIS_PROFILE=$(HYPOTHESIS_PROFILE) $(BIN)/python -m pytest -q
+
+test-thorough:
+	$(MAKE) test HYPOTHESIS_PROFILE=thorough
+
+lint: $(VENV)/.installed-test
+	$(BIN)/ruff check minigrad tests examples benchmarks
+
+bench: $(VENV)/.installed-test
+	$(BIN)/python benchmarks/autograd_overhead.py
+
+clean:
+	rm -rf $(VENV) .pytest_cache .hypothesis .ruff_cache *.egg-info

@@ -1,0 +1,100 @@
+"""minigrad: a PyTorch-shaped Tensor with reverse-mode autograd, small enough to read.
+
+    import minigrad as mg
+    x = mg.randn(3, 4, requires_grad=True)
+    (x.relu() ** 2).sum().backward()
+    x.grad          # d/dx of the sum
+
+Where things are: `tensor.py` (the Tensor), `autograd.py` (Function, no_grad, the backward
+pass), `ops/` (every op, forward and backward side by side), `testing/` (gradcheck and
+Hypothesis strategies).
+"""
+
+import numpy as _np
+
+from minigrad import autograd, nn, testing
+from minigrad.autograd import Function, enable_grad, is_grad_enabled, no_grad, set_grad_enabled
+from minigrad.factories import (
+    arange,
+    empty,
+    eye,
+    full,
+    linspace,
+    ones,
+    ones_like,
+    rand,
+    randint,
+    randn,
+    tensor,
+    zeros,
+    zeros_like,
+)
+from minigrad.ops import (
+    abs,
+    add,
+    all,
+    amax,
+    amin,
+    any,
+    argmax,
+    argmin,
+    cat,
+    clamp,
+    cos,
+    div,
+    exp,
+    flatten,
+    gather,
+    log,
+    log_softmax,
+    logsumexp,
+    matmul,
+    max,
+    maximum,
+    mean,
+    min,
+    minimum,
+    mul,
+    neg,
+    pad,
+    permute,
+    pow,
+    relu,
+    reshape,
+    sigmoid,
+    sin,
+    softmax,
+    sqrt,
+    squeeze,
+    stack,
+    std,
+    sub,
+    sum,
+    tanh,
+    transpose,
+    unsqueeze,
+    var,
+    where,
+)
+from minigrad.random import manual_seed
+from minigrad.tensor import Tensor
+
+float32 = _np.dtype(_np.float32)
+float64 = _np.dtype(_np.float64)
+int64 = _np.dtype(_np.int64)
+bool_ = _np.dtype(_np.bool_)
+clip = clamp
+
+__version__ = "0.1.0"
+
+__all__ = [
+    "Function", "Tensor", "abs", "add", "all", "amax", "amin", "any", "arange", "argmax",
+    "argmin", "autograd", "bool_", "cat", "clamp", "clip", "cos", "div", "empty",
+    "enable_grad", "exp", "eye", "flatten", "float32", "float64", "full", "gather", "int64",
+    "is_grad_enabled", "linspace", "log", "log_softmax", "logsumexp", "manual_seed", "matmul",
+    "max", "maximum", "mean", "min", "minimum", "mul", "neg", "nn", "no_grad", "ones",
+    "ones_like", "pad", "permute", "pow", "rand", "randint", "randn", "relu", "reshape",
+    "set_grad_enabled", "sigmoid", "sin", "softmax", "sqrt", "squeeze", "stack", "std", "sub",
+    "sum", "tanh", "tensor", "testing", "transpose", "unsqueeze", "var", "where", "zeros",
+    "zeros_like",
+]

@@ -1,0 +1,302 @@
+"""Reverse-mode automatic differentiation: `Function`, grad mode, and the backward pass.
+
+Every differentiable operation in minigrad is a `Function`: `forward` computes the result from
+plain arrays (NumPy, or CuPy on the GPU) and `backward` turns the gradient of the result into
+gradients of the inputs (a vector-Jacobian product). `Function.apply` runs `forward` and, when
+an input requires grad, records a node (its `Context`) on the output tensor. `backward()` walks
+those nodes from the output back to the leaves, in reverse topological order, without recursion.
+
+Broadcasting is handled here, once: whatever shape an op's backward returns, the engine sums it
+back to its input's shape (`unbroadcast`) and casts it to its input's dtype.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import threading
+from collections.abc import Iterator
+from typing import Any
+
+import numpy as np
+
+# ----------------------------------------------------------------------------------- grad mode
+
+
+class _GradMode(threading.local):
+    enabled = True
+
+
+_grad_mode = _GradMode()
+
+
+def is_grad_enabled() -> bool:
+    """Whether operations record a graph for backward (False inside `no_grad`)."""
+    return _grad_mode.enabled
+
+
+class set_grad_enabled(contextlib.ContextDecorator):
+    """Turn graph recording on or off: as a context manager or a decorator, nestable."""
+
+    def __init__(self, mode: bool) -> None:
+        self.mode = bool(mode)
+        self._previous: list[bool] = []  # a stack, so one instance can be re-entered
+
+    def __enter__(self) -> None:
+        self._previous.append(_grad_mode.enabled)
+        _grad_mode.enabled = self.mode
+
+    def __exit__(self, *exc: object) -> None:
+        _grad_mode.enabled = self._previous.pop()
+
+
+class no_grad(set_grad_enabled):
+    """`with mg.no_grad():` or `@mg.no_grad()`: build no graph (inference, optimizer updates)."""
+
+    def __init__(self) -> None:
+        super().__init__(False)
+
+
+class enable_grad(set_grad_enabled):
+    """`with mg.enable_grad():` or `@mg.enable_grad()`: record a graph even inside `no_grad`."""
+
+    def __init__(self) -> None:
+        super().__init__(True)
+
+
+# ------------------------------------------------------------------------------------ Function
+
+
+class Context:
+    """What one call of a Function keeps for its backward: saved arrays and its inputs."""
+
+    __slots__ = ("function", "parents", "needs_input_grad", "saved", "xp", "freed", "__dict__")
+
+    def __init__(self, function: type[Function], needs_input_grad: tuple[bool, ...], xp) -> None:
+        self.function = function
+        self.needs_input_grad = needs_input_grad
+        self.xp = xp  # the array module of the inputs: numpy or cupy
+        self.parents: tuple[Tensor | None, ...] = ()
+        self.saved: tuple = ()
+        self.freed = False
+
+    def save_for_backward(self, *arrays: Any) -> None:
+        """Keep arrays for backward; they are dropped once backward has used them."""
+        self.saved = arrays
+
+    @property
+    def saved_tensors(self) -> tuple:
+        """The arrays given to `save_for_backward` (named as in PyTorch; they are arrays)."""
+        if self.freed:
+            raise RuntimeError(_SECOND_BACKWARD)
+        return self.saved
+
+    def free(self) -> None:
+        """Drop saved arrays and inputs so the graph's memory can go as soon as backward ends."""
+        self.saved = ()
+        self.parents = ()
+        self.freed = True
+        self.__dict__.clear()
+
+    def __repr__(self) -> str:
+        return f"<{self.function.__name__}Backward>"
+
+
+class Function:
+    """One differentiable operation: `forward(ctx, *args)` and `backward(ctx, grad)` on arrays.
+
+    Subclass it with two static methods and call `YourOp.apply(*args)`. `forward` receives the
+    arrays inside the tensor arguments (other arguments unchanged) and returns one array;
+    `backward` receives the gradient of that output and returns one gradient (or None) per
+    positional argument of `forward`. Keyword arguments of `apply` go to `forward` and are never
+    differentiated. Attributes set on `ctx` in forward are there in backward.
+    """
+
+    @staticmethod
+    def forward(ctx: Context, *args: Any, **kwargs: Any) -> Any:
+        raise NotImplementedError
+
+    @staticmethod
+    def backward(ctx: Context, grad: Any) -> Any:
+        raise NotImplementedError
+
+    @classmethod
+    def apply(cls, *args: Any, **kwargs: Any) -> Tensor:
+        needs_grad = tuple(isinstance(a, Tensor) and a._requires_grad for a in args)
+        arrays = [a.data if isinstance(a, Tensor) else a for a in args]
+        ctx = Context(cls, needs_grad, array_module(arrays))
+        try:
+            out = cls.forward(ctx, *arrays, **kwargs)
+        except (ValueError, TypeError, IndexError, ArithmeticError) as error:
+            raise op_error(op_name(cls), error, args) from error
+        if not isinstance(out, ctx.xp.ndarray):
+            out = ctx.xp.asarray(out)  # reductions to a scalar give NumPy scalars
+        result = Tensor._wrap(out)
+        if _grad_mode.enabled and True in needs_grad and out.dtype.kind in "fc":
+            ctx.parents = tuple(a if g else None for a, g in zip(args, needs_grad))
+            result._requires_grad = True
+            result._ctx = ctx
+        return result
+
+
+def array_module(arrays: list) -> Any:
+    """numpy, or cupy when an input lives on the GPU (imported lazily: cupy is optional)."""
+    for a in arrays:
+        if type(a).__module__.startswith("cupy"):
+            import cupy
+
+            return cupy
+    return np
+
+
+def op_name(function: type[Function]) -> str:
+    return getattr(function, "name", function.__name__.lower())
+
+
+def describe(value: Any) -> str:
+    """`(2, 3) float32` for a tensor or array, repr for anything else: for error messages."""
+    if isinstance(value, Tensor):
+        value = value.data
+    if hasattr(value, "shape") and hasattr(value, "dtype"):
+        return f"{tuple(value.shape)} {value.dtype}"
+    return repr(value)
+
+
+def op_error(name: str, error: Exception, args: tuple) -> Exception:
+    """The error to raise for one from inside an op: with the op's name and its inputs' shapes."""
+    message = str(error)
+    if not message.startswith(f"{name}:"):
+        inputs = ", ".join(describe(a) for a in args)
+        message = f"{name}: {message} (inputs: {inputs})"
+    for kind in (IndexError, ValueError, TypeError, ArithmeticError):
+        if isinstance(error, kind):
+            return kind(message)
+    return RuntimeError(message)
+
+
+# ---------------------------------------------------------------------------- backward engine
+
+_SECOND_BACKWARD = (
+    "Trying to backward through the graph a second time: the first backward() freed the "
+    "arrays it saved. Pass retain_graph=True to the first backward() to keep them."
+)
+
+
+def unbroadcast(grad: Any, shape: tuple[int, ...]) -> Any:
+    """Sum `grad` down to `shape`: undo NumPy broadcasting, whose VJP is a sum over copies."""
+    extra = grad.ndim - len(shape)
+    if extra < 0:
+        raise ValueError(f"gradient of shape {grad.shape} cannot be reduced to shape {shape}")
+    if extra:
+        grad = grad.sum(axis=tuple(range(extra)))
+    stretched = tuple(i for i, n in enumerate(shape) if n == 1 and grad.shape[i] != 1)
+    if stretched:
+        grad = grad.sum(axis=stretched, keepdims=True)
+    if grad.shape != shape:
+        raise ValueError(f"gradient of shape {grad.shape} does not match input shape {shape}")
+    return grad
+
+
+def backward(root: Tensor, gradient: Any = None, retain_graph: bool = False) -> None:
+    """Accumulate d(root)/d(leaf), weighted by `gradient`, into every leaf's `.grad`."""
+    xp = array_module([root.data])
+    gradient = _initial_gradient(root, gradient, xp)
+    grads = {id(root): gradient}
+    handed_to_leaves: set[int] = {id(gradient)}
+    for node in _reverse_topological_order(root):
+        grad = grads.pop(id(node), None)
+        if grad is None:
+            continue
+        ctx = node._ctx
+        if ctx is None:
+            _accumulate(node, grad, handed_to_leaves)
+            continue
+        if ctx.freed:
+            raise RuntimeError(_SECOND_BACKWARD)
+        input_grads = ctx.function.backward(ctx, grad)
+        if not isinstance(input_grads, tuple):
+            input_grads = (input_grads,)
+        if len(input_grads) != len(ctx.needs_input_grad):
+            raise RuntimeError(
+                f"{op_name(ctx.function)}: backward returned {len(input_grads)} gradients "
+                f"for {len(ctx.needs_input_grad)} inputs"
+            )
+        for parent, input_grad in zip(ctx.parents, input_grads):
+            if parent is None or input_grad is None:
+                continue
+            input_grad = _fit(input_grad, parent, ctx.function)
+            previous = grads.get(id(parent))
+            grads[id(parent)] = input_grad if previous is None else previous + input_grad
+        if not retain_graph:
+            ctx.free()
+
+
+def _initial_gradient(root: Tensor, gradient: Any, xp: Any) -> Any:
+    if not root._requires_grad:
+        if root.dtype.kind not in "fc":
+            raise RuntimeError(f"backward: a {root.dtype} tensor has no gradient; only "
+                               "floating-point tensors can require grad")
+        raise RuntimeError("backward: the tensor does not require grad and has no graph; "
+                           "create the inputs with requires_grad=True")
+    if gradient is None:
+        if root.data.size != 1:
+            raise RuntimeError(f"backward: grad can be implicitly created only for scalar outputs, "
+                               f"got shape {root.shape}; pass gradient= of that shape")
+        return xp.ones_like(root.data)
+    gradient = gradient.data if isinstance(gradient, Tensor) else xp.asarray(gradient)
+    if tuple(gradient.shape) != root.shape:
+        raise ValueError(f"backward: gradient has shape {tuple(gradient.shape)} but the tensor "
+                         f"has shape {root.shape}")
+    return gradient.astype(root.dtype)  # a copy: the engine never writes into the caller's array
+
+
+def _fit(grad: Any, parent: Tensor, function: type[Function]) -> Any:
+    """Bring an op's input gradient to its input's shape and dtype (broadcasting, promotion)."""
+    if grad.shape != parent.data.shape:
+        try:
+            grad = unbroadcast(grad, parent.data.shape)
+        except ValueError as error:
+            raise RuntimeError(f"{op_name(function)}: backward gave a {error}") from None
+    if grad.dtype != parent.data.dtype:
+        grad = grad.astype(parent.data.dtype)
+    return grad
+
+
+def _accumulate(leaf: Tensor, grad: Any, handed_to_leaves: set[int]) -> None:
+    """Add into `leaf.grad` like PyTorch; never let two gradients share memory."""
+    if leaf.grad is not None:
+        leaf.grad.data += grad
+        return
+    if id(grad) in handed_to_leaves or not grad.flags.owndata or not grad.flags.writeable:
+        grad = grad.copy()
+    handed_to_leaves.add(id(grad))
+    leaf.grad = Tensor._wrap(grad)
+
+
+def _reverse_topological_order(root: Tensor) -> Iterator[Tensor]:
+    """Every tensor that requires grad reachable from root, each after all that use it.
+
+    An explicit stack instead of recursion: a chain of 100,000 ops must not hit Python's
+    recursion limit.
+    """
+    order: list[Tensor] = []
+    visited: set[int] = set()
+    stack: list[tuple[Tensor, bool]] = [(root, False)]
+    while stack:
+        node, children_done = stack.pop()
+        if children_done:
+            order.append(node)
+            continue
+        if id(node) in visited:
+            continue
+        visited.add(id(node))
+        stack.append((node, True))
+        if node._ctx is not None:
+            for parent in node._ctx.parents:
+                if parent is not None and id(parent) not in visited:
+                    stack.append((parent, False))
+    return reversed(order)
+
+
+# Imported last: tensor.py and this module use each other, and the ops need `Function` defined
+# before tensor.py imports them.
+from minigrad.tensor import Tensor  # noqa: E402

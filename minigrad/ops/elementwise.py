@@ -1,0 +1,490 @@
+"""Elementwise ops: arithmetic, activations, comparisons, and in-place updates.
+
+Binary ops never think about broadcasting: the engine sums each gradient back to its input's
+shape. Arguments that are not Tensors (Python numbers, arrays) are constants: NumPy's promotion
+rules apply to them (a Python float keeps a float32 tensor float32).
+"""
+
+from __future__ import annotations
+
+import functools
+import math
+import operator
+from typing import Any
+
+import numpy as np
+
+from minigrad.autograd import Function, describe, is_grad_enabled, op_error
+from minigrad.tensor import Tensor
+
+# ---------------------------------------------------------------------------------- arithmetic
+
+
+class Add(Function):
+    @staticmethod
+    def forward(ctx, a, b):
+        return a + b
+
+    @staticmethod
+    def backward(ctx, grad):
+        return grad, grad
+
+
+class Sub(Function):
+    @staticmethod
+    def forward(ctx, a, b):
+        return a - b
+
+    @staticmethod
+    def backward(ctx, grad):
+        return grad, -grad if ctx.needs_input_grad[1] else None
+
+
+class Mul(Function):
+    @staticmethod
+    def forward(ctx, a, b):
+        ctx.save_for_backward(a, b)
+        return a * b
+
+    @staticmethod
+    def backward(ctx, grad):
+        a, b = ctx.saved_tensors
+        return (grad * b if ctx.needs_input_grad[0] else None,
+                grad * a if ctx.needs_input_grad[1] else None)
+
+
+class Div(Function):
+    @staticmethod
+    def forward(ctx, a, b):
+        out = a / b
+        ctx.save_for_backward(b, out)
+        return out
+
+    @staticmethod
+    def backward(ctx, grad):
+        b, out = ctx.saved_tensors
+        grad_a = grad / b
+        return grad_a, -grad_a * out if ctx.needs_input_grad[1] else None
+
+
+class Pow(Function):
+    """d(a^b)/da = b a^(b-1); d(a^b)/db = a^b log(a), taken as 0 where a == 0 (as PyTorch)."""
+
+    @staticmethod
+    def forward(ctx, a, b):
+        out = a**b
+        ctx.save_for_backward(a, b, out)
+        return out
+
+    @staticmethod
+    def backward(ctx, grad):
+        a, b, out = ctx.saved_tensors
+        xp = ctx.xp
+        grad_a = grad_b = None
+        if ctx.needs_input_grad[0]:
+            grad_a = grad * b * a ** (b - 1)
+        if ctx.needs_input_grad[1]:
+            safe_a = xp.where(a == 0, 1, a)
+            grad_b = grad * out * xp.log(safe_a)
+        return grad_a, grad_b
+
+
+class Neg(Function):
+    @staticmethod
+    def forward(ctx, a):
+        return -a
+
+    @staticmethod
+    def backward(ctx, grad):
+        return -grad
+
+
+class Maximum(Function):
+    """Where the inputs tie, each gets half of the gradient (as PyTorch)."""
+
+    @staticmethod
+    def forward(ctx, a, b):
+        ctx.save_for_backward(a, b)
+        return ctx.xp.maximum(a, b)
+
+    @staticmethod
+    def backward(ctx, grad):
+        a, b = ctx.saved_tensors
+        share_a = (a > b) + 0.5 * (a == b)
+        return grad * share_a, grad * (1 - share_a)
+
+
+class Minimum(Function):
+    """Where the inputs tie, each gets half of the gradient (as PyTorch)."""
+
+    @staticmethod
+    def forward(ctx, a, b):
+        ctx.save_for_backward(a, b)
+        return ctx.xp.minimum(a, b)
+
+    @staticmethod
+    def backward(ctx, grad):
+        a, b = ctx.saved_tensors
+        share_a = (a < b) + 0.5 * (a == b)
+        return grad * share_a, grad * (1 - share_a)
+
+
+class Clamp(Function):
+    """The gradient passes where min <= x <= max, bounds included (as PyTorch)."""
+
+    @staticmethod
+    def forward(ctx, a, low=None, high=None):
+        ctx.save_for_backward(a)
+        ctx.low, ctx.high = low, high
+        return ctx.xp.clip(a, low, high)
+
+    @staticmethod
+    def backward(ctx, grad):
+        (a,) = ctx.saved_tensors
+        inside = ctx.xp.ones(a.shape, dtype=bool)
+        if ctx.low is not None:
+            inside &= a >= ctx.low
+        if ctx.high is not None:
+            inside &= a <= ctx.high
+        return grad * inside
+
+
+class Where(Function):
+    @staticmethod
+    def forward(ctx, condition, a, b):
+        ctx.save_for_backward(condition)
+        return ctx.xp.where(condition, a, b)
+
+    @staticmethod
+    def backward(ctx, grad):
+        (condition,) = ctx.saved_tensors
+        xp = ctx.xp
+        return None, xp.where(condition, grad, 0), xp.where(condition, 0, grad)
+
+
+class Cast(Function):
+    """A dtype change; its gradient flows back in the input's dtype (the engine casts it)."""
+
+    @staticmethod
+    def forward(ctx, a, dtype):
+        return a.astype(dtype)
+
+    @staticmethod
+    def backward(ctx, grad):
+        return grad
+
+
+# --------------------------------------------------------------------------------- math & act.
+
+
+class Exp(Function):
+    @staticmethod
+    def forward(ctx, a):
+        out = ctx.xp.exp(a)
+        ctx.save_for_backward(out)  # d exp = exp: keep the output, not the input
+        return out
+
+    @staticmethod
+    def backward(ctx, grad):
+        (out,) = ctx.saved_tensors
+        return grad * out
+
+
+class Log(Function):
+    @staticmethod
+    def forward(ctx, a):
+        ctx.save_for_backward(a)
+        return ctx.xp.log(a)
+
+    @staticmethod
+    def backward(ctx, grad):
+        (a,) = ctx.saved_tensors
+        return grad / a
+
+
+class Sqrt(Function):
+    @staticmethod
+    def forward(ctx, a):
+        out = ctx.xp.sqrt(a)
+        ctx.save_for_backward(out)
+        return out
+
+    @staticmethod
+    def backward(ctx, grad):
+        (out,) = ctx.saved_tensors
+        return grad / (2 * out)
+
+
+class Abs(Function):
+    """The derivative at 0 is taken as 0 (sign(0) = 0), as PyTorch."""
+
+    @staticmethod
+    def forward(ctx, a):
+        ctx.save_for_backward(a)
+        return ctx.xp.abs(a)
+
+    @staticmethod
+    def backward(ctx, grad):
+        (a,) = ctx.saved_tensors
+        return grad * ctx.xp.sign(a)
+
+
+class Sin(Function):
+    @staticmethod
+    def forward(ctx, a):
+        ctx.save_for_backward(a)
+        return ctx.xp.sin(a)
+
+    @staticmethod
+    def backward(ctx, grad):
+        (a,) = ctx.saved_tensors
+        return grad * ctx.xp.cos(a)
+
+
+class Cos(Function):
+    @staticmethod
+    def forward(ctx, a):
+        ctx.save_for_backward(a)
+        return ctx.xp.cos(a)
+
+    @staticmethod
+    def backward(ctx, grad):
+        (a,) = ctx.saved_tensors
+        return -grad * ctx.xp.sin(a)
+
+
+class Relu(Function):
+    @staticmethod
+    def forward(ctx, a):
+        out = ctx.xp.maximum(a, 0)
+        ctx.save_for_backward(out)
+        return out
+
+    @staticmethod
+    def backward(ctx, grad):
+        (out,) = ctx.saved_tensors
+        return grad * (out > 0)
+
+
+def _sigmoid(xp, a):
+    """1 / (1 + e^-a) without overflow: exp only ever sees -|a|."""
+    e = xp.exp(-xp.abs(a))
+    return xp.where(a >= 0, 1 / (1 + e), e / (1 + e))
+
+
+class Sigmoid(Function):
+    @staticmethod
+    def forward(ctx, a):
+        out = _sigmoid(ctx.xp, a)
+        ctx.save_for_backward(out)
+        return out
+
+    @staticmethod
+    def backward(ctx, grad):
+        (out,) = ctx.saved_tensors
+        return grad * out * (1 - out)
+
+
+class Tanh(Function):
+    @staticmethod
+    def forward(ctx, a):
+        out = ctx.xp.tanh(a)
+        ctx.save_for_backward(out)
+        return out
+
+    @staticmethod
+    def backward(ctx, grad):
+        (out,) = ctx.saved_tensors
+        return grad * (1 - out * out)
+
+
+class Silu(Function):
+    """x sigmoid(x); its derivative is s (1 + x (1 - s))."""
+
+    @staticmethod
+    def forward(ctx, a):
+        s = _sigmoid(ctx.xp, a)
+        ctx.save_for_backward(a, s)
+        return a * s
+
+    @staticmethod
+    def backward(ctx, grad):
+        a, s = ctx.saved_tensors
+        return grad * s * (1 + a * (1 - s))
+
+
+_SQRT_2_OVER_PI = math.sqrt(2 / math.pi)
+
+
+class Gelu(Function):
+    """x Phi(x) with the exact normal CDF (erf), or PyTorch's tanh approximation."""
+
+    @staticmethod
+    def forward(ctx, a, approximate="none"):
+        xp = ctx.xp
+        ctx.save_for_backward(a)
+        ctx.approximate = approximate
+        if approximate == "tanh":
+            return 0.5 * a * (1 + xp.tanh(_SQRT_2_OVER_PI * (a + 0.044715 * a**3)))
+        return 0.5 * a * (1 + erf(a * (1 / math.sqrt(2))))
+
+    @staticmethod
+    def backward(ctx, grad):
+        (a,) = ctx.saved_tensors
+        xp = ctx.xp
+        if ctx.approximate == "tanh":
+            t = xp.tanh(_SQRT_2_OVER_PI * (a + 0.044715 * a**3))
+            slope = _SQRT_2_OVER_PI * (1 + 3 * 0.044715 * a * a)
+            return grad * (0.5 * (1 + t) + 0.5 * a * (1 - t * t) * slope)
+        cdf = 0.5 * (1 + erf(a * (1 / math.sqrt(2))))
+        pdf = xp.exp(-0.5 * a * a) * (1 / math.sqrt(2 * math.pi))
+        return grad * (cdf + a * pdf)
+
+
+def erf(x):
+    """The error function, elementwise: NumPy has none, so Numba compiles math.erf (or CuPy's)."""
+    if isinstance(x, np.ndarray):
+        return _numba_erf()(x)
+    import cupyx.scipy.special
+
+    return cupyx.scipy.special.erf(x)
+
+
+@functools.cache
+def _numba_erf():
+    import numba
+
+    return numba.vectorize(["float32(float32)", "float64(float64)"], cache=True)(math.erf)
+
+
+# ------------------------------------------------------------------------------ public functions
+
+
+def add(a: Any, b: Any) -> Tensor:
+    return Add.apply(a, b)
+
+
+def sub(a: Any, b: Any) -> Tensor:
+    return Sub.apply(a, b)
+
+
+def mul(a: Any, b: Any) -> Tensor:
+    return Mul.apply(a, b)
+
+
+def div(a: Any, b: Any) -> Tensor:
+    return Div.apply(a, b)
+
+
+def pow(a: Any, b: Any) -> Tensor:  # noqa: A001 - PyTorch's name
+    return Pow.apply(a, b)
+
+
+def neg(a: Tensor) -> Tensor:
+    return Neg.apply(a)
+
+
+def exp(a: Tensor) -> Tensor:
+    return Exp.apply(a)
+
+
+def log(a: Tensor) -> Tensor:
+    return Log.apply(a)
+
+
+def sqrt(a: Tensor) -> Tensor:
+    return Sqrt.apply(a)
+
+
+def abs(a: Tensor) -> Tensor:  # noqa: A001 - PyTorch's name
+    return Abs.apply(a)
+
+
+def sin(a: Tensor) -> Tensor:
+    return Sin.apply(a)
+
+
+def cos(a: Tensor) -> Tensor:
+    return Cos.apply(a)
+
+
+def relu(a: Tensor) -> Tensor:
+    return Relu.apply(a)
+
+
+def sigmoid(a: Tensor) -> Tensor:
+    return Sigmoid.apply(a)
+
+
+def tanh(a: Tensor) -> Tensor:
+    return Tanh.apply(a)
+
+
+def silu(a: Tensor) -> Tensor:
+    return Silu.apply(a)
+
+
+def gelu(a: Tensor, approximate: str = "none") -> Tensor:
+    if approximate not in ("none", "tanh"):
+        raise ValueError(f"gelu: approximate must be 'none' or 'tanh', got {approximate!r}")
+    return Gelu.apply(a, approximate=approximate)
+
+
+def maximum(a: Any, b: Any) -> Tensor:
+    return Maximum.apply(a, b)
+
+
+def minimum(a: Any, b: Any) -> Tensor:
+    return Minimum.apply(a, b)
+
+
+def clamp(a: Tensor, min: Any = None, max: Any = None) -> Tensor:  # noqa: A002
+    """Limit values to [min, max]; tensor bounds go through maximum/minimum."""
+    if min is None and max is None:
+        raise ValueError("clamp: at least one of min and max must be given")
+    if isinstance(min, Tensor) or isinstance(max, Tensor):
+        out = a if min is None else maximum(a, min)
+        return out if max is None else minimum(out, max)
+    return Clamp.apply(a, low=min, high=max)
+
+
+def where(condition: Any, a: Any, b: Any) -> Tensor:
+    """Elements of `a` where `condition` is True, else of `b`; gradients flow to both."""
+    cond = condition.data if isinstance(condition, Tensor) else condition
+    if getattr(cond, "dtype", None) != np.bool_:
+        raise TypeError(f"where: condition must be a bool tensor, got {describe(condition)}")
+    return Where.apply(cond, a, b)
+
+
+_COMPARISONS = {"eq": operator.eq, "ne": operator.ne, "lt": operator.lt,
+                "le": operator.le, "gt": operator.gt, "ge": operator.ge}
+
+
+def compare(name: str, a: Tensor, b: Any) -> Tensor:
+    """An elementwise comparison: a bool tensor outside the graph."""
+    other = b.data if isinstance(b, Tensor) else b
+    try:
+        return Tensor._wrap(_COMPARISONS[name](a.data, other))
+    except (ValueError, TypeError) as error:
+        raise op_error(name, error, (a, b)) from None
+
+
+def update_in_place(name: str, target: Tensor, value: Any, ufunc: Any) -> Tensor:
+    """`target op= value` on the data itself: allowed only outside the graph.
+
+    Changing in place a value that backward will read would silently give wrong gradients,
+    so a tensor that requires grad may be updated only under `no_grad` (optimizer steps).
+    """
+    if target._requires_grad and is_grad_enabled():
+        raise RuntimeError(
+            f"{name}: a tensor that requires grad cannot be changed in place while the graph is "
+            "recorded; wrap the update in `with mg.no_grad():` or use an out-of-place op")
+    other = value.data if isinstance(value, Tensor) else value
+    try:
+        if ufunc is None:
+            target.data[...] = other
+        else:
+            ufunc(target.data, other, out=target.data)
+    except (ValueError, TypeError) as error:
+        raise op_error(name, error, (target, value)) from None
+    return target

@@ -1,0 +1,256 @@
+"""Reductions: sum, mean, var, amax/amin, logsumexp, softmax and log_softmax.
+
+A reduction's backward spreads the output gradient back over the reduced dimensions:
+`_spread` re-inserts them (when keepdim=False removed them) and broadcasts.
+"""
+
+from __future__ import annotations
+
+import builtins
+import math
+from collections import namedtuple
+from typing import Any
+
+from minigrad.autograd import Function, array_module
+from minigrad.ops.shape import gather, normalize_dim
+from minigrad.tensor import Tensor
+
+MaxMin = namedtuple("MaxMin", ["values", "indices"])  # what max/min return along a dim
+
+
+def normalize_dims(op: str, dim: Any, ndim: int) -> tuple[int, ...] | None:
+    """None (all dims), an int or a sequence of ints -> a sorted tuple of non-negative dims."""
+    if dim is None:
+        return None
+    dims = (dim,) if isinstance(dim, int) else tuple(dim)
+    normalized = tuple(sorted({normalize_dim(op, d, ndim) for d in dims}))
+    if len(normalized) != len(dims):
+        raise ValueError(f"{op}: dim {dim} names a dimension twice")
+    return normalized
+
+
+def _spread(ctx, grad):
+    """Broadcast a reduction's output gradient back over the input's shape."""
+    if not ctx.keepdim and ctx.dims is not None:
+        grad = ctx.xp.expand_dims(grad, ctx.dims)
+    return ctx.xp.broadcast_to(grad, ctx.in_shape)
+
+
+def _remember(ctx, a, dims, keepdim):
+    ctx.in_shape, ctx.dims, ctx.keepdim = a.shape, dims, keepdim
+
+
+def _count(shape, dims) -> int:
+    """How many elements one output element of the reduction summarizes."""
+    return math.prod(shape) if dims is None else math.prod(shape[d] for d in dims)
+
+
+class Sum(Function):
+    @staticmethod
+    def forward(ctx, a, dims=None, keepdim=False):
+        _remember(ctx, a, dims, keepdim)
+        return a.sum(axis=dims, keepdims=keepdim)
+
+    @staticmethod
+    def backward(ctx, grad):
+        return _spread(ctx, grad)
+
+
+class Mean(Function):
+    @staticmethod
+    def forward(ctx, a, dims=None, keepdim=False):
+        _remember(ctx, a, dims, keepdim)
+        return a.mean(axis=dims, keepdims=keepdim)
+
+    @staticmethod
+    def backward(ctx, grad):
+        return _spread(ctx, grad / _count(ctx.in_shape, ctx.dims))
+
+
+class Var(Function):
+    """sum((x - mean)^2) / (n - correction); d/dx = 2 (x - mean) / (n - correction)."""
+
+    @staticmethod
+    def forward(ctx, a, dims=None, keepdim=False, correction=1):
+        _remember(ctx, a, dims, keepdim)
+        centered = a - a.mean(axis=dims, keepdims=True)
+        ctx.save_for_backward(centered)
+        ctx.divisor = builtins.max(0, _count(a.shape, dims) - correction)
+        return (centered * centered).sum(axis=dims, keepdims=keepdim) / ctx.divisor
+
+    @staticmethod
+    def backward(ctx, grad):
+        (centered,) = ctx.saved_tensors
+        return _spread(ctx, grad) * centered * (2 / ctx.divisor)
+
+
+class Extreme(Function):
+    """amax/amin: ties share the gradient equally (as PyTorch's amax, amin and full max)."""
+
+    name = "amax/amin"
+
+    @staticmethod
+    def forward(ctx, a, dims=None, keepdim=False, largest=True):
+        _remember(ctx, a, dims, keepdim)
+        out = (a.max if largest else a.min)(axis=dims, keepdims=True)
+        ctx.save_for_backward(a == out)
+        return out if keepdim else out.reshape(_reduced_shape(a.shape, dims))
+
+    @staticmethod
+    def backward(ctx, grad):
+        (hits,) = ctx.saved_tensors
+        count = hits.sum(axis=ctx.dims, keepdims=True)
+        return _spread(ctx, grad) * hits / count
+
+
+def _reduced_shape(shape, dims):
+    return () if dims is None else tuple(n for i, n in enumerate(shape) if i not in dims)
+
+
+class LogSumExp(Function):
+    """log(sum(exp(x))) shifted by the max, so logits of +-1000 neither overflow nor vanish."""
+
+    @staticmethod
+    def forward(ctx, a, dims, keepdim=False):
+        xp = ctx.xp
+        _remember(ctx, a, dims, keepdim)
+        shift = a.max(axis=dims, keepdims=True)
+        shift = xp.where(xp.isfinite(shift), shift, 0)
+        out = xp.log(xp.exp(a - shift).sum(axis=dims, keepdims=True)) + shift
+        ctx.save_for_backward(a, out)
+        return out if keepdim else out.reshape(_reduced_shape(a.shape, dims))
+
+    @staticmethod
+    def backward(ctx, grad):
+        a, out = ctx.saved_tensors
+        return _spread(ctx, grad) * ctx.xp.exp(a - out)
+
+
+class Softmax(Function):
+    """exp(x - max) / sum; the VJP is s * (g - sum(g * s))."""
+
+    @staticmethod
+    def forward(ctx, a, dim):
+        e = ctx.xp.exp(a - a.max(axis=dim, keepdims=True))
+        out = e / e.sum(axis=dim, keepdims=True)
+        ctx.save_for_backward(out)
+        ctx.dim = dim
+        return out
+
+    @staticmethod
+    def backward(ctx, grad):
+        (out,) = ctx.saved_tensors
+        return out * (grad - (grad * out).sum(axis=ctx.dim, keepdims=True))
+
+
+class LogSoftmax(Function):
+    """x - logsumexp(x); the VJP is g - softmax * sum(g)."""
+
+    @staticmethod
+    def forward(ctx, a, dim):
+        xp = ctx.xp
+        shifted = a - a.max(axis=dim, keepdims=True)
+        out = shifted - xp.log(xp.exp(shifted).sum(axis=dim, keepdims=True))
+        ctx.save_for_backward(out)
+        ctx.dim = dim
+        return out
+
+    @staticmethod
+    def backward(ctx, grad):
+        (out,) = ctx.saved_tensors
+        return grad - ctx.xp.exp(out) * grad.sum(axis=ctx.dim, keepdims=True)
+
+
+# ------------------------------------------------------------------------------ public functions
+
+
+def sum(a: Tensor, dim: Any = None, keepdim: bool = False) -> Tensor:  # noqa: A001
+    return Sum.apply(a, dims=normalize_dims("sum", dim, a.ndim), keepdim=keepdim)
+
+
+def mean(a: Tensor, dim: Any = None, keepdim: bool = False) -> Tensor:
+    return Mean.apply(a, dims=normalize_dims("mean", dim, a.ndim), keepdim=keepdim)
+
+
+def var(a: Tensor, dim: Any = None, unbiased: bool | None = None, keepdim: bool = False, *,
+        correction: int | None = None) -> Tensor:
+    """Variance with Bessel's correction by default (correction=1), as PyTorch."""
+    if correction is None:
+        correction = 1 if unbiased is None or unbiased else 0
+    dims = normalize_dims("var", dim, a.ndim)
+    return Var.apply(a, dims=dims, keepdim=keepdim, correction=correction)
+
+
+def std(a: Tensor, dim: Any = None, unbiased: bool | None = None, keepdim: bool = False, *,
+        correction: int | None = None) -> Tensor:
+    return var(a, dim, unbiased, keepdim, correction=correction).sqrt()
+
+
+def amax(a: Tensor, dim: Any = None, keepdim: bool = False) -> Tensor:
+    return Extreme.apply(a, dims=normalize_dims("amax", dim, a.ndim), keepdim=keepdim)
+
+
+def amin(a: Tensor, dim: Any = None, keepdim: bool = False) -> Tensor:
+    dims = normalize_dims("amin", dim, a.ndim)
+    return Extreme.apply(a, dims=dims, keepdim=keepdim, largest=False)
+
+
+def max(a: Tensor, dim: Any = None, keepdim: bool = False) -> Any:  # noqa: A001
+    """The largest element; along `dim`, (values, indices); with a tensor, `maximum`."""
+    return _extreme("max", a, dim, keepdim)
+
+
+def min(a: Tensor, dim: Any = None, keepdim: bool = False) -> Any:  # noqa: A001
+    """The smallest element; along `dim`, (values, indices); with a tensor, `minimum`."""
+    return _extreme("min", a, dim, keepdim)
+
+
+def _extreme(op: str, a: Tensor, dim: Any, keepdim: bool) -> Any:
+    from minigrad.ops.elementwise import maximum, minimum
+
+    if isinstance(dim, Tensor):
+        return (maximum if op == "max" else minimum)(a, dim)
+    if dim is None:
+        return (amax if op == "max" else amin)(a)
+    dim = normalize_dim(op, dim, a.ndim)
+    indices = (argmax if op == "max" else argmin)(a, dim, keepdim=True)
+    values = gather(a, dim, indices)  # the gradient goes to the chosen element, as PyTorch
+    if not keepdim:
+        values, indices = values.squeeze(dim), indices.squeeze(dim)
+    return MaxMin(values, indices)
+
+
+def argmax(a: Tensor, dim: int | None = None, keepdim: bool = False) -> Tensor:
+    return _arg_extreme("argmax", a, dim, keepdim)
+
+
+def argmin(a: Tensor, dim: int | None = None, keepdim: bool = False) -> Tensor:
+    return _arg_extreme("argmin", a, dim, keepdim)
+
+
+def _arg_extreme(op: str, a: Tensor, dim: int | None, keepdim: bool) -> Tensor:
+    if a.data.size == 0:
+        raise ValueError(f"{op}: the tensor of shape {a.shape} is empty")
+    axis = None if dim is None else normalize_dim(op, dim, a.ndim)
+    found = getattr(a.data, op)(axis=axis, keepdims=keepdim)
+    return Tensor._wrap(array_module([a.data]).asarray(found, dtype="int64"))
+
+
+def all(a: Tensor, dim: Any = None, keepdim: bool = False) -> Tensor:  # noqa: A001
+    return Tensor._wrap(a.data.all(axis=normalize_dims("all", dim, a.ndim), keepdims=keepdim))
+
+
+def any(a: Tensor, dim: Any = None, keepdim: bool = False) -> Tensor:  # noqa: A001
+    return Tensor._wrap(a.data.any(axis=normalize_dims("any", dim, a.ndim), keepdims=keepdim))
+
+
+def logsumexp(a: Tensor, dim: Any, keepdim: bool = False) -> Tensor:
+    return LogSumExp.apply(a, dims=normalize_dims("logsumexp", dim, a.ndim), keepdim=keepdim)
+
+
+def softmax(a: Tensor, dim: int) -> Tensor:
+    return Softmax.apply(a, dim=normalize_dim("softmax", dim, a.ndim))
+
+
+def log_softmax(a: Tensor, dim: int) -> Tensor:
+    return LogSoftmax.apply(a, dim=normalize_dim("log_softmax", dim, a.ndim))

@@ -1,0 +1,284 @@
+"""Shape and indexing ops: reshape, permute, expand, indexing, gather, cat, pad.
+
+Their backward moves the gradient back to where each input element went: reshape back, permute
+by the inverse permutation, scatter-add into the indexed places (so repeated indices add up).
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import numpy as np
+
+from minigrad.autograd import Function, describe, is_grad_enabled, op_error
+from minigrad.tensor import Tensor, shape_arg
+
+
+def normalize_dim(op: str, dim: int, ndim: int, extra: int = 0) -> int:
+    """A possibly negative dim -> 0..ndim-1 (0..ndim+extra-1 for ops that add dims)."""
+    size = ndim + extra
+    if not isinstance(dim, (int, np.integer)) or not -size <= dim < max(size, 1):
+        raise IndexError(f"{op}: dim {dim} is out of range for a tensor with {ndim} dimensions")
+    return int(dim) % max(size, 1)
+
+
+class Reshape(Function):
+    @staticmethod
+    def forward(ctx, a, shape):
+        ctx.in_shape = a.shape
+        return a.reshape(shape)
+
+    @staticmethod
+    def backward(ctx, grad):
+        return grad.reshape(ctx.in_shape)
+
+
+class Permute(Function):
+    @staticmethod
+    def forward(ctx, a, dims):
+        ctx.inverse = tuple(np.argsort(dims))
+        return a.transpose(dims)
+
+    @staticmethod
+    def backward(ctx, grad):
+        return grad.transpose(ctx.inverse)
+
+
+class Expand(Function):
+    """A broadcast view; the engine sums the gradient back over the copies."""
+
+    @staticmethod
+    def forward(ctx, a, shape):
+        return ctx.xp.broadcast_to(a, shape)
+
+    @staticmethod
+    def backward(ctx, grad):
+        return grad
+
+
+class GetItem(Function):
+    """Indexing; backward scatters the gradient, adding where an index repeats."""
+
+    name = "index"
+
+    @staticmethod
+    def forward(ctx, a, index):
+        ctx.in_shape, ctx.index = a.shape, index
+        return a[index]
+
+    @staticmethod
+    def backward(ctx, grad):
+        full = ctx.xp.zeros(ctx.in_shape, dtype=grad.dtype)
+        if _is_basic(ctx.index):
+            full[ctx.index] = grad  # basic indices never repeat an element
+        else:
+            _scatter_add(ctx.xp, full, ctx.index, grad)
+        return full
+
+
+def _scatter_add(xp, target, index, values):
+    """target[index] += values, adding up repeated indices (NumPy's ufunc.at, or CuPy's)."""
+    if xp is np:
+        np.add.at(target, index, values)
+    else:
+        import cupyx
+
+        cupyx.scatter_add(target, index, values)
+
+
+def _is_basic(index) -> bool:
+    """Only ints, slices, None and Ellipsis: each element is selected at most once."""
+    parts = index if isinstance(index, tuple) else (index,)
+    return all(
+        (isinstance(p, (int, np.integer)) and not isinstance(p, (bool, np.bool_)))
+        or p is None or p is Ellipsis or isinstance(p, slice)
+        for p in parts
+    )
+
+
+class Gather(Function):
+    """out[..., i, ...] = a[..., index[..., i, ...], ...] along `dim`, as torch.gather."""
+
+    @staticmethod
+    def forward(ctx, a, index, dim):
+        ctx.in_shape, ctx.dim = a.shape, dim
+        ctx.save_for_backward(index)
+        # torch.gather allows an index smaller than `a` in the other dims: read that corner
+        corner = tuple(slice(None) if d == dim else slice(0, n) for d, n in enumerate(index.shape))
+        return ctx.xp.take_along_axis(a[corner], index, axis=dim)
+
+    @staticmethod
+    def backward(ctx, grad):
+        (index,) = ctx.saved_tensors
+        xp = ctx.xp
+        full = xp.zeros(ctx.in_shape, dtype=grad.dtype)
+        positions = list(xp.indices(index.shape, sparse=True))
+        positions[ctx.dim] = index
+        _scatter_add(xp, full, tuple(positions), grad)
+        return full, None
+
+
+class Cat(Function):
+    @staticmethod
+    def forward(ctx, *arrays, dim):
+        ctx.dim = dim
+        ctx.bounds = np.cumsum([a.shape[dim] for a in arrays])[:-1]
+        return ctx.xp.concatenate(arrays, axis=dim)
+
+    @staticmethod
+    def backward(ctx, grad):
+        return tuple(ctx.xp.split(grad, ctx.bounds, axis=ctx.dim))
+
+
+class Pad(Function):
+    """Constant padding; the gradient is the un-padded window of the output gradient."""
+
+    @staticmethod
+    def forward(ctx, a, widths, value=0):
+        ctx.window = tuple(slice(before, before + n) for (before, _), n in zip(widths, a.shape))
+        return ctx.xp.pad(a, widths, constant_values=value)
+
+    @staticmethod
+    def backward(ctx, grad):
+        return grad[ctx.window]
+
+
+# ------------------------------------------------------------------------------ public functions
+
+
+def reshape(a: Tensor, shape: Any) -> Tensor:
+    return Reshape.apply(a, shape=shape_arg("reshape", shape))
+
+
+def flatten(a: Tensor, start_dim: int = 0, end_dim: int = -1) -> Tensor:
+    if a.ndim == 0:
+        return reshape(a, (1,))
+    start = normalize_dim("flatten", start_dim, a.ndim)
+    end = normalize_dim("flatten", end_dim, a.ndim)
+    if start > end:
+        raise ValueError(f"flatten: start_dim {start_dim} comes after end_dim {end_dim}")
+    return reshape(a, a.shape[:start] + (-1,) + a.shape[end + 1:])
+
+
+def permute(a: Tensor, dims: Any) -> Tensor:
+    dims = shape_arg("permute", dims)
+    normalized = tuple(normalize_dim("permute", d, a.ndim) for d in dims)
+    if sorted(normalized) != list(range(a.ndim)):
+        raise ValueError(f"permute: dims {dims} are not a permutation of the {a.ndim} "
+                         f"dimensions of a tensor of shape {a.shape}")
+    return Permute.apply(a, dims=normalized)
+
+
+def transpose(a: Tensor, dim0: int, dim1: int) -> Tensor:
+    dims = list(range(a.ndim))
+    i, j = normalize_dim("transpose", dim0, a.ndim), normalize_dim("transpose", dim1, a.ndim)
+    dims[i], dims[j] = dims[j], dims[i]
+    return Permute.apply(a, dims=tuple(dims))
+
+
+def squeeze(a: Tensor, dim: Any = None) -> Tensor:
+    """Drop size-1 dims (all, or those named); naming a dim whose size is not 1 is a no-op."""
+    if dim is None:
+        dims = range(a.ndim)
+    else:
+        dims = [normalize_dim("squeeze", d, a.ndim) for d in ((dim,) if isinstance(dim, int)
+                                                                else dim)]
+    drop = {d for d in dims if a.shape[d] == 1}
+    return reshape(a, tuple(n for d, n in enumerate(a.shape) if d not in drop))
+
+
+def unsqueeze(a: Tensor, dim: int) -> Tensor:
+    dim = normalize_dim("unsqueeze", dim, a.ndim, extra=1)
+    return reshape(a, a.shape[:dim] + (1,) + a.shape[dim:])
+
+
+def expand(a: Tensor, sizes: Any) -> Tensor:
+    """Broadcast to `sizes` without copying; -1 keeps a dim, new dims may be added in front."""
+    sizes = shape_arg("expand", sizes)
+    lead = len(sizes) - a.ndim
+    if lead < 0:
+        raise ValueError(f"expand: cannot expand a tensor of shape {a.shape} to fewer "
+                         f"dimensions {sizes}")
+    target = tuple(a.shape[i - lead] if n == -1 and i >= lead else n for i, n in enumerate(sizes))
+    fits = all(old in (new, 1) for old, new in zip(a.shape, target[lead:]))
+    if not fits or any(n < 0 for n in target):
+        raise ValueError(f"expand: cannot expand a tensor of shape {a.shape} to {sizes}")
+    return Expand.apply(a, shape=target)
+
+
+def _index_parts(index: Any) -> Any:
+    """Tensors and lists inside an index become arrays, so NumPy's indexing rules apply."""
+    if isinstance(index, tuple):
+        return tuple(_index_parts(i) for i in index)
+    if isinstance(index, Tensor):
+        return index.data
+    if isinstance(index, list):
+        return np.asarray([i.item() if isinstance(i, Tensor) else i for i in index])
+    return index
+
+
+def get_item(a: Tensor, index: Any) -> Tensor:
+    return GetItem.apply(a, index=_index_parts(index))
+
+
+def set_item(a: Tensor, index: Any, value: Any) -> None:
+    """`a[index] = value`: allowed outside the graph only (see update_in_place)."""
+    if a._requires_grad and is_grad_enabled():
+        raise RuntimeError("setitem: a tensor that requires grad cannot be assigned into while "
+                           "the graph is recorded; do it under `with mg.no_grad():`")
+    try:
+        a.data[_index_parts(index)] = value.data if isinstance(value, Tensor) else value
+    except (ValueError, TypeError, IndexError) as error:
+        raise op_error("setitem", error, (a, value)) from None
+
+
+def gather(a: Tensor, dim: int, index: Any) -> Tensor:
+    index_array = index.data if isinstance(index, Tensor) else np.asarray(index)
+    if index_array.dtype.kind not in "iu" or index_array.ndim != a.ndim:
+        raise ValueError(f"gather: index must be an integer tensor with as many dims as the "
+                         f"input {a.shape}, got {describe(index_array)}")
+    dim = normalize_dim("gather", dim, a.ndim)
+    return Gather.apply(a, index_array, dim=dim)
+
+
+def cat(tensors: Any, dim: int = 0) -> Tensor:
+    """Join tensors along an existing dim; all other dims must match."""
+    tensors = [t if isinstance(t, Tensor) else Tensor(t) for t in tensors]
+    if not tensors:
+        raise ValueError("cat: expected a non-empty sequence of tensors")
+    first = tensors[0]
+    dim = normalize_dim("cat", dim, first.ndim)
+    for t in tensors[1:]:
+        if t.ndim != first.ndim or any(
+            n != m for d, (n, m) in enumerate(zip(t.shape, first.shape)) if d != dim
+        ):
+            raise ValueError(f"cat: tensors must have the same shape except in dim {dim}; got "
+                             f"{first.shape} and {t.shape}")
+    return Cat.apply(*tensors, dim=dim)
+
+
+def stack(tensors: Any, dim: int = 0) -> Tensor:
+    """Join equal-shaped tensors along a new dim."""
+    tensors = [t if isinstance(t, Tensor) else Tensor(t) for t in tensors]
+    if not tensors:
+        raise ValueError("stack: expected a non-empty sequence of tensors")
+    for i, t in enumerate(tensors):
+        if t.shape != tensors[0].shape:
+            raise ValueError(f"stack: all tensors must have the same shape; got "
+                             f"{tensors[0].shape} at entry 0 and {t.shape} at entry {i}")
+    dim = normalize_dim("stack", dim, tensors[0].ndim, extra=1)
+    return cat([unsqueeze(t, dim) for t in tensors], dim)
+
+
+def pad(a: Tensor, pad: Any, mode: str = "constant", value: float = 0.0) -> Tensor:
+    """PyTorch's F.pad: `pad` lists (before, after) pairs starting from the last dim."""
+    if mode != "constant":
+        raise ValueError(f"pad: mode {mode!r} is not supported; only 'constant'")
+    pad = tuple(int(p) for p in pad)
+    if len(pad) % 2 or len(pad) // 2 > a.ndim:
+        raise ValueError(f"pad: expected pairs for at most {a.ndim} dims, got {pad}")
+    if any(p < 0 for p in pad):
+        raise ValueError(f"pad: negative padding {pad} is not supported")
+    pairs = [(pad[i], pad[i + 1]) for i in range(0, len(pad), 2)]
+    widths = [(0, 0)] * (a.ndim - len(pairs)) + pairs[::-1]
+    return Pad.apply(a, widths=tuple(widths), value=value)

@@ -1,0 +1,433 @@
+"""The Tensor: an array, the gradient it receives, and the graph node that produced it.
+
+A Tensor holds `data` (a NumPy array, or a CuPy array on the GPU), `grad` (a Tensor, filled by
+`backward()` on leaves) and `_ctx`, the record of the `Function` call that produced it (None for
+leaves). Every operator and method here is one line that calls an op in `minigrad.ops`; the
+math and its derivative live there, side by side.
+"""
+
+from __future__ import annotations
+
+import builtins
+from collections.abc import Iterator, Sequence
+from typing import Any
+
+import numpy as np
+
+DEFAULT_DTYPE = np.dtype(np.float32)
+
+
+def to_array(data: Any, dtype: Any = None) -> np.ndarray:
+    """Convert user data to a fresh array with PyTorch's dtype rules.
+
+    Python floats and lists of them become float32 (the default dtype), ints int64, bools bool;
+    an array (NumPy or CuPy) keeps its dtype unless `dtype` says otherwise.
+    """
+    if isinstance(data, Tensor):
+        data = data.data
+    if hasattr(data, "__cuda_array_interface__"):
+        return data.astype(dtype or data.dtype, copy=True)
+    keeps_dtype = isinstance(data, (np.ndarray, np.generic))
+    try:
+        array = np.array(data, dtype=None if dtype is None else np.dtype(dtype))
+    except (ValueError, TypeError) as error:
+        raise TypeError(f"tensor: cannot make a tensor from {type(data).__name__}: {error}") from None
+    if dtype is None and not keeps_dtype:
+        if array.dtype.kind == "f":
+            array = array.astype(DEFAULT_DTYPE)
+        elif array.dtype.kind in "iu":
+            array = array.astype(np.int64)
+    if array.dtype.kind not in "biufc":
+        raise TypeError(f"tensor: unsupported dtype {array.dtype} (from {type(data).__name__}); "
+                        "expected numbers or booleans")
+    return array
+
+
+class Tensor:
+    """An n-dimensional array that records the operations applied to it for `backward()`."""
+
+    __slots__ = ("data", "grad", "_requires_grad", "_ctx", "__weakref__")
+    __array_ufunc__ = None  # `ndarray + Tensor` defers to Tensor.__radd__ instead of looping
+
+    def __init__(self, data: Any, dtype: Any = None, requires_grad: bool = False) -> None:
+        self.data = to_array(data, dtype)
+        self.grad: Tensor | None = None
+        self._ctx = None
+        self._requires_grad = False
+        self.requires_grad = requires_grad
+
+    @classmethod
+    def _wrap(cls, array: Any) -> Tensor:
+        """A tensor around an existing array, no conversion or copy: for the engine and ops."""
+        t = object.__new__(cls)
+        t.data, t.grad, t._ctx, t._requires_grad = array, None, None, False
+        return t
+
+    # ------------------------------------------------------------------ attributes
+    @property
+    def shape(self) -> tuple[int, ...]:
+        return tuple(self.data.shape)
+
+    @property
+    def dtype(self) -> np.dtype:
+        return self.data.dtype
+
+    @property
+    def ndim(self) -> int:
+        return self.data.ndim
+
+    def dim(self) -> int:
+        return self.data.ndim
+
+    def numel(self) -> int:
+        return int(self.data.size)
+
+    def size(self, dim: int | None = None) -> tuple[int, ...] | int:
+        if dim is None:
+            return self.shape
+        return self.shape[ops.normalize_dim("size", dim, self.ndim)]
+
+    @property
+    def requires_grad(self) -> bool:
+        return self._requires_grad
+
+    @requires_grad.setter
+    def requires_grad(self, value: bool) -> None:
+        if value and self.data.dtype.kind not in "fc":
+            raise RuntimeError(f"requires_grad: only floating-point tensors can require grad, "
+                               f"this one is {self.data.dtype}")
+        if self._ctx is not None and not value:
+            raise RuntimeError("requires_grad: only leaf tensors can stop requiring grad; "
+                               "use .detach() to get a tensor outside the graph")
+        self._requires_grad = bool(value)
+
+    def requires_grad_(self, requires_grad: bool = True) -> Tensor:
+        self.requires_grad = requires_grad
+        return self
+
+    @property
+    def is_leaf(self) -> bool:
+        """True for tensors made by the user (not by an op that recorded a graph)."""
+        return self._ctx is None
+
+    @property
+    def grad_fn(self) -> Any:
+        """The graph node that produced this tensor (None for leaves)."""
+        return self._ctx
+
+    def detach(self) -> Tensor:
+        """The same data (shared, not copied) outside the graph."""
+        return Tensor._wrap(self.data)
+
+    def backward(self, gradient: Any = None, retain_graph: bool = False) -> None:
+        """Accumulate the gradient of this tensor into the `.grad` of every leaf it depends on.
+
+        `gradient` is d(loss)/d(self) and may be omitted for a single-element tensor. The graph's
+        saved arrays are freed afterwards unless `retain_graph=True`.
+        """
+        autograd.backward(self, gradient, retain_graph)
+
+    # ------------------------------------------------------------------ conversion
+    def numpy(self) -> np.ndarray:
+        """The data as a NumPy array on the host (shared with the tensor when already there)."""
+        data = self.data
+        return data if isinstance(data, np.ndarray) else data.get()
+
+    def __array__(self, dtype: Any = None, copy: bool | None = None) -> np.ndarray:
+        array = self.numpy()
+        return array if dtype is None else array.astype(dtype)
+
+    def item(self) -> builtins.float | int | bool:
+        if self.data.size != 1:
+            raise ValueError(f"item: only one-element tensors convert to a Python number, "
+                             f"this one has shape {self.shape}")
+        return self.data.item()
+
+    def tolist(self) -> Any:
+        return self.numpy().tolist()
+
+    def astype(self, dtype: Any) -> Tensor:
+        """A copy in another dtype; differentiable between floating-point dtypes."""
+        dtype = np.dtype(dtype)
+        return self if dtype == self.dtype else ops.Cast.apply(self, dtype=dtype)
+
+    def float(self) -> Tensor:
+        return self.astype(np.float32)
+
+    def double(self) -> Tensor:
+        return self.astype(np.float64)
+
+    def long(self) -> Tensor:
+        return self.astype(np.int64)
+
+    def __len__(self) -> int:
+        if self.ndim == 0:
+            raise TypeError("len() of a 0-d tensor")
+        return self.shape[0]
+
+    def __iter__(self) -> Iterator[Tensor]:
+        return (self[i] for i in range(len(self)))
+
+    def __bool__(self) -> bool:
+        if self.data.size != 1:
+            raise ValueError(f"bool: the truth value of a tensor of shape {self.shape} is "
+                             "ambiguous; use .any() or .all()")
+        return bool(self.data)
+
+    def __float__(self) -> builtins.float:
+        return builtins.float(self.item())
+
+    def __int__(self) -> int:
+        return int(self.item())
+
+    __hash__ = object.__hash__  # tensors are hashed by identity, although == is elementwise
+
+    def __repr__(self) -> str:
+        body = np.array2string(self.numpy(), precision=4, separator=", ", prefix="tensor(")
+        extras = ""
+        if self.dtype not in (DEFAULT_DTYPE, np.int64, np.bool_):
+            extras += f", dtype={self.dtype}"
+        if self._ctx is not None:
+            extras += f", grad_fn={self._ctx!r}"
+        elif self._requires_grad:
+            extras += ", requires_grad=True"
+        return f"tensor({body}{extras})"
+
+    # ------------------------------------------------------------------ arithmetic
+    def __add__(self, other: Any) -> Tensor:
+        return ops.add(self, other)
+
+    def __radd__(self, other: Any) -> Tensor:
+        return ops.add(other, self)
+
+    def __sub__(self, other: Any) -> Tensor:
+        return ops.sub(self, other)
+
+    def __rsub__(self, other: Any) -> Tensor:
+        return ops.sub(other, self)
+
+    def __mul__(self, other: Any) -> Tensor:
+        return ops.mul(self, other)
+
+    def __rmul__(self, other: Any) -> Tensor:
+        return ops.mul(other, self)
+
+    def __truediv__(self, other: Any) -> Tensor:
+        return ops.div(self, other)
+
+    def __rtruediv__(self, other: Any) -> Tensor:
+        return ops.div(other, self)
+
+    def __pow__(self, other: Any) -> Tensor:
+        return ops.pow(self, other)
+
+    def __rpow__(self, other: Any) -> Tensor:
+        return ops.pow(other, self)
+
+    def __matmul__(self, other: Any) -> Tensor:
+        return ops.matmul(self, other)
+
+    def __rmatmul__(self, other: Any) -> Tensor:
+        return ops.matmul(other, self)
+
+    def __neg__(self) -> Tensor:
+        return ops.neg(self)
+
+    def __pos__(self) -> Tensor:
+        return self
+
+    def __abs__(self) -> Tensor:
+        return ops.abs(self)
+
+    add, sub, mul, div, pow, matmul = __add__, __sub__, __mul__, __truediv__, __pow__, __matmul__
+    neg = __neg__
+
+    # comparisons: results are bool tensors outside the graph
+    def __eq__(self, other: Any) -> Tensor:  # type: ignore[override]
+        return ops.compare("eq", self, other)
+
+    def __ne__(self, other: Any) -> Tensor:  # type: ignore[override]
+        return ops.compare("ne", self, other)
+
+    def __lt__(self, other: Any) -> Tensor:
+        return ops.compare("lt", self, other)
+
+    def __le__(self, other: Any) -> Tensor:
+        return ops.compare("le", self, other)
+
+    def __gt__(self, other: Any) -> Tensor:
+        return ops.compare("gt", self, other)
+
+    def __ge__(self, other: Any) -> Tensor:
+        return ops.compare("ge", self, other)
+
+    eq, ne, lt, le, gt, ge = __eq__, __ne__, __lt__, __le__, __gt__, __ge__
+
+    # in place: only outside the graph (parameter updates under no_grad, buffers)
+    def __iadd__(self, other: Any) -> Tensor:
+        return ops.update_in_place("add_", self, other, np.add)
+
+    def __isub__(self, other: Any) -> Tensor:
+        return ops.update_in_place("sub_", self, other, np.subtract)
+
+    def __imul__(self, other: Any) -> Tensor:
+        return ops.update_in_place("mul_", self, other, np.multiply)
+
+    def __itruediv__(self, other: Any) -> Tensor:
+        return ops.update_in_place("div_", self, other, np.divide)
+
+    add_, sub_, mul_, div_ = __iadd__, __isub__, __imul__, __itruediv__
+
+    def copy_(self, source: Any) -> Tensor:
+        return ops.update_in_place("copy_", self, source, None)
+
+    def fill_(self, value: Any) -> Tensor:
+        return self.copy_(value)
+
+    def zero_(self) -> Tensor:
+        return self.copy_(0)
+
+    def __setitem__(self, index: Any, value: Any) -> None:
+        ops.set_item(self, index, value)
+
+    def __getitem__(self, index: Any) -> Tensor:
+        return ops.get_item(self, index)
+
+    # ------------------------------------------------------------------ elementwise
+    def exp(self) -> Tensor:
+        return ops.exp(self)
+
+    def log(self) -> Tensor:
+        return ops.log(self)
+
+    def sqrt(self) -> Tensor:
+        return ops.sqrt(self)
+
+    def abs(self) -> Tensor:
+        return ops.abs(self)
+
+    def sin(self) -> Tensor:
+        return ops.sin(self)
+
+    def cos(self) -> Tensor:
+        return ops.cos(self)
+
+    def relu(self) -> Tensor:
+        return ops.relu(self)
+
+    def sigmoid(self) -> Tensor:
+        return ops.sigmoid(self)
+
+    def tanh(self) -> Tensor:
+        return ops.tanh(self)
+
+    def clamp(self, min: Any = None, max: Any = None) -> Tensor:
+        return ops.clamp(self, min, max)
+
+    clip = clamp
+
+    def maximum(self, other: Any) -> Tensor:
+        return ops.maximum(self, other)
+
+    def minimum(self, other: Any) -> Tensor:
+        return ops.minimum(self, other)
+
+    def where(self, condition: Any, other: Any) -> Tensor:
+        return ops.where(condition, self, other)
+
+    # ------------------------------------------------------------------ reductions
+    def sum(self, dim: Any = None, keepdim: bool = False) -> Tensor:
+        return ops.sum(self, dim, keepdim)
+
+    def mean(self, dim: Any = None, keepdim: bool = False) -> Tensor:
+        return ops.mean(self, dim, keepdim)
+
+    def var(self, dim: Any = None, unbiased: bool | None = None, keepdim: bool = False, *,
+            correction: int | None = None) -> Tensor:
+        return ops.var(self, dim, unbiased, keepdim, correction=correction)
+
+    def std(self, dim: Any = None, unbiased: bool | None = None, keepdim: bool = False, *,
+            correction: int | None = None) -> Tensor:
+        return ops.std(self, dim, unbiased, keepdim, correction=correction)
+
+    def max(self, dim: Any = None, keepdim: bool = False) -> Any:
+        return ops.max(self, dim, keepdim)
+
+    def min(self, dim: Any = None, keepdim: bool = False) -> Any:
+        return ops.min(self, dim, keepdim)
+
+    def amax(self, dim: Any = None, keepdim: bool = False) -> Tensor:
+        return ops.amax(self, dim, keepdim)
+
+    def amin(self, dim: Any = None, keepdim: bool = False) -> Tensor:
+        return ops.amin(self, dim, keepdim)
+
+    def argmax(self, dim: int | None = None, keepdim: bool = False) -> Tensor:
+        return ops.argmax(self, dim, keepdim)
+
+    def argmin(self, dim: int | None = None, keepdim: bool = False) -> Tensor:
+        return ops.argmin(self, dim, keepdim)
+
+    def all(self, dim: Any = None, keepdim: bool = False) -> Tensor:
+        return ops.all(self, dim, keepdim)
+
+    def any(self, dim: Any = None, keepdim: bool = False) -> Tensor:
+        return ops.any(self, dim, keepdim)
+
+    def logsumexp(self, dim: Any, keepdim: bool = False) -> Tensor:
+        return ops.logsumexp(self, dim, keepdim)
+
+    def softmax(self, dim: int) -> Tensor:
+        return ops.softmax(self, dim)
+
+    def log_softmax(self, dim: int) -> Tensor:
+        return ops.log_softmax(self, dim)
+
+    # ------------------------------------------------------------------ shape
+    def reshape(self, *shape: Any) -> Tensor:
+        return ops.reshape(self, shape)
+
+    view = reshape
+
+    def flatten(self, start_dim: int = 0, end_dim: int = -1) -> Tensor:
+        return ops.flatten(self, start_dim, end_dim)
+
+    def transpose(self, dim0: int, dim1: int) -> Tensor:
+        return ops.transpose(self, dim0, dim1)
+
+    def permute(self, *dims: Any) -> Tensor:
+        return ops.permute(self, dims)
+
+    @property
+    def T(self) -> Tensor:
+        """All dimensions reversed (the matrix transpose for 2-D tensors)."""
+        return ops.permute(self, tuple(range(self.ndim - 1, -1, -1)))
+
+    def squeeze(self, dim: Any = None) -> Tensor:
+        return ops.squeeze(self, dim)
+
+    def unsqueeze(self, dim: int) -> Tensor:
+        return ops.unsqueeze(self, dim)
+
+    def expand(self, *sizes: Any) -> Tensor:
+        return ops.expand(self, sizes)
+
+    def gather(self, dim: int, index: Any) -> Tensor:
+        return ops.gather(self, dim, index)
+
+
+def shape_arg(op: str, shape: Sequence[Any], infer: bool = True) -> tuple[int, ...]:
+    """Accept both `f(2, 3)` and `f((2, 3))`, as PyTorch does; -1 (infer) only if allowed."""
+    if len(shape) == 1 and isinstance(shape[0], (tuple, list)):
+        shape = shape[0]
+    try:
+        sizes = tuple(int(s) for s in shape)
+    except TypeError:
+        raise TypeError(f"{op}: sizes must be integers, got {tuple(shape)}") from None
+    if any(s < (-1 if infer else 0) for s in sizes):
+        raise ValueError(f"{op}: negative size in {sizes}")
+    return sizes
+
+
+# Imported last: these modules build Tensors, so they need the class above to exist.
+from minigrad import autograd, ops  # noqa: E402

@@ -1,0 +1,30 @@
+"""Hypothesis profiles and the PyTorch oracle.
+
+HYPOTHESIS_PROFILE picks a profile: `ci` (the default: deterministic and small, for `make test`),
+`dev` (random, a little more) or `thorough` (>= 500 examples per property, for explicit runs).
+"""
+
+import os
+
+import numpy as np
+import pytest
+from hypothesis import HealthCheck, settings
+
+_common = {"deadline": None, "suppress_health_check": [HealthCheck.too_slow]}
+settings.register_profile("ci", max_examples=20, derandomize=True, print_blob=True, **_common)
+settings.register_profile("dev", max_examples=50, **_common)
+settings.register_profile("thorough", max_examples=500, **_common)
+settings.load_profile(os.environ.get("HYPOTHESIS_PROFILE", "ci"))
+
+
+@pytest.fixture(scope="session")
+def torch():
+    """PyTorch as the oracle; tests that use it skip only when it cannot be imported."""
+    torch = pytest.importorskip("torch", reason="PyTorch is not installed (pip install -e .[oracle])")
+    torch.set_num_threads(1)
+    return torch
+
+
+@pytest.fixture
+def rng():
+    return np.random.default_rng(0)
