@@ -31,7 +31,8 @@ def to_array(data: Any, dtype: Any = None) -> np.ndarray:
     try:
         array = np.array(data, dtype=None if dtype is None else np.dtype(dtype))
     except (ValueError, TypeError) as error:
-        raise TypeError(f"tensor: cannot make a tensor from {type(data).__name__}: {error}") from None
+        raise TypeError(f"tensor: cannot make a tensor from {type(data).__name__}: {error}"
+                        ) from None
     if dtype is None and not keeps_dtype:
         if array.dtype.kind == "f":
             array = array.astype(DEFAULT_DTYPE)
