@@ -225,7 +225,8 @@ def backward(root: Tensor, gradient: Any = None, retain_graph: bool = False) -> 
                 continue
             input_grad = _fit(input_grad, parent, ctx.function)
             previous = grads.get(id(parent))
-            grads[id(parent)] = input_grad if previous is None else previous + input_grad
+            grads[id(parent)] = (input_grad if previous is None
+                                 else _unscalar(previous + input_grad))
         if not retain_graph:
             ctx.free()
 
@@ -251,14 +252,22 @@ def _initial_gradient(root: Tensor, gradient: Any, xp: Any) -> Any:
 
 def _fit(grad: Any, parent: Tensor, function: type[Function]) -> Any:
     """Bring an op's input gradient to its input's shape and dtype (broadcasting, promotion)."""
-    if grad.shape != parent.data.shape:
+    data = parent.data
+    if not hasattr(grad, "shape"):
+        grad = array_module([data]).asarray(grad, dtype=data.dtype)
+    if grad.shape != data.shape:
         try:
-            grad = unbroadcast(grad, parent.data.shape)
+            grad = unbroadcast(grad, data.shape)
         except ValueError as error:
             raise RuntimeError(f"{op_name(function)}: backward gave a {error}") from None
-    if grad.dtype != parent.data.dtype:
-        grad = grad.astype(parent.data.dtype)
-    return grad
+    if grad.dtype != data.dtype:
+        grad = grad.astype(data.dtype)
+    return _unscalar(grad)
+
+
+def _unscalar(grad: Any) -> Any:
+    """NumPy turns 0-d results into scalars; gradients stay arrays (with flags, in place +=)."""
+    return np.asarray(grad) if isinstance(grad, np.generic) else grad
 
 
 def _accumulate(leaf: Tensor, grad: Any, handed_to_leaves: set[int]) -> None:

@@ -343,7 +343,7 @@ class Gelu(Function):
 
 def erf(x):
     """The error function, elementwise: NumPy has none, so Numba compiles math.erf (or CuPy's)."""
-    if isinstance(x, np.ndarray):
+    if isinstance(x, (np.ndarray, np.generic)):
         return _numba_erf()(x)
     import cupyx.scipy.special
 
@@ -354,7 +354,11 @@ def erf(x):
 def _numba_erf():
     import numba
 
-    return numba.vectorize(["float32(float32)", "float64(float64)"], cache=True)(math.erf)
+    return numba.vectorize(["float32(float32)", "float64(float64)"], cache=True)(_scalar_erf)
+
+
+def _scalar_erf(x):
+    return math.erf(x)
 
 
 # ------------------------------------------------------------------------------ public functions
