@@ -226,7 +226,7 @@ def backward(root: Tensor, gradient: Any = None, retain_graph: bool = False) -> 
             input_grad = _fit(input_grad, parent, ctx.function)
             previous = grads.get(id(parent))
             grads[id(parent)] = (input_grad if previous is None
-                                 else _unscalar(previous + input_grad))
+                                 else unscalar(previous + input_grad))
         if not retain_graph:
             ctx.free()
 
@@ -262,11 +262,11 @@ def _fit(grad: Any, parent: Tensor, function: type[Function]) -> Any:
             raise RuntimeError(f"{op_name(function)}: backward gave a {error}") from None
     if grad.dtype != data.dtype:
         grad = grad.astype(data.dtype)
-    return _unscalar(grad)
+    return unscalar(grad)
 
 
-def _unscalar(grad: Any) -> Any:
-    """NumPy turns 0-d results into scalars; gradients stay arrays (with flags, in place +=)."""
+def unscalar(grad: Any) -> Any:
+    """NumPy turns 0-d results into scalars; tensors and gradients hold arrays (flags, +=)."""
     return np.asarray(grad) if isinstance(grad, np.generic) else grad
 
 

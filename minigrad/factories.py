@@ -82,11 +82,12 @@ def arange(start: float, end: float | None = None, step: float = 1, *, dtype: An
 
 def linspace(start: float, end: float, steps: int, *, dtype: Any = None,
              requires_grad: bool = False) -> Tensor:
-    dtype = _float_dtype("linspace", dtype)
-    return _make(np.linspace(start, end, int(steps), dtype=dtype), requires_grad)
+    dtype, (steps,) = _float_dtype("linspace", dtype), shape_arg("linspace", (steps,), infer=False)
+    return _make(np.linspace(start, end, steps, dtype=dtype), requires_grad)
 
 
 def eye(n: int, m: int | None = None, *, dtype: Any = None, requires_grad: bool = False) -> Tensor:
+    n, m = shape_arg("eye", (n, n if m is None else m), infer=False)
     return _make(np.eye(n, m, dtype=_dtype(dtype)), requires_grad)
 
 

@@ -184,7 +184,8 @@ class Tensor:
     __hash__ = object.__hash__  # tensors are hashed by identity, although == is elementwise
 
     def __repr__(self) -> str:
-        body = np.array2string(self.numpy(), precision=4, separator=", ", prefix="tensor(")
+        body = np.array2string(self.numpy(), precision=4, separator=", ", prefix="tensor(",
+                               floatmode="maxprec_equal", max_line_width=80)
         extras = ""
         if self.dtype not in (DEFAULT_DTYPE, np.int64, np.bool_):
             extras += f", dtype={self.dtype}"

@@ -20,7 +20,7 @@ settings.load_profile(os.environ.get("HYPOTHESIS_PROFILE", "ci"))
 @pytest.fixture(scope="session")
 def torch():
     """PyTorch as the oracle; tests that use it skip only when it cannot be imported."""
-    torch = pytest.importorskip("torch", reason="PyTorch is not installed (pip install -e .[oracle])")
+    torch = pytest.importorskip("torch", reason="PyTorch is missing (pip install -e .[oracle])")
     torch.set_num_threads(1)
     return torch
 

@@ -159,7 +159,7 @@ def indexed(draw):
     """Indices PyTorch accepts too: negative slice steps (NumPy only) are replaced by 1."""
     shape = draw(shapes(min_dims=1))
     index = draw(indices(shape))
-    if isinstance(index, slice) or isinstance(index, tuple):
+    if isinstance(index, (slice, tuple)):
         parts = index if isinstance(index, tuple) else (index,)
         parts = tuple(slice(p.start, p.stop) if isinstance(p, slice) and (p.step or 1) < 0
                       else p for p in parts)

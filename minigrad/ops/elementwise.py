@@ -14,7 +14,7 @@ from typing import Any
 
 import numpy as np
 
-from minigrad.autograd import Function, describe, is_grad_enabled, op_error
+from minigrad.autograd import Function, describe, is_grad_enabled, op_error, unscalar
 from minigrad.tensor import Tensor
 
 # ---------------------------------------------------------------------------------- arithmetic
@@ -99,33 +99,21 @@ class Neg(Function):
         return -grad
 
 
-class Maximum(Function):
-    """Where the inputs tie, each gets half of the gradient (as PyTorch)."""
+class Pick(Function):
+    """maximum/minimum: the gradient goes to the chosen input; ties share it (as PyTorch)."""
+
+    name = "maximum/minimum"
 
     @staticmethod
-    def forward(ctx, a, b):
+    def forward(ctx, a, b, largest=True):
         ctx.save_for_backward(a, b)
-        return ctx.xp.maximum(a, b)
+        ctx.largest = largest
+        return (ctx.xp.maximum if largest else ctx.xp.minimum)(a, b)
 
     @staticmethod
     def backward(ctx, grad):
         a, b = ctx.saved_tensors
-        share_a = (a > b) + 0.5 * (a == b)
-        return grad * share_a, grad * (1 - share_a)
-
-
-class Minimum(Function):
-    """Where the inputs tie, each gets half of the gradient (as PyTorch)."""
-
-    @staticmethod
-    def forward(ctx, a, b):
-        ctx.save_for_backward(a, b)
-        return ctx.xp.minimum(a, b)
-
-    @staticmethod
-    def backward(ctx, grad):
-        a, b = ctx.saved_tensors
-        share_a = (a < b) + 0.5 * (a == b)
+        share_a = ((a > b) if ctx.largest else (a < b)) + 0.5 * (a == b)
         return grad * share_a, grad * (1 - share_a)
 
 
@@ -435,11 +423,11 @@ def gelu(a: Tensor, approximate: str = "none") -> Tensor:
 
 
 def maximum(a: Any, b: Any) -> Tensor:
-    return Maximum.apply(a, b)
+    return Pick.apply(a, b)
 
 
 def minimum(a: Any, b: Any) -> Tensor:
-    return Minimum.apply(a, b)
+    return Pick.apply(a, b, largest=False)
 
 
 def clamp(a: Tensor, min: Any = None, max: Any = None) -> Tensor:  # noqa: A002
@@ -468,7 +456,7 @@ def compare(name: str, a: Tensor, b: Any) -> Tensor:
     """An elementwise comparison: a bool tensor outside the graph."""
     other = b.data if isinstance(b, Tensor) else b
     try:
-        return Tensor._wrap(_COMPARISONS[name](a.data, other))
+        return Tensor._wrap(unscalar(_COMPARISONS[name](a.data, other)))
     except (ValueError, TypeError) as error:
         raise op_error(name, error, (a, b)) from None
 

@@ -11,7 +11,7 @@ import math
 from collections import namedtuple
 from typing import Any
 
-from minigrad.autograd import Function, array_module
+from minigrad.autograd import Function, array_module, unscalar
 from minigrad.ops.shape import gather, normalize_dim
 from minigrad.tensor import Tensor
 
@@ -237,11 +237,13 @@ def _arg_extreme(op: str, a: Tensor, dim: int | None, keepdim: bool) -> Tensor:
 
 
 def all(a: Tensor, dim: Any = None, keepdim: bool = False) -> Tensor:  # noqa: A001
-    return Tensor._wrap(a.data.all(axis=normalize_dims("all", dim, a.ndim), keepdims=keepdim))
+    return Tensor._wrap(unscalar(a.data.all(axis=normalize_dims("all", dim, a.ndim),
+                                            keepdims=keepdim)))
 
 
 def any(a: Tensor, dim: Any = None, keepdim: bool = False) -> Tensor:  # noqa: A001
-    return Tensor._wrap(a.data.any(axis=normalize_dims("any", dim, a.ndim), keepdims=keepdim))
+    return Tensor._wrap(unscalar(a.data.any(axis=normalize_dims("any", dim, a.ndim),
+                                            keepdims=keepdim)))
 
 
 def logsumexp(a: Tensor, dim: Any, keepdim: bool = False) -> Tensor:
