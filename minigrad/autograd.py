@@ -121,7 +121,7 @@ class Function:
 
     @classmethod
     def apply(cls, *args: Any, **kwargs: Any) -> Tensor:
-        needs_grad = tuple(isinstance(a, Tensor) and a._requires_grad for a in args)
+        needs_grad = tuple([isinstance(a, Tensor) and a._requires_grad for a in args])
         arrays = [a.data if isinstance(a, Tensor) else a for a in args]
         ctx = Context(cls, needs_grad, array_module(arrays))
         try:
@@ -141,6 +141,8 @@ class Function:
 def array_module(arrays: list) -> Any:
     """numpy, or cupy when an input lives on the GPU (imported lazily: cupy is optional)."""
     for a in arrays:
+        if type(a) is np.ndarray:
+            return np
         if type(a).__module__.startswith("cupy"):
             import cupy
 
