@@ -6,14 +6,15 @@
     x.grad          # d/dx of the sum
 
 Where things are: `tensor.py` (the Tensor), `autograd.py` (Function, no_grad, the backward
-pass), `ops/` (every op, forward and backward side by side), `testing/` (gradcheck and
-Hypothesis strategies).
+pass), `ops/` (every op, forward and backward side by side), `backends/` (the conv, pooling and
+matmul kernels: NumPy, Numba, CuPy), `nn/`, `testing/` (gradcheck and Hypothesis strategies).
 """
 
 import numpy as _np
 
-from minigrad import autograd, nn, testing
+from minigrad import autograd, backends, nn, testing
 from minigrad.autograd import Function, enable_grad, is_grad_enabled, no_grad, set_grad_enabled
+from minigrad.backends import backend, get_backend, set_backend
 from minigrad.factories import (
     arange,
     empty,
@@ -89,7 +90,8 @@ __version__ = "0.1.0"
 
 __all__ = [
     "Function", "Tensor", "abs", "add", "all", "amax", "amin", "any", "arange", "argmax",
-    "argmin", "autograd", "bool_", "cat", "clamp", "clip", "cos", "div", "empty",
+    "argmin", "autograd", "backend", "backends", "bool_", "cat", "clamp", "clip", "cos", "div",
+    "empty", "get_backend", "set_backend",
     "enable_grad", "exp", "eye", "flatten", "float32", "float64", "full", "gather", "int64",
     "is_grad_enabled", "linspace", "log", "log_softmax", "logsumexp", "manual_seed", "matmul",
     "max", "maximum", "mean", "min", "minimum", "mul", "neg", "nn", "no_grad", "ones",

@@ -123,12 +123,12 @@ class Function:
     def apply(cls, *args: Any, **kwargs: Any) -> Tensor:
         needs_grad = tuple([isinstance(a, Tensor) and a._requires_grad for a in args])
         arrays = [a.data if isinstance(a, Tensor) else a for a in args]
-        ctx = Context(cls, needs_grad, array_module(arrays))
         try:
+            ctx = Context(cls, needs_grad, array_module(arrays))
             out = cls.forward(ctx, *arrays, **kwargs)
-        except (ValueError, TypeError, IndexError, ArithmeticError) as error:
+        except (ValueError, TypeError, IndexError, ArithmeticError, DeviceError) as error:
             raise op_error(op_name(cls), error, args) from error
-        if not isinstance(out, ctx.xp.ndarray):
+        if type(out) is not np.ndarray and not _on_gpu(out):
             out = ctx.xp.asarray(out)  # reductions to a scalar give NumPy scalars
         result = Tensor._wrap(out)
         if _grad_mode.enabled and True in needs_grad and out.dtype.kind in "fc":
@@ -138,16 +138,30 @@ class Function:
         return result
 
 
+class DeviceError(RuntimeError):
+    """Arrays on different devices (host and GPU) met in one op."""
+
+
+def _on_gpu(array: Any) -> bool:
+    return type(array).__module__.startswith("cupy")
+
+
 def array_module(arrays: list) -> Any:
-    """numpy, or cupy when an input lives on the GPU (imported lazily: cupy is optional)."""
+    """numpy, or cupy when the inputs live on the GPU (imported lazily: cupy is optional)."""
+    on_host = on_gpu = False
     for a in arrays:
         if type(a) is np.ndarray:
-            return np
-        if type(a).__module__.startswith("cupy"):
-            import cupy
+            on_host = True
+        elif _on_gpu(a):
+            on_gpu = True
+    if not on_gpu:
+        return np
+    if on_host:
+        raise DeviceError("tensors on different devices (cpu and cuda) met; move them to one "
+                          "device first with .to('cupy') or .to('numpy')")
+    import cupy
 
-            return cupy
-    return np
+    return cupy
 
 
 def op_name(function: type[Function]) -> str:
@@ -169,7 +183,7 @@ def op_error(name: str, error: Exception, args: tuple) -> Exception:
     if not message.startswith(f"{name}:"):
         inputs = ", ".join(describe(a) for a in args)
         message = f"{name}: {message} (inputs: {inputs})"
-    for kind in (IndexError, ValueError, TypeError, ArithmeticError):
+    for kind in (IndexError, ValueError, TypeError, ArithmeticError, DeviceError):
         if isinstance(error, kind):
             return kind(message)
     return RuntimeError(message)

@@ -11,7 +11,7 @@ from typing import Any
 import numpy as np
 
 from minigrad.random import generator
-from minigrad.tensor import DEFAULT_DTYPE, Tensor, shape_arg, to_array
+from minigrad.tensor import DEFAULT_DTYPE, Tensor, host_array, on_active_device, shape_arg
 
 
 def tensor(data: Any, dtype: Any = None, requires_grad: bool = False) -> Tensor:
@@ -20,7 +20,7 @@ def tensor(data: Any, dtype: Any = None, requires_grad: bool = False) -> Tensor:
 
 
 def _make(array: np.ndarray, requires_grad: bool) -> Tensor:
-    out = Tensor._wrap(array)
+    out = Tensor._wrap(on_active_device(array))
     out.requires_grad = requires_grad
     return out
 
@@ -55,8 +55,8 @@ def empty(*shape: Any, dtype: Any = None, requires_grad: bool = False) -> Tensor
 def full(size: Any, fill_value: Any, dtype: Any = None, requires_grad: bool = False) -> Tensor:
     """Filled with `fill_value`; its Python type picks the dtype when none is given."""
     sizes = shape_arg("full", (size,), infer=False)
-    value = to_array(fill_value, dtype)
-    return _make(np.full(sizes, value, dtype=value.dtype), requires_grad)
+    dtype = host_array(fill_value).dtype if dtype is None else np.dtype(dtype)
+    return _make(np.full(sizes, fill_value, dtype=dtype), requires_grad)
 
 
 def zeros_like(t: Tensor, dtype: Any = None, requires_grad: bool = False) -> Tensor:

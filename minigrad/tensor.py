@@ -14,10 +14,12 @@ from typing import Any
 
 import numpy as np
 
+from minigrad import backends
+
 DEFAULT_DTYPE = np.dtype(np.float32)
 
 
-def to_array(data: Any, dtype: Any = None) -> np.ndarray:
+def host_array(data: Any, dtype: Any = None) -> np.ndarray:
     """Convert user data to a fresh array with PyTorch's dtype rules.
 
     Python floats and lists of them become float32 (the default dtype), ints int64, bools bool;
@@ -44,6 +46,12 @@ def to_array(data: Any, dtype: Any = None) -> np.ndarray:
     return array
 
 
+def on_active_device(array: Any) -> Any:
+    """A host array moved to where the active backend keeps tensors (the GPU for cupy)."""
+    xp = backends.current().xp
+    return array if xp is np or not isinstance(array, np.ndarray) else xp.asarray(array)
+
+
 class Tensor:
     """An n-dimensional array that records the operations applied to it for `backward()`."""
 
@@ -51,7 +59,7 @@ class Tensor:
     __array_ufunc__ = None  # `ndarray + Tensor` defers to Tensor.__radd__ instead of looping
 
     def __init__(self, data: Any, dtype: Any = None, requires_grad: bool = False) -> None:
-        self.data = to_array(data, dtype)
+        self.data = on_active_device(host_array(data, dtype))
         self.grad: Tensor | None = None
         self._ctx = None
         self._requires_grad = False
@@ -76,6 +84,11 @@ class Tensor:
     @property
     def ndim(self) -> int:
         return self.data.ndim
+
+    @property
+    def device(self) -> str:
+        """"cpu" for host memory (the numpy and numba backends), "cuda" for CuPy arrays."""
+        return "cpu" if isinstance(self.data, np.ndarray) else "cuda"
 
     def dim(self) -> int:
         return self.data.ndim
@@ -151,6 +164,11 @@ class Tensor:
         """A copy in another dtype; differentiable between floating-point dtypes."""
         dtype = np.dtype(dtype)
         return self if dtype == self.dtype else ops.Cast.apply(self, dtype=dtype)
+
+    def to(self, target: Any) -> Tensor:
+        """Move to a backend's device ("numpy", "numba", "cpu", "cupy", "cuda"), or cast to a
+        dtype; differentiable either way."""
+        return ops.to(self, target)
 
     def float(self) -> Tensor:
         return self.astype(np.float32)

@@ -28,6 +28,7 @@ from minigrad.ops.elementwise import (
     sqrt,
     sub,
     tanh,
+    to,
     update_in_place,
     where,
 )
@@ -72,5 +73,5 @@ __all__ = [
     "log_softmax", "logsumexp", "matmul", "max", "maximum", "mean", "min", "minimum", "mul",
     "neg", "normalize_dim", "pad", "permute", "pow", "relu", "reshape", "set_item", "sigmoid",
     "silu", "sin", "softmax", "sqrt", "squeeze", "stack", "std", "sub", "sum", "tanh",
-    "transpose", "unsqueeze", "update_in_place", "var", "where",
+    "to", "transpose", "unsqueeze", "update_in_place", "var", "where",
 ]

@@ -15,6 +15,7 @@ from typing import Any
 import numpy as np
 
 from minigrad.autograd import Function, describe, is_grad_enabled, op_error, unscalar
+from minigrad.backends import load as load_backend
 from minigrad.tensor import Tensor
 
 # ---------------------------------------------------------------------------------- arithmetic
@@ -160,6 +161,26 @@ class Cast(Function):
     @staticmethod
     def backward(ctx, grad):
         return grad
+
+
+class ToDevice(Function):
+    """A copy between host and GPU memory; the gradient travels back the other way."""
+
+    name = "to"
+
+    @staticmethod
+    def forward(ctx, a, xp):
+        return _move(a, xp)
+
+    @staticmethod
+    def backward(ctx, grad):
+        return _move(grad, ctx.xp), None
+
+
+def _move(array, xp):
+    if xp is np:
+        return array if isinstance(array, np.ndarray) else array.get()
+    return xp.asarray(array)
 
 
 # --------------------------------------------------------------------------------- math & act.
@@ -438,6 +459,24 @@ def clamp(a: Tensor, min: Any = None, max: Any = None) -> Tensor:  # noqa: A002
         out = a if min is None else maximum(a, min)
         return out if max is None else minimum(out, max)
     return Clamp.apply(a, low=min, high=max)
+
+
+_HOST_NAMES = ("numpy", "numba", "cpu")
+_GPU_NAMES = ("cupy", "cuda", "gpu")
+
+
+def to(a: Tensor, target: Any) -> Tensor:
+    """Move to the device of a backend ("numpy", "numba", "cpu" / "cupy", "cuda"), or cast."""
+    if isinstance(target, str) and target in _HOST_NAMES + _GPU_NAMES:
+        xp = np if target in _HOST_NAMES else load_backend("cupy").xp
+        on_host = isinstance(a.data, np.ndarray)
+        return a if on_host == (xp is np) else ToDevice.apply(a, xp)
+    try:
+        dtype = np.dtype(target)
+    except TypeError:
+        raise ValueError(f"to: expected a device ({', '.join(_HOST_NAMES + _GPU_NAMES)}) or a "
+                         f"dtype, got {target!r}") from None
+    return a.astype(dtype)
 
 
 def where(condition: Any, a: Any, b: Any) -> Tensor:

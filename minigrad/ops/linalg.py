@@ -5,6 +5,7 @@ from __future__ import annotations
 from typing import Any
 
 from minigrad.autograd import Function
+from minigrad.backends import kernels_for
 from minigrad.tensor import Tensor
 
 
@@ -18,7 +19,8 @@ class Matmul(Function):
     @staticmethod
     def forward(ctx, a, b):
         ctx.save_for_backward(a, b)
-        return ctx.xp.matmul(a, b)
+        ctx.matmul = kernels_for(ctx.xp).matmul
+        return ctx.matmul(a, b)
 
     @staticmethod
     def backward(ctx, grad):
@@ -32,10 +34,10 @@ class Matmul(Function):
             grad = xp.expand_dims(grad, -2)
         grad_a = grad_b = None
         if ctx.needs_input_grad[0]:
-            grad_a = xp.matmul(grad, b2.swapaxes(-1, -2))
+            grad_a = ctx.matmul(grad, b2.swapaxes(-1, -2))
             grad_a = grad_a[..., 0, :] if a.ndim == 1 else grad_a
         if ctx.needs_input_grad[1]:
-            grad_b = xp.matmul(a2.swapaxes(-1, -2), grad)
+            grad_b = ctx.matmul(a2.swapaxes(-1, -2), grad)
             grad_b = grad_b[..., 0] if b.ndim == 1 else grad_b
         return grad_a, grad_b
 

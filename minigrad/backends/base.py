@@ -1,0 +1,74 @@
+"""The kernel interface every backend implements: arrays in, arrays out, no Tensors.
+
+Only the heavy kernels live behind it: matmul, conv2d (forward and both gradients), and max and
+average pooling (forward and backward). Everything else (elementwise math, reductions, indexing)
+runs through the backend's array module `xp` (numpy or cupy), chosen from the arrays themselves.
+
+Shapes and conventions are PyTorch's: NCHW activations, (K, C/groups, kH, kW) weights,
+cross-correlation, output size floor((H + 2 pad - dilation (k - 1) - 1) / stride) + 1.
+Kernels may return arrays whose memory is channels-last (an NCHW-shaped view of NHWC memory):
+elementwise ops keep that layout, so a whole network can skip per-layer transposes.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+Pair = tuple[int, int]
+
+
+def conv_output_size(size: int, kernel: int, stride: int, padding: int, dilation: int) -> int:
+    return (size + 2 * padding - dilation * (kernel - 1) - 1) // stride + 1
+
+
+def window_index_dtype(kernel: Pair) -> str:
+    """Max pooling records the argmax as an offset inside its window: one byte if it fits."""
+    return "uint8" if kernel[0] * kernel[1] <= 256 else "int32"
+
+
+class Backend:
+    """The interface; `NumpyBackend` is the reference implementation of every method."""
+
+    name: str
+    xp: Any  # the array module: numpy or cupy
+
+    def matmul(self, a: Any, b: Any) -> Any:
+        """Batched matrix product with NumPy's broadcasting rules."""
+        raise NotImplementedError
+
+    def conv2d_forward(self, x: Any, weight: Any, stride: Pair, padding: Pair, dilation: Pair,
+                       groups: int) -> Any:
+        """(N, C, H, W) * (K, C/groups, kH, kW) -> (N, K, OH, OW), without bias."""
+        raise NotImplementedError
+
+    def conv2d_backward_input(self, grad: Any, weight: Any, input_shape: tuple, stride: Pair,
+                              padding: Pair, dilation: Pair, groups: int) -> Any:
+        """d loss / d x from d loss / d out: a transposed convolution (col2im)."""
+        raise NotImplementedError
+
+    def conv2d_backward_weight(self, grad: Any, x: Any, weight_shape: tuple, stride: Pair,
+                               padding: Pair, dilation: Pair, groups: int) -> Any:
+        """d loss / d weight: grad (as a matrix) times the im2col columns of x."""
+        raise NotImplementedError
+
+    def maxpool2d_forward(self, x: Any, kernel: Pair, stride: Pair,
+                          padding: Pair) -> tuple[Any, Any]:
+        """(max values, argmax offset inside each window); padding counts as -inf."""
+        raise NotImplementedError
+
+    def maxpool2d_backward(self, grad: Any, argmax: Any, input_shape: tuple, kernel: Pair,
+                           stride: Pair, padding: Pair) -> Any:
+        """Route each output gradient to its window's argmax (adding where windows overlap)."""
+        raise NotImplementedError
+
+    def avgpool2d_forward(self, x: Any, kernel: Pair, stride: Pair, padding: Pair) -> Any:
+        """Window means; padding counts as zeros in the divisor (count_include_pad=True)."""
+        raise NotImplementedError
+
+    def avgpool2d_backward(self, grad: Any, input_shape: tuple, kernel: Pair, stride: Pair,
+                           padding: Pair) -> Any:
+        """Spread each output gradient evenly over its window."""
+        raise NotImplementedError
+
+    def __repr__(self) -> str:
+        return f"<minigrad {self.name} backend>"

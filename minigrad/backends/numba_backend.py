@@ -1,0 +1,218 @@
+"""The Numba backend: im2col, col2im and pooling as parallel JIT-compiled loops; GEMM in BLAS.
+
+The convolution is the reference one (`NumpyBackend`: one GEMM per conv), with its two copy
+steps replaced by `prange` loops over batch x rows that fold the padding in: im2col writes each
+column row in one pass, and col2im is a gather (every input pixel sums the taps that read it),
+so it needs no zero-filled scratch and has no write conflicts. Pooling runs over channels-last
+output with the argmax kept as a one-byte offset inside the window.
+
+Kernels compile on first use for each dtype and layout (about a second each, cold) and are
+cached on disk (`cache=True`), so a later process loads them in milliseconds. `warmup()`
+compiles the float32 kernels up front.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+
+from minigrad.backends.base import window_index_dtype
+from minigrad.backends.numpy_backend import NumpyBackend, _output_hw
+
+try:
+    import numba
+    from numba import njit, prange
+except ImportError as error:  # numba is a dependency, but its wheels can lag behind NumPy's
+    raise RuntimeError(f"numba backend: Numba cannot be imported ({error}); "
+                       "pip install -U numba") from error
+
+# Numba's OpenMP threads spin while OpenBLAS's work and vice versa (a SimpleCNN step took 3x
+# longer); the workqueue layer sleeps between kernels. It must be chosen before the first
+# parallel kernel runs.
+numba.config.THREADING_LAYER = "workqueue"
+
+
+class NumbaBackend(NumpyBackend):
+    name = "numba"
+
+    def im2col(self, x, kernel, stride, padding, dilation, groups):
+        n, c, h, w = x.shape
+        oh, ow = _output_hw((h, w), kernel, stride, padding, dilation)
+        cols = np.empty((groups, n * oh * ow, kernel[0] * kernel[1] * (c // groups)), x.dtype)
+        _im2col(x, cols, oh, ow, *kernel, *stride, *padding, *dilation)
+        return cols
+
+    def col2im(self, cols, input_shape, kernel, stride, padding, dilation, groups):
+        n, c, h, w = input_shape
+        oh, ow = _output_hw((h, w), kernel, stride, padding, dilation)
+        out = np.empty((n, h, w, c), cols.dtype)
+        _col2im(cols, out, oh, ow, *kernel, *stride, *padding, *dilation)
+        return out.transpose(0, 3, 1, 2)
+
+    def maxpool2d_forward(self, x, kernel, stride, padding):
+        n, c, h, w = x.shape
+        oh, ow = _output_hw((h, w), kernel, stride, padding, (1, 1))
+        out = np.empty((n, oh, ow, c), x.dtype)
+        argmax = np.empty((n, oh, ow, c), window_index_dtype(kernel))
+        _maxpool_forward(x, out, argmax, *kernel, *stride, *padding)
+        return out.transpose(0, 3, 1, 2), argmax.transpose(0, 3, 1, 2)
+
+    def maxpool2d_backward(self, grad, argmax, input_shape, kernel, stride, padding):
+        n, c, h, w = input_shape
+        out = np.zeros((n, h, w, c), grad.dtype)
+        _maxpool_backward(grad, argmax, out, kernel[1], *stride, *padding)
+        return out.transpose(0, 3, 1, 2)
+
+    def avgpool2d_forward(self, x, kernel, stride, padding):
+        n, c, h, w = x.shape
+        oh, ow = _output_hw((h, w), kernel, stride, padding, (1, 1))
+        out = np.empty((n, oh, ow, c), x.dtype)
+        _avgpool_forward(x, out, *kernel, *stride, *padding)
+        return out.transpose(0, 3, 1, 2)
+
+    def avgpool2d_backward(self, grad, input_shape, kernel, stride, padding):
+        n, c, h, w = input_shape
+        out = np.zeros((n, h, w, c), grad.dtype)
+        _avgpool_backward(grad, out, *kernel, *stride, *padding)
+        return out.transpose(0, 3, 1, 2)
+
+    def warmup(self) -> None:
+        """Compile (or load from the cache) the float32 kernels on a tiny problem."""
+        x = np.ones((1, 2, 4, 4), np.float32).transpose(0, 2, 3, 1).transpose(0, 3, 1, 2)
+        w = np.ones((2, 2, 3, 3), np.float32)
+        for layout in (np.ascontiguousarray(x), x):
+            out = self.conv2d_forward(layout, w, (1, 1), (1, 1), (1, 1), 1)
+            self.conv2d_backward_input(out, w, x.shape, (1, 1), (1, 1), (1, 1), 1)
+            pooled, argmax = self.maxpool2d_forward(layout, (2, 2), (2, 2), (0, 0))
+            self.maxpool2d_backward(pooled, argmax, x.shape, (2, 2), (2, 2), (0, 0))
+            pooled = self.avgpool2d_forward(layout, (2, 2), (2, 2), (0, 0))
+            self.avgpool2d_backward(pooled, x.shape, (2, 2), (2, 2), (0, 0))
+
+
+def create() -> NumbaBackend:
+    return NumbaBackend()
+
+
+# ------------------------------------------------------------------------------------ kernels
+# Arguments are arrays (any strides: channels-last views included) and plain ints; outputs are
+# preallocated by the methods above, channels-last (N, H, W, C) so the innermost loop over
+# channels writes contiguous memory.
+
+
+@njit(parallel=True, cache=True)
+def _im2col(x, cols, oh, ow, kh, kw, sh, sw, ph, pw, dh, dw):
+    n, c, h, w = x.shape
+    groups = cols.shape[0]
+    cg = c // groups
+    for row in prange(n * oh):
+        b, y = row // oh, row % oh
+        for xo in range(ow):
+            r = row * ow + xo
+            for i in range(kh):
+                hi = y * sh - ph + i * dh
+                for j in range(kw):
+                    wj = xo * sw - pw + j * dw
+                    base = (i * kw + j) * cg
+                    if 0 <= hi < h and 0 <= wj < w:
+                        for g in range(groups):
+                            for ch in range(cg):
+                                cols[g, r, base + ch] = x[b, g * cg + ch, hi, wj]
+                    else:
+                        for g in range(groups):
+                            for ch in range(cg):
+                                cols[g, r, base + ch] = 0
+
+
+@njit(parallel=True, cache=True)
+def _col2im(cols, out, oh, ow, kh, kw, sh, sw, ph, pw, dh, dw):
+    n, h, w, c = out.shape
+    groups = cols.shape[0]
+    cg = c // groups
+    for row in prange(n * h):
+        b, hi = row // h, row % h
+        for wi in range(w):
+            for ch in range(c):
+                out[b, hi, wi, ch] = 0
+            for i in range(kh):
+                t = hi + ph - i * dh
+                if t < 0 or t % sh != 0 or t // sh >= oh:
+                    continue
+                for j in range(kw):
+                    u = wi + pw - j * dw
+                    if u < 0 or u % sw != 0 or u // sw >= ow:
+                        continue
+                    r = (b * oh + t // sh) * ow + u // sw
+                    base = (i * kw + j) * cg
+                    for g in range(groups):
+                        for ch in range(cg):
+                            out[b, hi, wi, g * cg + ch] += cols[g, r, base + ch]
+
+
+@njit(parallel=True, cache=True)
+def _maxpool_forward(x, out, argmax, kh, kw, sh, sw, ph, pw):
+    n, c, h, w = x.shape
+    _, oh, ow, _ = out.shape
+    for row in prange(n * oh):
+        b, y = row // oh, row % oh
+        for xo in range(ow):
+            for ch in range(c):
+                best = -np.inf
+                best_k = 0
+                for i in range(kh):
+                    hi = y * sh - ph + i
+                    if 0 <= hi < h:
+                        for j in range(kw):
+                            wj = xo * sw - pw + j
+                            if 0 <= wj < w and x[b, ch, hi, wj] > best:
+                                best = x[b, ch, hi, wj]
+                                best_k = i * kw + j
+                out[b, y, xo, ch] = best
+                argmax[b, y, xo, ch] = best_k
+
+
+@njit(parallel=True, cache=True)
+def _maxpool_backward(grad, argmax, out, kw, sh, sw, ph, pw):
+    n, c, oh, ow = grad.shape
+    for b in prange(n):  # windows may overlap within one image: one thread per image
+        for y in range(oh):
+            for xo in range(ow):
+                for ch in range(c):
+                    k = argmax[b, ch, y, xo]
+                    out[b, y * sh - ph + k // kw, xo * sw - pw + k % kw, ch] += grad[b, ch, y, xo]
+
+
+@njit(parallel=True, cache=True)
+def _avgpool_forward(x, out, kh, kw, sh, sw, ph, pw):
+    n, c, h, w = x.shape
+    _, oh, ow, _ = out.shape
+    scale = 1.0 / (kh * kw)
+    for row in prange(n * oh):
+        b, y = row // oh, row % oh
+        for xo in range(ow):
+            for ch in range(c):
+                total = 0.0
+                for i in range(kh):
+                    hi = y * sh - ph + i
+                    if 0 <= hi < h:
+                        for j in range(kw):
+                            wj = xo * sw - pw + j
+                            if 0 <= wj < w:
+                                total += x[b, ch, hi, wj]
+                out[b, y, xo, ch] = total * scale
+
+
+@njit(parallel=True, cache=True)
+def _avgpool_backward(grad, out, kh, kw, sh, sw, ph, pw):
+    n, h, w, c = out.shape
+    _, _, oh, ow = grad.shape
+    scale = 1.0 / (kh * kw)
+    for b in prange(n):
+        for y in range(oh):
+            for xo in range(ow):
+                for i in range(kh):
+                    hi = y * sh - ph + i
+                    if 0 <= hi < h:
+                        for j in range(kw):
+                            wj = xo * sw - pw + j
+                            if 0 <= wj < w:
+                                for ch in range(c):
+                                    out[b, hi, wj, ch] += grad[b, ch, y, xo] * scale

@@ -1,0 +1,173 @@
+"""The reference backend: strided window views plus one GEMM per convolution (BLAS does the work).
+
+Written against `self.xp`, so the CuPy backend runs this same code on the GPU (cuBLAS for the
+GEMM). Convolutions work in channels-last order: the im2col columns are (N*OH*OW, kH*kW*C), so
+each column row reads whole channel vectors, and results come back as NCHW views of NHWC memory.
+Gradients for the input are scattered back tap by tap (kH*kW strided adds over the whole batch),
+never with Python loops over pixels.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import numpy
+
+from minigrad.backends.base import Backend, Pair, conv_output_size, window_index_dtype
+
+
+class NumpyBackend(Backend):
+    name = "numpy"
+    xp = numpy
+
+    def matmul(self, a: Any, b: Any) -> Any:
+        return self.xp.matmul(a, b)
+
+    # -------------------------------------------------------------------------------- conv2d
+    def conv2d_forward(self, x, weight, stride, padding, dilation, groups):
+        n, _, h, w = x.shape
+        k, _, kh, kw = weight.shape
+        oh, ow = _output_hw((h, w), (kh, kw), stride, padding, dilation)
+        cols = self.im2col(x, (kh, kw), stride, padding, dilation, groups)
+        out = self.xp.matmul(cols, _weight_matrix(weight, groups))  # (groups, N*OH*OW, K/groups)
+        return _groups_to_nchw(self.xp, out, (n, oh, ow, k))
+
+    def conv2d_backward_input(self, grad, weight, input_shape, stride, padding, dilation, groups):
+        k, _, kh, kw = weight.shape
+        grad_cols = self.xp.matmul(_grad_matrix(grad, groups),
+                                   _weight_matrix(weight, groups).swapaxes(1, 2))
+        return self.col2im(grad_cols, input_shape, (kh, kw), stride, padding, dilation, groups)
+
+    def conv2d_backward_weight(self, grad, x, weight_shape, stride, padding, dilation, groups):
+        k, cg, kh, kw = weight_shape
+        cols = self.im2col(x, (kh, kw), stride, padding, dilation, groups)
+        grad_w = self.xp.matmul(cols.swapaxes(1, 2), _grad_matrix(grad, groups))
+        # (groups, kH*kW*Cg, K/groups) -> (K, Cg, kH, kW)
+        grad_w = grad_w.reshape(groups, kh, kw, cg, k // groups).transpose(0, 4, 3, 1, 2)
+        return grad_w.reshape(weight_shape)
+
+    def im2col(self, x, kernel: Pair, stride: Pair, padding: Pair, dilation: Pair,
+               groups: int):
+        """Columns (groups, N*OH*OW, kH*kW*C/groups): one row per output pixel and group."""
+        xp = self.xp
+        n, c, h, w = x.shape
+        oh, ow = _output_hw((h, w), kernel, stride, padding, dilation)
+        padded = _pad_hw(xp, x.transpose(0, 2, 3, 1), padding, 0)  # NHWC
+        sn, sh, sw, sc = padded.strides
+        cg = c // groups
+        windows = xp.lib.stride_tricks.as_strided(
+            padded,
+            shape=(groups, n, oh, ow, kernel[0], kernel[1], cg),
+            strides=(cg * sc, sn, sh * stride[0], sw * stride[1], sh * dilation[0],
+                     sw * dilation[1], sc),
+        )
+        return windows.reshape(groups, n * oh * ow, kernel[0] * kernel[1] * cg)  # copies
+
+    def col2im(self, cols, input_shape, kernel: Pair, stride: Pair, padding: Pair,
+               dilation: Pair, groups: int):
+        """The adjoint of im2col: add every column entry back to the pixel it was read from."""
+        xp = self.xp
+        n, c, h, w = input_shape
+        oh, ow = _output_hw((h, w), kernel, stride, padding, dilation)
+        cg = c // groups
+        taps = cols.reshape(groups, n, oh, ow, kernel[0], kernel[1], cg)
+        padded = xp.zeros((n, h + 2 * padding[0], w + 2 * padding[1], c), dtype=cols.dtype)
+        for i in range(kernel[0]):
+            for j in range(kernel[1]):
+                tap = taps[:, :, :, :, i, j, :].transpose(1, 2, 3, 0, 4).reshape(n, oh, ow, c)
+                padded[:, _tap_slice(i, dilation[0], stride[0], oh),
+                       _tap_slice(j, dilation[1], stride[1], ow)] += tap
+        return _crop_hw(padded, padding).transpose(0, 3, 1, 2)
+
+    # ------------------------------------------------------------------------------- pooling
+    def maxpool2d_forward(self, x, kernel, stride, padding):
+        windows = self._pool_windows(x, kernel, stride, padding, -self.xp.inf)
+        flat = windows.reshape(windows.shape[:4] + (-1,))
+        argmax = flat.argmax(axis=-1)
+        out = self.xp.take_along_axis(flat, argmax[..., None], axis=-1)[..., 0]
+        return out, argmax.astype(window_index_dtype(kernel))
+
+    def maxpool2d_backward(self, grad, argmax, input_shape, kernel, stride, padding):
+        def tap_grad(i, j):
+            return grad * (argmax == i * kernel[1] + j)
+
+        return self._scatter_taps(tap_grad, grad, input_shape, kernel, stride, padding)
+
+    def avgpool2d_forward(self, x, kernel, stride, padding):
+        return self._pool_windows(x, kernel, stride, padding, 0).mean(axis=(4, 5))
+
+    def avgpool2d_backward(self, grad, input_shape, kernel, stride, padding):
+        share = grad / (kernel[0] * kernel[1])
+        return self._scatter_taps(lambda i, j: share, grad, input_shape, kernel, stride, padding)
+
+    def _pool_windows(self, x, kernel, stride, padding, fill):
+        """A (N, C, OH, OW, kH, kW) view of the windows over x padded with `fill`."""
+        n, c, h, w = x.shape
+        oh, ow = _output_hw((h, w), kernel, stride, padding, (1, 1))
+        padded = _pad_hw(self.xp, x.transpose(0, 2, 3, 1), padding, fill).transpose(0, 3, 1, 2)
+        sn, sc, sh, sw = padded.strides
+        return self.xp.lib.stride_tricks.as_strided(
+            padded, shape=(n, c, oh, ow, kernel[0], kernel[1]),
+            strides=(sn, sc, sh * stride[0], sw * stride[1], sh, sw))
+
+    def _scatter_taps(self, tap_grad, grad, input_shape, kernel, stride, padding):
+        """Add `tap_grad(i, j)` (an (N, C, OH, OW) array) at each window's (i, j) pixel."""
+        n, c, h, w = input_shape
+        oh, ow = grad.shape[2:]
+        padded = self.xp.zeros((n, h + 2 * padding[0], w + 2 * padding[1], c), dtype=grad.dtype)
+        nchw = padded.transpose(0, 3, 1, 2)
+        for i in range(kernel[0]):
+            for j in range(kernel[1]):
+                nchw[:, :, _tap_slice(i, 1, stride[0], oh),
+                     _tap_slice(j, 1, stride[1], ow)] += tap_grad(i, j)
+        return _crop_hw(padded, padding).transpose(0, 3, 1, 2)
+
+
+# ------------------------------------------------------------------------------------- helpers
+
+
+def _output_hw(hw, kernel, stride, padding, dilation) -> tuple[int, int]:
+    return tuple(conv_output_size(hw[d], kernel[d], stride[d], padding[d], dilation[d])
+                 for d in range(2))
+
+
+def _tap_slice(tap: int, dilation: int, stride: int, count: int) -> slice:
+    """The padded-input rows (or columns) that kernel tap `tap` reads for `count` outputs."""
+    start = tap * dilation
+    return slice(start, start + stride * (count - 1) + 1, stride)
+
+
+def _pad_hw(xp, nhwc, padding: Pair, fill):
+    if padding == (0, 0):
+        return nhwc
+    widths = ((0, 0), (padding[0], padding[0]), (padding[1], padding[1]), (0, 0))
+    return xp.pad(nhwc, widths, constant_values=fill)
+
+
+def _crop_hw(nhwc, padding: Pair):
+    return nhwc[:, padding[0]:nhwc.shape[1] - padding[0], padding[1]:nhwc.shape[2] - padding[1]]
+
+
+def _weight_matrix(weight, groups):
+    """(K, Cg, kH, kW) -> (groups, kH*kW*Cg, K/groups), matching the im2col column order."""
+    k, cg, kh, kw = weight.shape
+    per_group = weight.reshape(groups, k // groups, cg, kh, kw).transpose(0, 3, 4, 2, 1)
+    return per_group.reshape(groups, kh * kw * cg, k // groups)
+
+
+def _grad_matrix(grad, groups):
+    """(N, K, OH, OW) -> (groups, N*OH*OW, K/groups); free when grad is channels-last."""
+    n, k, oh, ow = grad.shape
+    rows = grad.transpose(0, 2, 3, 1).reshape(n * oh * ow, groups, k // groups)
+    return rows.transpose(1, 0, 2)
+
+
+def _groups_to_nchw(xp, out, nhwk):
+    """(groups, N*OH*OW, K/groups) -> an (N, K, OH, OW) view of channels-last memory."""
+    groups = out.shape[0]
+    rows = out[0] if groups == 1 else out.transpose(1, 0, 2)
+    return rows.reshape(nhwk).transpose(0, 3, 1, 2)
+
+
+def create() -> NumpyBackend:
+    return NumpyBackend()
