@@ -6,7 +6,7 @@ VENV ?= .venv
 BIN := $(VENV)/bin
 HYPOTHESIS_PROFILE ?= ci
 
-.PHONY: demo test test-thorough lint bench clean
+.PHONY: demo test test-thorough test-gpu lint bench clean
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
@@ -37,3 +37,6 @@ bench: $(VENV)/.installed-test
 
 clean:
 	rm -rf $(VENV) .pytest_cache .hypothesis .ruff_cache *.egg-info
+
+test-gpu: $(VENV)/.installed-test
+	MINIGRAD_BACKEND=cupy HYPOTHESIS_PROFILE=$(HYPOTHESIS_PROFILE) $(BIN)/python -m pytest -q

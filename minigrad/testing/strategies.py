@@ -86,3 +86,36 @@ def indices(shape: tuple[int, ...]) -> st.SearchStrategy[Any]:
         strategies.append(hnp.integer_array_indices(shape, result_shape=shapes(1, 2, 1, 4)))
         strategies.append(hnp.arrays(np.bool_, shape))
     return st.one_of(strategies)
+
+
+@st.composite
+def conv2d_cases(draw: st.DrawFn, max_batch: int = 2, max_channels: int = 4,
+                 max_size: int = 7) -> dict:
+    """A valid conv2d problem: shapes of x (N, C, H, W) and weight (K, C/groups, kH, kW), and
+    stride, padding, dilation, groups (depthwise included). Built so the dilated kernel always
+    fits the padded input."""
+    groups = draw(st.integers(1, max_channels))
+    c = groups * draw(st.integers(1, max(1, max_channels // groups)))
+    k = groups * draw(st.integers(1, max(1, max_channels // groups)))
+    kernel = (draw(st.integers(1, 3)), draw(st.integers(1, 3)))
+    dilation = (draw(st.integers(1, 2)), draw(st.integers(1, 2)))
+    padding = (draw(st.integers(0, 2)), draw(st.integers(0, 2)))
+    stride = (draw(st.integers(1, 3)), draw(st.integers(1, 3)))
+    # the smallest input the dilated kernel fits in, once padded
+    low = [max(1, dilation[d] * (kernel[d] - 1) + 1 - 2 * padding[d]) for d in range(2)]
+    h, w = (draw(st.integers(low[d], max(low[d], max_size))) for d in range(2))
+    return {"x": (draw(st.integers(1, max_batch)), c, h, w), "weight": (k, c // groups, *kernel),
+            "stride": stride, "padding": padding, "dilation": dilation, "groups": groups}
+
+
+@st.composite
+def pool2d_cases(draw: st.DrawFn, max_batch: int = 2, max_channels: int = 3,
+                 max_size: int = 7) -> dict:
+    """A valid pooling problem: x's shape, kernel_size, stride and padding (at most half the
+    kernel, as PyTorch requires), with the kernel fitting the padded input."""
+    kernel = (draw(st.integers(1, 3)), draw(st.integers(1, 3)))
+    stride = (draw(st.integers(1, 3)), draw(st.integers(1, 3)))
+    padding = tuple(draw(st.integers(0, kernel[d] // 2)) for d in range(2))
+    h, w = (draw(st.integers(max(1, kernel[d] - 2 * padding[d]), max_size)) for d in range(2))
+    shape = (draw(st.integers(1, max_batch)), draw(st.integers(1, max_channels)), h, w)
+    return {"x": shape, "kernel_size": kernel, "stride": stride, "padding": padding}
