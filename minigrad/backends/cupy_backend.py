@@ -14,6 +14,7 @@ class CupyBackend(NumpyBackend):
 
     def __init__(self, cupy) -> None:
         self.xp = cupy
+        super().__init__()
 
 
 def create() -> CupyBackend:

@@ -37,15 +37,15 @@ class NumbaBackend(NumpyBackend):
     def im2col(self, x, kernel, stride, padding, dilation, groups):
         n, c, h, w = x.shape
         oh, ow = _output_hw((h, w), kernel, stride, padding, dilation)
-        cols = np.empty((groups, n * oh * ow, kernel[0] * kernel[1] * (c // groups)), x.dtype)
-        _im2col(x, cols, oh, ow, *kernel, *stride, *padding, *dilation)
+        cols = self.scratch((groups, n * oh * ow, kernel[0] * kernel[1] * (c // groups)), x.dtype)
+        _im2col(_nhwc(x), cols, oh, ow, *kernel, *stride, *padding, *dilation)
         return cols
 
     def col2im(self, cols, input_shape, kernel, stride, padding, dilation, groups):
         n, c, h, w = input_shape
         oh, ow = _output_hw((h, w), kernel, stride, padding, dilation)
         out = np.empty((n, h, w, c), cols.dtype)
-        _col2im(cols, out, oh, ow, *kernel, *stride, *padding, *dilation)
+        _col2im(np.ascontiguousarray(cols), out, oh, ow, *kernel, *stride, *padding, *dilation)
         return out.transpose(0, 3, 1, 2)
 
     def maxpool2d_forward(self, x, kernel, stride, padding):
@@ -53,39 +53,44 @@ class NumbaBackend(NumpyBackend):
         oh, ow = _output_hw((h, w), kernel, stride, padding, (1, 1))
         out = np.empty((n, oh, ow, c), x.dtype)
         argmax = np.empty((n, oh, ow, c), window_index_dtype(kernel))
-        _maxpool_forward(x, out, argmax, *kernel, *stride, *padding)
+        _maxpool_forward(_nhwc(x), out, argmax, *kernel, *stride, *padding)
         return out.transpose(0, 3, 1, 2), argmax.transpose(0, 3, 1, 2)
 
     def maxpool2d_backward(self, grad, argmax, input_shape, kernel, stride, padding):
         n, c, h, w = input_shape
         out = np.zeros((n, h, w, c), grad.dtype)
-        _maxpool_backward(grad, argmax, out, kernel[1], *stride, *padding)
+        _maxpool_backward(_nhwc(grad), _nhwc(argmax), out, kernel[1], *stride, *padding)
         return out.transpose(0, 3, 1, 2)
 
     def avgpool2d_forward(self, x, kernel, stride, padding):
         n, c, h, w = x.shape
         oh, ow = _output_hw((h, w), kernel, stride, padding, (1, 1))
         out = np.empty((n, oh, ow, c), x.dtype)
-        _avgpool_forward(x, out, *kernel, *stride, *padding)
+        _avgpool_forward(_nhwc(x), out, *kernel, *stride, *padding)
         return out.transpose(0, 3, 1, 2)
 
     def avgpool2d_backward(self, grad, input_shape, kernel, stride, padding):
         n, c, h, w = input_shape
         out = np.zeros((n, h, w, c), grad.dtype)
-        _avgpool_backward(grad, out, *kernel, *stride, *padding)
+        _avgpool_backward(_nhwc(grad), out, *kernel, *stride, *padding)
         return out.transpose(0, 3, 1, 2)
 
     def warmup(self) -> None:
         """Compile (or load from the cache) the float32 kernels on a tiny problem."""
-        x = np.ones((1, 2, 4, 4), np.float32).transpose(0, 2, 3, 1).transpose(0, 3, 1, 2)
+        x = np.ones((1, 2, 4, 4), np.float32)
         w = np.ones((2, 2, 3, 3), np.float32)
-        for layout in (np.ascontiguousarray(x), x):
-            out = self.conv2d_forward(layout, w, (1, 1), (1, 1), (1, 1), 1)
-            self.conv2d_backward_input(out, w, x.shape, (1, 1), (1, 1), (1, 1), 1)
-            pooled, argmax = self.maxpool2d_forward(layout, (2, 2), (2, 2), (0, 0))
-            self.maxpool2d_backward(pooled, argmax, x.shape, (2, 2), (2, 2), (0, 0))
-            pooled = self.avgpool2d_forward(layout, (2, 2), (2, 2), (0, 0))
-            self.avgpool2d_backward(pooled, x.shape, (2, 2), (2, 2), (0, 0))
+        out = self.conv2d_forward(x, w, (1, 1), (1, 1), (1, 1), 1)
+        self.conv2d_backward_input(out, w, x.shape, (1, 1), (1, 1), (1, 1), 1)
+        pooled, argmax = self.maxpool2d_forward(x, (2, 2), (2, 2), (0, 0))
+        self.maxpool2d_backward(pooled, argmax, x.shape, (2, 2), (2, 2), (0, 0))
+        pooled = self.avgpool2d_forward(x, (2, 2), (2, 2), (0, 0))
+        self.avgpool2d_backward(pooled, x.shape, (2, 2), (2, 2), (0, 0))
+
+
+def _nhwc(nchw):
+    """The (N, H, W, C) C-contiguous array of an NCHW one: free for channels-last memory (what
+    the kernels return), one copy otherwise. The kernels then read channels contiguously."""
+    return np.ascontiguousarray(nchw.transpose(0, 2, 3, 1))
 
 
 def create() -> NumbaBackend:
@@ -93,14 +98,13 @@ def create() -> NumbaBackend:
 
 
 # ------------------------------------------------------------------------------------ kernels
-# Arguments are arrays (any strides: channels-last views included) and plain ints; outputs are
-# preallocated by the methods above, channels-last (N, H, W, C) so the innermost loop over
-# channels writes contiguous memory.
+# Arguments are C-contiguous channels-last (N, H, W, C) arrays and plain ints; the innermost
+# loops run over channels, so they read and write contiguous memory.
 
 
 @njit(parallel=True, cache=True)
 def _im2col(x, cols, oh, ow, kh, kw, sh, sw, ph, pw, dh, dw):
-    n, c, h, w = x.shape
+    n, h, w, c = x.shape
     groups = cols.shape[0]
     cg = c // groups
     for row in prange(n * oh):
@@ -115,7 +119,7 @@ def _im2col(x, cols, oh, ow, kh, kw, sh, sw, ph, pw, dh, dw):
                     if 0 <= hi < h and 0 <= wj < w:
                         for g in range(groups):
                             for ch in range(cg):
-                                cols[g, r, base + ch] = x[b, g * cg + ch, hi, wj]
+                                cols[g, r, base + ch] = x[b, hi, wj, g * cg + ch]
                     else:
                         for g in range(groups):
                             for ch in range(cg):
@@ -149,7 +153,7 @@ def _col2im(cols, out, oh, ow, kh, kw, sh, sw, ph, pw, dh, dw):
 
 @njit(parallel=True, cache=True)
 def _maxpool_forward(x, out, argmax, kh, kw, sh, sw, ph, pw):
-    n, c, h, w = x.shape
+    n, h, w, c = x.shape
     _, oh, ow, _ = out.shape
     for row in prange(n * oh):
         b, y = row // oh, row % oh
@@ -162,8 +166,8 @@ def _maxpool_forward(x, out, argmax, kh, kw, sh, sw, ph, pw):
                     if 0 <= hi < h:
                         for j in range(kw):
                             wj = xo * sw - pw + j
-                            if 0 <= wj < w and x[b, ch, hi, wj] > best:
-                                best = x[b, ch, hi, wj]
+                            if 0 <= wj < w and x[b, hi, wj, ch] > best:
+                                best = x[b, hi, wj, ch]
                                 best_k = i * kw + j
                 out[b, y, xo, ch] = best
                 argmax[b, y, xo, ch] = best_k
@@ -171,39 +175,38 @@ def _maxpool_forward(x, out, argmax, kh, kw, sh, sw, ph, pw):
 
 @njit(parallel=True, cache=True)
 def _maxpool_backward(grad, argmax, out, kw, sh, sw, ph, pw):
-    n, c, oh, ow = grad.shape
+    n, oh, ow, c = grad.shape
     for b in prange(n):  # windows may overlap within one image: one thread per image
         for y in range(oh):
             for xo in range(ow):
                 for ch in range(c):
-                    k = argmax[b, ch, y, xo]
-                    out[b, y * sh - ph + k // kw, xo * sw - pw + k % kw, ch] += grad[b, ch, y, xo]
+                    k = argmax[b, y, xo, ch]
+                    out[b, y * sh - ph + k // kw, xo * sw - pw + k % kw, ch] += grad[b, y, xo, ch]
 
 
 @njit(parallel=True, cache=True)
 def _avgpool_forward(x, out, kh, kw, sh, sw, ph, pw):
-    n, c, h, w = x.shape
+    n, h, w, c = x.shape
     _, oh, ow, _ = out.shape
     scale = 1.0 / (kh * kw)
     for row in prange(n * oh):
         b, y = row // oh, row % oh
         for xo in range(ow):
-            for ch in range(c):
-                total = 0.0
-                for i in range(kh):
-                    hi = y * sh - ph + i
-                    if 0 <= hi < h:
-                        for j in range(kw):
-                            wj = xo * sw - pw + j
-                            if 0 <= wj < w:
-                                total += x[b, ch, hi, wj]
-                out[b, y, xo, ch] = total * scale
+            out[b, y, xo, :] = 0
+            for i in range(kh):
+                hi = y * sh - ph + i
+                if 0 <= hi < h:
+                    for j in range(kw):
+                        wj = xo * sw - pw + j
+                        if 0 <= wj < w:
+                            out[b, y, xo, :] += x[b, hi, wj, :]
+            out[b, y, xo, :] *= scale
 
 
 @njit(parallel=True, cache=True)
 def _avgpool_backward(grad, out, kh, kw, sh, sw, ph, pw):
     n, h, w, c = out.shape
-    _, _, oh, ow = grad.shape
+    _, oh, ow, _ = grad.shape
     scale = 1.0 / (kh * kw)
     for b in prange(n):
         for y in range(oh):
@@ -214,5 +217,4 @@ def _avgpool_backward(grad, out, kh, kw, sh, sw, ph, pw):
                         for j in range(kw):
                             wj = xo * sw - pw + j
                             if 0 <= wj < w:
-                                for ch in range(c):
-                                    out[b, hi, wj, ch] += grad[b, ch, y, xo] * scale
+                                out[b, hi, wj, :] += grad[b, y, xo, :] * scale

@@ -9,6 +9,7 @@ never with Python loops over pixels.
 
 from __future__ import annotations
 
+from collections import OrderedDict
 from typing import Any
 
 import numpy
@@ -19,6 +20,24 @@ from minigrad.backends.base import Backend, Pair, conv_output_size, window_index
 class NumpyBackend(Backend):
     name = "numpy"
     xp = numpy
+
+    def __init__(self) -> None:
+        self._buffers: OrderedDict[tuple, Any] = OrderedDict()
+
+    def scratch(self, shape: tuple, dtype: Any) -> Any:
+        """A reusable buffer for arrays that live only inside one kernel call (im2col columns).
+
+        Columns are 10-100 MB: a fresh array of that size page-faults on every first touch, which
+        cost as much as the copy itself. The few most recent shapes are kept.
+        """
+        key = (tuple(shape), numpy.dtype(dtype))
+        buffer = self._buffers.pop(key, None)
+        if buffer is None:
+            buffer = self.xp.empty(shape, dtype)
+            while len(self._buffers) >= 8:
+                self._buffers.popitem(last=False)
+        self._buffers[key] = buffer
+        return buffer
 
     def matmul(self, a: Any, b: Any) -> Any:
         return self.xp.matmul(a, b)
@@ -34,8 +53,10 @@ class NumpyBackend(Backend):
 
     def conv2d_backward_input(self, grad, weight, input_shape, stride, padding, dilation, groups):
         k, _, kh, kw = weight.shape
-        grad_cols = self.xp.matmul(_grad_matrix(grad, groups),
-                                   _weight_matrix(weight, groups).swapaxes(1, 2))
+        rows = _grad_matrix(grad, groups)
+        weight_t = _weight_matrix(weight, groups).swapaxes(1, 2)
+        grad_cols = self.scratch(rows.shape[:2] + weight_t.shape[2:], grad.dtype)
+        self.xp.matmul(rows, weight_t, out=grad_cols)
         return self.col2im(grad_cols, input_shape, (kh, kw), stride, padding, dilation, groups)
 
     def conv2d_backward_weight(self, grad, x, weight_shape, stride, padding, dilation, groups):
@@ -48,7 +69,10 @@ class NumpyBackend(Backend):
 
     def im2col(self, x, kernel: Pair, stride: Pair, padding: Pair, dilation: Pair,
                groups: int):
-        """Columns (groups, N*OH*OW, kH*kW*C/groups): one row per output pixel and group."""
+        """Columns (groups, N*OH*OW, kH*kW*C/groups): one row per output pixel and group.
+
+        They are written into a scratch buffer that the next im2col reuses: use them at once.
+        """
         xp = self.xp
         n, c, h, w = x.shape
         oh, ow = _output_hw((h, w), kernel, stride, padding, dilation)
@@ -61,7 +85,9 @@ class NumpyBackend(Backend):
             strides=(cg * sc, sn, sh * stride[0], sw * stride[1], sh * dilation[0],
                      sw * dilation[1], sc),
         )
-        return windows.reshape(groups, n * oh * ow, kernel[0] * kernel[1] * cg)  # copies
+        cols = self.scratch((groups, n * oh * ow, kernel[0] * kernel[1] * cg), x.dtype)
+        xp.copyto(cols.reshape(windows.shape), windows)
+        return cols
 
     def col2im(self, cols, input_shape, kernel: Pair, stride: Pair, padding: Pair,
                dilation: Pair, groups: int):
