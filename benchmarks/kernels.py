@@ -1,0 +1,531 @@
+"""minigrad's heavy kernels on each backend against PyTorch (CPU): conv2d, max pooling, matmul.
+
+Every case is one call a user makes, timed at the tensor level: leaves made with
+`mg.tensor(..., requires_grad=True)`, the op through `minigrad.nn.functional` (or `@`), then
+`.backward(upstream)` for the fwd+bwd rows, all inside `with mg.backend(name):`. PyTorch runs
+the very same function (`torch.nn.functional`, `torch.from_numpy`). All float32:
+
+  conv big      (N=32, C=64, 32x32) * (K=64, 3x3), padding 1, bias: forward; forward+backward
+                (gradients for input, weight and bias); and forward+backward again with a
+                channels-last input (an NCHW view of NHWC memory: what minigrad's kernels hand
+                to the next layer inside a network, `memory_format=torch.channels_last` in
+                PyTorch). The other rows get plain contiguous NCHW arrays, as a user passes them.
+  conv small    (N=64, C=1, 28x28) * (K=32, 3x3), padding 0, bias: forward; forward+backward.
+  max_pool2d    2x2, stride 2, on (64, 32, 26, 26): forward+backward.
+  matmul        (1024 x 1024) @ (1024 x 1024): forward+backward (two more GEMMs).
+
+Columns: numpy, numba, and cupy where `minigrad.backends.available()` says it runs here, plus
+PyTorch when it is installed; the ratio is the best minigrad backend over PyTorch (> 1: slower).
+Before timing, each case runs once per library, untimed (the JIT warmup, first-touch page faults),
+and that run's output and gradients are checked against PyTorch (or the numpy backend without
+it). Also printed: this machine's float32 GEMM rate (numpy sgemm, 1024^3 and 2048^3), the
+GFLOP/s each conv row reaches as a share of it (2 N K C kH kW OH OW per forward, three times
+that for forward+backward), and Numba's first-call cost per kernel, measured in fresh
+subprocesses: "cold compile" with an empty on-disk cache (a new NUMBA_CACHE_DIR), then "cached
+load" from that same directory. Steady-state times exclude both: `warmup()` and the untimed run
+come first.
+
+Run it from the repository root:
+
+    .venv/bin/python benchmarks/kernels.py           # full run, a few minutes
+    .venv/bin/python benchmarks/kernels.py --quick   # smoke run, well under a minute
+
+Libraries run with their default thread counts (printed at the top), in alternating blocks with
+pauses between them, as in `autograd_overhead.py`, whose notes on threads apply here too.
+"""
+
+from __future__ import annotations
+
+import argparse
+import contextlib
+import gc
+import json
+import os
+import platform
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+from typing import Any
+
+import numpy as np
+
+import minigrad as mg
+import minigrad.nn.functional as mgF
+
+SEED = 0
+TOLERANCE = 1e-3  # max |diff| / max(1, max |reference|), over the output and every gradient
+THREAD_ENV_VARS = ("OMP_NUM_THREADS", "OPENBLAS_NUM_THREADS", "MKL_NUM_THREADS",
+                   "NUMBA_NUM_THREADS")
+PROBE_FLAG = "--numba-first-calls"  # internal: the subprocess that times Numba's first calls
+
+
+# ---------------------------------------------------------------------------- the cases
+# A case makes named float32 arrays (the leaves, and "upstream", the gradient that backward
+# starts from) and a forward function of (functional module, tensors) that both libraries share.
+
+Arrays = dict[str, np.ndarray]
+
+
+@dataclass
+class Case:
+    name: str
+    make_arrays: Callable[[np.random.Generator], Arrays]
+    forward: Callable[[Any, dict[str, Any]], Any]  # (F, tensors) -> the output tensor
+    backward: bool  # also run out.backward(upstream)
+    repeats: int  # timed calls per library in a full run, over all rounds
+    flops: float = 0.0  # per call; only the conv cases report GFLOP/s
+
+
+@dataclass(frozen=True)
+class ConvShape:
+    label: str
+    n: int
+    c: int
+    size: int  # H = W
+    k: int
+    kernel: int
+    padding: int
+
+    @property
+    def out_size(self) -> int:
+        return self.size + 2 * self.padding - self.kernel + 1
+
+    @property
+    def forward_flops(self) -> float:
+        return 2.0 * self.n * self.k * self.c * self.kernel ** 2 * self.out_size ** 2
+
+    def describe(self) -> str:
+        return (f"conv {self.label}: input ({self.n}, {self.c}, {self.size}, {self.size}), "
+                f"weight ({self.k}, {self.c}, {self.kernel}, {self.kernel}), "
+                f"padding {self.padding}, bias -> output ({self.n}, {self.k}, {self.out_size}, "
+                f"{self.out_size}); {self.forward_flops / 1e9:.3f} GFLOP per forward")
+
+
+BIG = ConvShape("big", n=32, c=64, size=32, k=64, kernel=3, padding=1)
+SMALL = ConvShape("small", n=64, c=1, size=28, k=32, kernel=3, padding=0)
+POOL_INPUT = (64, 32, 26, 26)
+MATMUL_SIZE = 1024
+
+
+def channels_last(nchw: np.ndarray) -> np.ndarray:
+    """The same values as an NCHW-shaped view of NHWC memory."""
+    return np.ascontiguousarray(nchw.transpose(0, 2, 3, 1)).transpose(0, 3, 1, 2)
+
+
+def conv_case(shape: ConvShape, backward: bool, last: bool = False) -> Case:
+    def make_arrays(rng: np.random.Generator) -> Arrays:
+        fan_in = shape.c * shape.kernel ** 2
+        x = rng.standard_normal((shape.n, shape.c, shape.size, shape.size), np.float32)
+        upstream = rng.standard_normal((shape.n, shape.k, shape.out_size, shape.out_size),
+                                       np.float32)
+        layout = channels_last if last else np.ascontiguousarray
+        return {
+            "x": layout(x),
+            "weight": rng.standard_normal((shape.k, shape.c, shape.kernel, shape.kernel),
+                                          np.float32) / np.float32(fan_in ** 0.5),
+            "bias": rng.standard_normal(shape.k, np.float32),
+            "upstream": layout(upstream),  # a channels-last network hands back such gradients
+        }
+
+    def forward(F: Any, t: dict[str, Any]) -> Any:
+        return F.conv2d(t["x"], t["weight"], t["bias"], padding=shape.padding)
+
+    name = f"conv {shape.label} {'fwd+bwd' if backward else 'fwd'}"
+    return Case(name + (", channels-last input" if last else ""), make_arrays, forward,
+                backward, repeats=20 if shape is BIG else 40,
+                flops=shape.forward_flops * (3 if backward else 1))
+
+
+def max_pool_case() -> Case:
+    n, c, h, w = POOL_INPUT
+
+    def make_arrays(rng: np.random.Generator) -> Arrays:
+        return {"x": rng.standard_normal(POOL_INPUT, np.float32),
+                "upstream": rng.standard_normal((n, c, h // 2, w // 2), np.float32)}
+
+    return Case(f"max_pool2d 2x2/2 {n}x{c}x{h}x{w} fwd+bwd", make_arrays,
+                lambda F, t: F.max_pool2d(t["x"], 2, 2), backward=True, repeats=40)
+
+
+def matmul_case() -> Case:
+    size = MATMUL_SIZE
+
+    def make_arrays(rng: np.random.Generator) -> Arrays:
+        a, b, upstream = rng.standard_normal((3, size, size), np.float32)
+        return {"a": a, "b": b, "upstream": upstream}
+
+    return Case(f"matmul {size}^3 fwd+bwd", make_arrays, lambda F, t: t["a"] @ t["b"],
+                backward=True, repeats=20)
+
+
+def cases() -> list[Case]:
+    return [
+        conv_case(BIG, backward=False),
+        conv_case(BIG, backward=True),
+        conv_case(BIG, backward=True, last=True),
+        conv_case(SMALL, backward=False),
+        conv_case(SMALL, backward=True),
+        max_pool_case(),
+        matmul_case(),
+    ]
+
+
+# ---------------------------------------------------------------------------- the libraries
+
+
+@dataclass
+class Library:
+    """What the shared case code needs from minigrad (on one backend) or from PyTorch."""
+
+    name: str
+    F: Any  # the functional module
+    tensor: Callable[[np.ndarray, bool], Any]  # (array, requires_grad) -> a fresh tensor
+    to_numpy: Callable[[Any], np.ndarray]
+    context: Callable[[], contextlib.AbstractContextManager]  # entered to build and to time
+    sync: Callable[[], None]  # waits for queued GPU work (cupy); a no-op on the CPU
+
+
+def no_sync() -> None:
+    pass
+
+
+def minigrad_library(backend: str) -> Library:
+    sync = no_sync
+    if backend == "cupy":
+        import cupy
+
+        sync = cupy.cuda.Device().synchronize
+    # mg.tensor copies its array with np.array, which keeps the memory layout (channels-last too)
+    return Library(backend, mgF, lambda a, grad: mg.tensor(a, requires_grad=grad),
+                   lambda t: np.asarray(t.numpy()), lambda: mg.backend(backend), sync)
+
+
+def torch_library(torch: Any) -> Library:
+    # np.array keeps the layout and from_numpy keeps the strides: a channels-last array becomes a
+    # torch.channels_last tensor, so both libraries start from the same memory layout.
+    return Library("PyTorch", torch.nn.functional,
+                   lambda a, grad: torch.from_numpy(np.array(a)).requires_grad_(grad),
+                   lambda t: t.detach().numpy(), contextlib.nullcontext, no_sync)
+
+
+def import_torch() -> Any:
+    """PyTorch, or None. Imported here, not at the top, so that the Numba first-call subprocess
+    loads what a minigrad user loads and nothing more."""
+    try:
+        import torch
+    except ImportError:
+        return None
+    return torch
+
+
+# ---------------------------------------------------------------------------- timing
+
+
+def make_step(case: Case, library: Library, tensors: dict[str, Any]) -> Callable[[], Any]:
+    """One call of the case: clear the leaves' gradients (as zero_grad(set_to_none=True) does),
+    forward, and backward from the upstream gradient. Returns the output."""
+    leaves = [t for name, t in tensors.items() if name != "upstream"]
+
+    def step() -> Any:
+        for leaf in leaves:
+            leaf.grad = None
+        out = case.forward(library.F, tensors)
+        if case.backward:
+            out.backward(tensors["upstream"])
+        library.sync()
+        return out
+
+    return step
+
+
+def time_block(fn: Callable[[], Any], calls: int, warmup: int) -> list[float]:
+    """Seconds per call of `fn` after `warmup` untimed calls, with the garbage collector off."""
+    for _ in range(warmup):
+        fn()
+    gc.collect()
+    gc.disable()
+    try:
+        times = []
+        for _ in range(calls):
+            start = time.perf_counter()
+            fn()
+            times.append(time.perf_counter() - start)
+    finally:
+        gc.enable()
+    return times
+
+
+@dataclass
+class Result:
+    times: dict[str, list[float]]  # library -> seconds per call
+    diffs: dict[str, float]  # library -> max scaled difference from the reference library
+
+
+def run_case(case: Case, libraries: list[Library], rounds: int, repeats: int, pause: float,
+             warmup: int) -> Result:
+    """Build each library's tensors, run each once untimed (checking the results), then time
+    alternating blocks: lib 1, pause, lib 2, pause, ... for `rounds` rounds."""
+    arrays = case.make_arrays(np.random.default_rng(SEED))
+    steps, outputs = {}, {}
+    for library in libraries:
+        with library.context():
+            tensors = {name: library.tensor(a, name != "upstream") for name, a in arrays.items()}
+            step = make_step(case, library, tensors)
+            out = step()  # untimed: JIT compilation, first-touch page faults, and the check
+            grads = [t.grad for name, t in tensors.items() if name != "upstream"]
+            outputs[library.name] = [library.to_numpy(a)
+                                     for a in [out, *(grads if case.backward else [])]]
+            steps[library.name] = step
+    reference = outputs[libraries[-1].name]  # PyTorch when installed, else the last backend
+    diffs = {name: max(scaled_diff(a, b) for a, b in zip(arrays_, reference))
+             for name, arrays_ in outputs.items()}
+    del outputs, reference
+
+    per_block = -(-repeats // rounds)  # rounded up
+    times: dict[str, list[float]] = {library.name: [] for library in libraries}
+    for _ in range(rounds):
+        for library in libraries:
+            time.sleep(pause)  # lets the other library's idle BLAS/OpenMP threads go to sleep
+            with library.context():
+                times[library.name] += time_block(steps[library.name], per_block, warmup)
+    return Result(times, diffs)
+
+
+def scaled_diff(a: np.ndarray, b: np.ndarray) -> float:
+    if a.shape != b.shape:
+        return float("inf")
+    return float(np.max(np.abs(a - b)) / max(1.0, float(np.max(np.abs(b)))))
+
+
+def sgemm_gflops(size: int, repeats: int, warmup: int) -> float:
+    """The median float32 GEMM rate of numpy (its BLAS) for size^3, into a preallocated out."""
+    a, b = np.random.default_rng(SEED).standard_normal((2, size, size), np.float32)
+    out = np.empty_like(a)
+    times = time_block(lambda: np.matmul(a, b, out=out), repeats, warmup)
+    return 2.0 * size ** 3 / statistics.median(times) / 1e9
+
+
+# ---------------------------------------------------------------------------- Numba first calls
+
+
+def numba_first_calls() -> dict[str, float]:
+    """Seconds for importing the Numba backend and for the first call of each of its kernels
+    (float32, as `warmup()` runs them). Meant for a fresh process: see `time_numba_first_calls`.
+    The first kernel's time includes starting Numba's thread pool."""
+    timings: dict[str, float] = {}
+
+    def first(label: str, call: Callable[[], Any]) -> Any:
+        start = time.perf_counter()
+        result = call()
+        timings[label] = time.perf_counter() - start
+        return result
+
+    backend = first("import numba + minigrad's numba backend", lambda: mg.backends.load("numba"))
+    x = np.ones((1, 2, 4, 4), np.float32)
+    w = np.ones((2, 2, 3, 3), np.float32)
+    one, two, zero = (1, 1), (2, 2), (0, 0)
+    out = first("_im2col (conv2d_forward)",
+                lambda: backend.conv2d_forward(x, w, one, one, one, 1))
+    first("_col2im (conv2d_backward_input)",
+          lambda: backend.conv2d_backward_input(out, w, x.shape, one, one, one, 1))
+    first("conv2d_backward_weight (reuses _im2col)",
+          lambda: backend.conv2d_backward_weight(out, x, w.shape, one, one, one, 1))
+    pooled, argmax = first("_maxpool_forward", lambda: backend.maxpool2d_forward(x, two, two, zero))
+    first("_maxpool_backward",
+          lambda: backend.maxpool2d_backward(pooled, argmax, x.shape, two, two, zero))
+    pooled = first("_avgpool_forward", lambda: backend.avgpool2d_forward(x, two, two, zero))
+    first("_avgpool_backward", lambda: backend.avgpool2d_backward(pooled, x.shape, two, two, zero))
+    return timings
+
+
+def time_numba_first_calls() -> dict[str, dict[str, float]] | str:
+    """`numba_first_calls` in two fresh subprocesses sharing a new, empty NUMBA_CACHE_DIR: the
+    first compiles every kernel ("cold compile"), the second loads them ("cached load").
+    Returns {"cold compile": timings, "cached load": timings}, or why it could not."""
+    runs = {}
+    with tempfile.TemporaryDirectory(prefix="minigrad-numba-cache-") as cache_dir:
+        env = {**os.environ, "NUMBA_CACHE_DIR": cache_dir}
+        for label in ("cold compile", "cached load"):
+            done = subprocess.run([sys.executable, os.path.abspath(__file__), PROBE_FLAG],
+                                  env=env, capture_output=True, text=True, check=False)
+            if done.returncode != 0:
+                return f"{label} subprocess failed ({done.returncode}): {done.stderr[-2000:]}"
+            runs[label] = json.loads(done.stdout.strip().splitlines()[-1])
+    return runs
+
+
+# ---------------------------------------------------------------------------- printing
+
+
+def print_table(header: Sequence[str], rows: list[Sequence[str]]) -> None:
+    """First column left-aligned, the others right-aligned."""
+    widths = [max(len(row[i]) for row in (header, *rows)) for i in range(len(header))]
+    print(" | ".join(h.ljust(w) for h, w in zip(header, widths)))
+    print("-|-".join("-" * w for w in widths))
+    for first, *cells in rows:
+        print(" | ".join([first.ljust(widths[0])]
+                         + [c.rjust(w) for c, w in zip(cells, widths[1:])]))
+
+
+def ms(seconds: float) -> str:
+    return f"{seconds * 1e3:.2f}"
+
+
+def print_times(results: dict[str, Result], names: list[str], backends: list[str]) -> None:
+    has_torch = "PyTorch" in names
+    header = ["case", *(f"{n} (ms)" for n in names)]
+    if has_torch:
+        header.append("best/PyTorch")
+    rows = []
+    for case, result in results.items():
+        medians = {n: statistics.median(result.times[n]) for n in names}
+        row = [case, *(ms(medians[n]) for n in names)]
+        if has_torch:
+            best = min(backends, key=medians.__getitem__)
+            row.append(f"{medians[best] / medians['PyTorch']:.2f} ({best})")
+        rows.append(row)
+    print_table(header, rows)
+    for case, result in results.items():
+        spread = ", ".join(
+            f"{n} n={len(t)} IQR {ms(np.quantile(t, 0.25))}-{ms(np.quantile(t, 0.75))}"
+            for n, t in result.times.items())
+        print(f"  {case}: {spread} ms")
+
+
+def print_checks(results: dict[str, Result], names: list[str]) -> bool:
+    reference = names[-1]
+    ok = all(d <= TOLERANCE for r in results.values() for d in r.diffs.values())
+    print(f"Agreement with {reference} (max |diff| / max(1, max |{reference}|) over the output "
+          f"and every gradient; tolerance {TOLERANCE:g}): {'OK' if ok else 'MISMATCH'}")
+    rows = [[case, *(f"{r.diffs[n]:.1e}" for n in names[:-1])] for case, r in results.items()]
+    print_table(["case", *names[:-1]], rows)
+    return ok
+
+
+def print_conv_rates(results: dict[str, Result], case_list: list[Case], names: list[str],
+                     peak: float) -> None:
+    print(f"Conv GFLOP/s (median time) and share of the sgemm peak ({peak:.1f} GFLOP/s):")
+    rows = []
+    for case in case_list:
+        if case.flops:
+            rates = {n: case.flops / statistics.median(results[case.name].times[n]) / 1e9
+                     for n in names}
+            rows.append([case.name, *(f"{rates[n]:.1f} ({rates[n] / peak:.0%})" for n in names)])
+    print_table(["case", *names], rows)
+
+
+def print_first_calls(runs: dict[str, dict[str, float]] | str) -> None:
+    print("Numba first calls, each in a fresh process (s): cold compile = empty NUMBA_CACHE_DIR, "
+          "cached load = the cache the cold run wrote")
+    if isinstance(runs, str):
+        print(f"  not measured: {runs}")
+        return
+    cold, cached = runs["cold compile"], runs["cached load"]
+    rows = [[label, f"{cold[label]:.3f}", f"{cached.get(label, float('nan')):.3f}"]
+            for label in cold]
+    rows.append(["total", f"{sum(cold.values()):.3f}", f"{sum(cached.values()):.3f}"])
+    print_table(["step", "cold compile", "cached load"], rows)
+
+
+def print_environment(torch: Any, status: dict[str, str], warmup_s: float) -> None:
+    print(f"Python {platform.python_version()} on {platform.machine()}, "
+          f"{os.cpu_count()} logical CPUs")
+    print(f"numpy {np.__version__} (BLAS: {blas_name()}), minigrad {mg.__version__}")
+    for name, state in status.items():
+        print(f"  backend {name}: {state}")
+    if status["numba"] == "ok":
+        import numba
+
+        print(f"numba {numba.__version__}: {numba.get_num_threads()} threads, threading layer "
+              f"{numba.threading_layer()}; in-process warmup() took {warmup_s:.3f} s "
+              "(default cache)")
+    if torch is not None:
+        print(f"torch {torch.__version__}: torch.get_num_threads() = {torch.get_num_threads()}, "
+              f"{torch.get_num_interop_threads()} inter-op threads (defaults)")
+    else:
+        print("torch: not installed -- timing minigrad alone (pip install -e '.[oracle]')")
+    env = {k: os.environ[k] for k in THREAD_ENV_VARS if k in os.environ}
+    print(f"thread environment variables: {env or 'none set'}")
+    with contextlib.suppress(ImportError):
+        from threadpoolctl import threadpool_info
+
+        for pool in threadpool_info():
+            print(f"threadpoolctl: {pool['user_api']}/{pool['internal_api']} "
+                  f"{pool['num_threads']} threads ({os.path.basename(pool['filepath'])})")
+
+
+def blas_name() -> str:
+    try:
+        blas = np.show_config(mode="dicts")["Build Dependencies"]["blas"]
+        return f"{blas['name']} {blas.get('version', '')}".strip()
+    except Exception:  # the layout of show_config is not a stable API
+        return "unknown"
+
+
+# ---------------------------------------------------------------------------- main
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--quick", action="store_true",
+                        help="a fast smoke run: few repeats, short pauses")
+    parser.add_argument(PROBE_FLAG, action="store_true", help=argparse.SUPPRESS)
+    args = parser.parse_args(argv)
+    if args.numba_first_calls:  # the subprocess of time_numba_first_calls
+        print(json.dumps(numba_first_calls()))
+        return 0
+    rounds, pause, warmup = (2, 0.1, 1) if args.quick else (4, 1.0, 1)
+
+    status = mg.backends.available()
+    backends = [name for name in mg.backends.NAMES if status[name] == "ok"]
+    warmup_s = 0.0
+    if "numba" in backends:  # compile (or load) the kernels before anything is timed
+        start = time.perf_counter()
+        mg.backends.load("numba").warmup()
+        warmup_s = time.perf_counter() - start
+    torch = import_torch()
+    libraries = [minigrad_library(name) for name in backends]
+    if torch is not None:
+        libraries.append(torch_library(torch))
+    names = [library.name for library in libraries]
+    print_environment(torch, status, warmup_s)
+    print()
+
+    if "numba" in backends:
+        print_first_calls(time_numba_first_calls())
+        print()
+
+    time.sleep(pause)
+    sizes = {1024: 3 if args.quick else 10, 2048: 2 if args.quick else 5}
+    rates = {size: sgemm_gflops(size, repeats, warmup=1) for size, repeats in sizes.items()}
+    peak = max(rates.values())
+    print("numpy float32 GEMM (median): "
+          + ", ".join(f"{size}^3 {rate:.1f} GFLOP/s" for size, rate in rates.items())
+          + f"; peak for the shares below: {peak:.1f} GFLOP/s")
+    for shape in (BIG, SMALL):
+        print(shape.describe())
+    print()
+
+    case_list = cases()
+    results = {}
+    for case in case_list:
+        repeats = 2 if args.quick else case.repeats
+        results[case.name] = run_case(case, libraries, rounds, repeats, pause, warmup)
+    ok = print_checks(results, names) if len(names) > 1 else True
+    print()
+    print(f"Medians over {rounds} alternating rounds per library "
+          f"({'quick smoke run' if args.quick else 'full run'}):")
+    print_times(results, names, backends)
+    print()
+    print_conv_rates(results, case_list, names, peak)
+    if torch is None:
+        print("Note: PyTorch is not installed, so only minigrad's backends were timed.")
+    return 0 if ok else 1
+
+
+if __name__ == "__main__":
+    sys.exit(main())
