@@ -15,7 +15,7 @@ import os
 from collections.abc import Iterator
 from typing import Any
 
-from minigrad.backends.base import Backend
+from minigrad.backends.base import Backend, keep_freed_memory
 
 NAMES = ("numpy", "numba", "cupy")
 _MODULES = {"numpy": "numpy_backend", "numba": "numba_backend", "cupy": "cupy_backend"}
@@ -28,6 +28,8 @@ def load(name: str) -> Backend:
     if name not in NAMES:
         raise ValueError(f"unknown backend {name!r}; valid backends: {', '.join(NAMES)}")
     if name not in _loaded:
+        if not _loaded:
+            keep_freed_memory()
         module = importlib.import_module(f"minigrad.backends.{_MODULES[name]}")
         _loaded[name] = module.create()
     return _loaded[name]

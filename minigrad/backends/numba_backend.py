@@ -1,14 +1,22 @@
-"""The Numba backend: im2col, col2im and pooling as parallel JIT-compiled loops; GEMM in BLAS.
+"""The Numba backend: im2col, col2im and pooling as JIT-compiled loops; the GEMM stays in BLAS.
 
-The convolution is the reference one (`NumpyBackend`: one GEMM per conv), with its two copy
-steps replaced by `prange` loops over batch x rows that fold the padding in: im2col writes each
-column row in one pass, and col2im is a gather (every input pixel sums the taps that read it),
-so it needs no zero-filled scratch and has no write conflicts. Pooling runs over channels-last
-output with the argmax kept as a one-byte offset inside the window.
+The convolution is the reference one (`NumpyBackend`: one GEMM per conv), with its copy steps
+replaced by compiled loops over batch x rows that fold the padding in: im2col writes each column
+row in one pass, and col2im streams through the columns in memory order, adding each entry to
+the pixel it came from (3x faster here than gathering each pixel's taps, which jumps between
+column rows). Pooling runs over channels-last memory with the argmax kept as a one-byte offset
+inside its window.
 
-Kernels compile on first use for each dtype and layout (about a second each, cold) and are
-cached on disk (`cache=True`), so a later process loads them in milliseconds. `warmup()`
-compiles the float32 kernels up front.
+The loops are serial, not `prange`: measured here (numba 0.68), `parallel=True` kernels loaded
+from the on-disk cache ran 1.3-4x slower than freshly compiled ones (numba issue #8085), and
+slower than the serial loop; a parallel kernel without the cache costs about 8 s of compilation
+in every new process. These copies are memory-bound, so the second core gained at most 1.6x
+when fresh. Serial loops also need no write-conflict handling, and no Numba threads spin
+against OpenBLAS's, which keeps both cores for the GEMM.
+
+Kernels compile on first use for each dtype (about a second each, cold) and are cached on disk
+(`cache=True`), so a later process loads them in milliseconds. `warmup()` compiles the float32
+kernels up front.
 """
 
 from __future__ import annotations
@@ -19,16 +27,10 @@ from minigrad.backends.base import window_index_dtype
 from minigrad.backends.numpy_backend import NumpyBackend, _output_hw
 
 try:
-    import numba
-    from numba import njit, prange
+    from numba import njit
 except ImportError as error:  # numba is a dependency, but its wheels can lag behind NumPy's
     raise RuntimeError(f"numba backend: Numba cannot be imported ({error}); "
                        "pip install -U numba") from error
-
-# Numba's OpenMP threads spin while OpenBLAS's work and vice versa (a SimpleCNN step took 3x
-# longer); the workqueue layer sleeps between kernels. It must be chosen before the first
-# parallel kernel runs.
-numba.config.THREADING_LAYER = "workqueue"
 
 
 class NumbaBackend(NumpyBackend):
@@ -102,13 +104,14 @@ def create() -> NumbaBackend:
 # loops run over channels, so they read and write contiguous memory.
 
 
-@njit(parallel=True, cache=True)
+@njit(cache=True)
 def _im2col(x, cols, oh, ow, kh, kw, sh, sw, ph, pw, dh, dw):
     n, h, w, c = x.shape
     groups = cols.shape[0]
     cg = c // groups
-    for row in prange(n * oh):
-        b, y = row // oh, row % oh
+    for row in range(n * oh):
+        b = row // oh
+        y = row - b * oh
         for xo in range(ow):
             r = row * ow + xo
             for i in range(kh):
@@ -126,37 +129,38 @@ def _im2col(x, cols, oh, ow, kh, kw, sh, sw, ph, pw, dh, dw):
                                 cols[g, r, base + ch] = 0
 
 
-@njit(parallel=True, cache=True)
+@njit(cache=True)
 def _col2im(cols, out, oh, ow, kh, kw, sh, sw, ph, pw, dh, dw):
     n, h, w, c = out.shape
     groups = cols.shape[0]
     cg = c // groups
-    for row in prange(n * h):
-        b, hi = row // h, row % h
-        for wi in range(w):
-            for ch in range(c):
-                out[b, hi, wi, ch] = 0
+    out[:] = 0
+    for row in range(n * oh):  # streams through the columns once, in memory order
+        b = row // oh
+        y = row - b * oh
+        for xo in range(ow):
+            r = row * ow + xo
             for i in range(kh):
-                t = hi + ph - i * dh
-                if t < 0 or t % sh != 0 or t // sh >= oh:
+                hi = y * sh - ph + i * dh
+                if hi < 0 or hi >= h:
                     continue
                 for j in range(kw):
-                    u = wi + pw - j * dw
-                    if u < 0 or u % sw != 0 or u // sw >= ow:
+                    wj = xo * sw - pw + j * dw
+                    if wj < 0 or wj >= w:
                         continue
-                    r = (b * oh + t // sh) * ow + u // sw
                     base = (i * kw + j) * cg
                     for g in range(groups):
                         for ch in range(cg):
-                            out[b, hi, wi, g * cg + ch] += cols[g, r, base + ch]
+                            out[b, hi, wj, g * cg + ch] += cols[g, r, base + ch]
 
 
-@njit(parallel=True, cache=True)
+@njit(cache=True)
 def _maxpool_forward(x, out, argmax, kh, kw, sh, sw, ph, pw):
     n, h, w, c = x.shape
     _, oh, ow, _ = out.shape
-    for row in prange(n * oh):
-        b, y = row // oh, row % oh
+    for row in range(n * oh):
+        b = row // oh
+        y = row - b * oh
         for xo in range(ow):
             for ch in range(c):
                 best = -np.inf
@@ -173,10 +177,10 @@ def _maxpool_forward(x, out, argmax, kh, kw, sh, sw, ph, pw):
                 argmax[b, y, xo, ch] = best_k
 
 
-@njit(parallel=True, cache=True)
+@njit(cache=True)
 def _maxpool_backward(grad, argmax, out, kw, sh, sw, ph, pw):
     n, oh, ow, c = grad.shape
-    for b in prange(n):  # windows may overlap within one image: one thread per image
+    for b in range(n):
         for y in range(oh):
             for xo in range(ow):
                 for ch in range(c):
@@ -184,13 +188,14 @@ def _maxpool_backward(grad, argmax, out, kw, sh, sw, ph, pw):
                     out[b, y * sh - ph + k // kw, xo * sw - pw + k % kw, ch] += grad[b, y, xo, ch]
 
 
-@njit(parallel=True, cache=True)
+@njit(cache=True)
 def _avgpool_forward(x, out, kh, kw, sh, sw, ph, pw):
     n, h, w, c = x.shape
     _, oh, ow, _ = out.shape
     scale = 1.0 / (kh * kw)
-    for row in prange(n * oh):
-        b, y = row // oh, row % oh
+    for row in range(n * oh):
+        b = row // oh
+        y = row - b * oh
         for xo in range(ow):
             out[b, y, xo, :] = 0
             for i in range(kh):
@@ -203,12 +208,12 @@ def _avgpool_forward(x, out, kh, kw, sh, sw, ph, pw):
             out[b, y, xo, :] *= scale
 
 
-@njit(parallel=True, cache=True)
+@njit(cache=True)
 def _avgpool_backward(grad, out, kh, kw, sh, sw, ph, pw):
     n, h, w, c = out.shape
     _, oh, ow, _ = grad.shape
     scale = 1.0 / (kh * kw)
-    for b in prange(n):
+    for b in range(n):
         for y in range(oh):
             for xo in range(ow):
                 for i in range(kh):
