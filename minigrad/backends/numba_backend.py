@@ -170,9 +170,11 @@ def _maxpool_forward(x, out, argmax, kh, kw, sh, sw, ph, pw):
                     if 0 <= hi < h:
                         for j in range(kw):
                             wj = xo * sw - pw + j
-                            if 0 <= wj < w and x[b, hi, wj, ch] > best:
-                                best = x[b, hi, wj, ch]
-                                best_k = i * kw + j
+                            if 0 <= wj < w:
+                                value = x[b, hi, wj, ch]
+                                if value > best or np.isnan(value):  # NaN wins, as PyTorch
+                                    best = value
+                                    best_k = i * kw + j
                 out[b, y, xo, ch] = best
                 argmax[b, y, xo, ch] = best_k
 

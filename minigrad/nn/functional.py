@@ -51,7 +51,8 @@ def conv2d(x: Tensor, weight: Tensor, bias: Tensor | None = None, stride: IntOrP
     k, cg = weight.shape[:2]
     if not isinstance(groups, int) or groups < 1 or x.shape[1] % groups or k % groups:
         raise ValueError(f"conv2d: groups={groups} must divide both the input channels "
-                         f"({x.shape[1]}) and the output channels ({k})")
+                         f"({x.shape[1]}) and the output channels ({k}); input {x.shape}, "
+                         f"weight {weight.shape}")
     if x.shape[1] != cg * groups:
         raise ValueError(f"conv2d: input {x.shape} has {x.shape[1]} channels but weight "
                          f"{weight.shape} with groups={groups} expects {cg * groups}")

@@ -1,0 +1,298 @@
+"""Backend selection, devices, the Numba backend's compilation cache, and numpy == numba on a
+whole training step.
+
+Selection through $MINIGRAD_BACKEND is tested in fresh interpreters (`sys.executable -c`), since
+the variable is read once per process, on first use.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+import textwrap
+from pathlib import Path
+
+import numpy as np
+import pytest
+from numba.core.caching import NullCache
+from numba.core.dispatcher import Dispatcher
+
+import minigrad as mg
+import minigrad.nn.functional as F
+from minigrad.backends import NAMES, available, kernels_for, load
+
+ROOT = Path(__file__).resolve().parent.parent
+HOST_BACKENDS = ["numpy", "numba"]
+VALID_NAMES = "numpy, numba, cupy"
+
+
+def run_python(code: str, backend: str | None = None) -> str:
+    """Run `code` in a fresh interpreter with $MINIGRAD_BACKEND set to `backend` (or unset)."""
+    env = {k: v for k, v in os.environ.items() if k != "MINIGRAD_BACKEND"}
+    if backend is not None:
+        env["MINIGRAD_BACKEND"] = backend
+    done = subprocess.run([sys.executable, "-c", textwrap.dedent(code)], cwd=ROOT, env=env,
+                          capture_output=True, text=True, timeout=120)
+    assert done.returncode == 0, done.stderr
+    return done.stdout.strip()
+
+
+@pytest.fixture(autouse=True)
+def restore_backend():
+    """Tests here switch backends; leave the active one as it was."""
+    previous = mg.get_backend()
+    yield
+    mg.set_backend(previous)
+
+
+def cupy_status() -> str:
+    return available()["cupy"]
+
+
+# ------------------------------------------------------------------- selection by environment
+
+
+def test_default_backend_is_numpy():
+    assert run_python("""
+        import minigrad as mg
+        print(mg.get_backend())
+    """) == "numpy"
+
+
+@pytest.mark.parametrize("value", ["numba", " Numba "])
+def test_environment_variable_selects_the_backend(value):
+    out = run_python("""
+        import numpy as np
+        import minigrad as mg
+        from minigrad.backends import kernels_for
+        print(mg.get_backend(), kernels_for(np).name)
+    """, backend=value)
+    assert out == "numba numba"
+
+
+def test_environment_variable_is_read_on_first_use_not_at_import():
+    out = run_python("""
+        import os
+        import minigrad as mg
+        os.environ["MINIGRAD_BACKEND"] = "numba"  # after the import, before the first use
+        mg.zeros(2)
+        first = mg.get_backend()
+        os.environ["MINIGRAD_BACKEND"] = "numpy"  # after the first use: too late
+        print(first, mg.get_backend())
+    """, backend="numpy")
+    assert out == "numba numba"
+
+
+def test_bogus_environment_variable_fails_on_first_use_not_at_import():
+    out = run_python("""
+        import minigrad as mg
+        print("imported")
+        try:
+            mg.zeros(2)
+        except ValueError as error:
+            print(error)
+    """, backend="bogus")
+    imported, message = out.splitlines()
+    assert imported == "imported"
+    assert "'bogus'" in message and VALID_NAMES in message
+
+
+# ---------------------------------------------------------------------------- selection in code
+
+
+@pytest.mark.parametrize("name", HOST_BACKENDS)
+def test_set_backend_and_get_backend(name):
+    mg.set_backend(name)
+    assert mg.get_backend() == name and type(mg.get_backend()) is str
+    assert kernels_for(np) is load(name)
+
+
+def test_backend_context_restores_the_previous_backend():
+    mg.set_backend("numpy")
+    with mg.backend("numba") as active:
+        assert active is load("numba") and mg.get_backend() == "numba"
+        with mg.backend("numpy"):
+            assert mg.get_backend() == "numpy"
+        assert mg.get_backend() == "numba"
+    assert mg.get_backend() == "numpy"
+
+
+def test_backend_context_restores_the_previous_backend_after_an_exception():
+    mg.set_backend("numba")
+    with pytest.raises(KeyError, match="inside"), mg.backend("numpy"):
+        assert mg.get_backend() == "numpy"
+        raise KeyError("inside")
+    assert mg.get_backend() == "numba"
+
+
+@pytest.mark.parametrize("switch", [mg.set_backend, mg.backend, load],
+                         ids=["set_backend", "backend", "load"])
+def test_unknown_backend_lists_the_valid_names(switch):
+    mg.set_backend("numba")
+    # set_backend and load raise before `with` would need a context manager from them
+    with pytest.raises(ValueError, match="'bogus'.*" + VALID_NAMES), switch("bogus"):
+        pass
+    assert mg.get_backend() == "numba"
+
+
+@pytest.mark.parametrize("switch", [mg.set_backend, mg.backend], ids=["set_backend", "backend"])
+def test_cupy_without_cupy_or_gpu_says_what_is_missing(switch):
+    status = cupy_status()
+    if status == "ok":
+        pytest.skip("CuPy and a GPU are available here")
+    mg.set_backend("numpy")
+    with pytest.raises(RuntimeError) as info, switch("cupy"):
+        pass
+    message = str(info.value)
+    assert message == status
+    assert message.startswith("cupy backend: ")
+    assert "CuPy is not installed" in message or "no CUDA GPU" in message
+    assert mg.get_backend() == "numpy"
+
+
+def test_available_reports_every_backend():
+    status = available()
+    assert list(status) == list(NAMES) == ["numpy", "numba", "cupy"]
+    assert status["numpy"] == "ok" and status["numba"] == "ok"
+    assert status["cupy"] == "ok" or status["cupy"].startswith("cupy backend: ")
+
+
+# ------------------------------------------------------------------------------------- devices
+
+
+@pytest.mark.parametrize("backend", HOST_BACKENDS)
+def test_host_backends_keep_tensors_on_the_cpu(backend):
+    with mg.backend(backend):
+        t = mg.randn(2, 3)
+        assert t.device == "cpu" and type(t.data) is np.ndarray
+        assert F.conv2d(mg.randn(1, 1, 3, 3), mg.randn(1, 1, 2, 2)).device == "cpu"
+
+
+@pytest.mark.parametrize("target", ["numpy", "numba", "cpu"])
+def test_to_a_host_device_returns_the_same_tensor(target):
+    with mg.backend("numpy"):
+        t = mg.randn(2, 3, requires_grad=True)
+        assert t.to(target) is t
+
+
+def test_to_a_dtype_casts_differentiably():
+    with mg.backend("numpy"):
+        t = mg.tensor([1.5, -2.25], requires_grad=True)
+        cast = t.to(mg.float64)
+        assert cast.dtype == np.float64 and cast.tolist() == [1.5, -2.25]
+        (cast * mg.tensor([3.0, 4.0], dtype=mg.float64)).sum().backward()
+        assert t.grad.dtype == np.float32 and t.grad.tolist() == [3.0, 4.0]
+
+
+def test_to_an_unknown_target_raises():
+    with mg.backend("numpy"), pytest.raises(ValueError, match="'bogus'"):
+        mg.zeros(2).to("bogus")
+
+
+@pytest.mark.parametrize("target", ["cupy", "cuda"])
+def test_to_the_gpu_without_cupy_or_gpu_says_why(target):
+    status = cupy_status()
+    if status == "ok":
+        pytest.skip("CuPy and a GPU are available here")
+    with mg.backend("numpy"), pytest.raises(RuntimeError, match="CuPy") as info:
+        mg.zeros(2).to(target)
+    assert str(info.value) == status
+
+
+def test_mixing_devices_raises_a_clear_error():
+    status = cupy_status()
+    if status != "ok":
+        pytest.skip(status)
+    with mg.backend("numpy"):
+        on_gpu, on_host = mg.ones(2).to("cupy"), mg.ones(2)
+        assert on_gpu.device == "cuda" and on_host.device == "cpu"
+        with pytest.raises(RuntimeError, match="different devices"):
+            on_gpu + on_host
+        with pytest.raises(RuntimeError, match="different devices"):
+            F.linear(on_host.reshape(1, 2), mg.ones(3, 2).to("cupy"))
+
+
+# ------------------------------------------------------------------------------ numba backend
+
+NUMBA_KERNELS = ["_im2col", "_col2im", "_maxpool_forward", "_maxpool_backward",
+                 "_avgpool_forward", "_avgpool_backward"]
+
+
+def numba_kernels() -> dict[str, Dispatcher]:
+    from minigrad.backends import numba_backend
+
+    return {name: value for name, value in vars(numba_backend).items()
+            if isinstance(value, Dispatcher)}
+
+
+def test_numba_kernels_cache_their_compiled_code_on_disk():
+    kernels = numba_kernels()
+    assert sorted(kernels) == sorted(NUMBA_KERNELS)
+    for name, kernel in kernels.items():
+        assert not isinstance(kernel._cache, NullCache), f"{name} is compiled without cache=True"
+
+
+WARMUP_REPORT = """
+    import json
+    import numpy as np
+    from minigrad.backends import load, numba_backend
+    from numba.core.dispatcher import Dispatcher
+    kernels = {k: v for k, v in vars(numba_backend).items() if isinstance(v, Dispatcher)}
+    assert not any(k.signatures for k in kernels.values()), "compiled before warmup()"
+    load("numba").warmup()
+    print(json.dumps({name: {
+        "float32": any(np.dtype(str(sig[0].dtype)) == np.float32 for sig in k.signatures),
+        "hits": sum(k.stats.cache_hits.values()),
+        "misses": sum(k.stats.cache_misses.values())} for name, k in kernels.items()}))
+"""
+
+
+def test_warmup_compiles_every_kernel_and_a_later_process_loads_them_from_the_cache():
+    run_python(WARMUP_REPORT)  # compiles, or loads, and leaves the cache filled
+    report = json.loads(run_python(WARMUP_REPORT))
+    assert sorted(report) == sorted(NUMBA_KERNELS)
+    for name, kernel in report.items():
+        assert kernel["float32"], f"warmup() left {name} without a float32 signature"
+        assert kernel["hits"] >= 1 and kernel["misses"] == 0, f"{name} recompiled: {kernel}"
+
+
+@pytest.mark.parametrize("backend", HOST_BACKENDS)
+def test_ops_run_on_the_active_backends_kernels(backend):
+    with mg.backend(backend):
+        assert kernels_for(np) is load(backend)
+        x, w = mg.randn(1, 2, 4, 4, requires_grad=True), mg.randn(3, 2, 3, 3)
+        assert F.conv2d(x, w).grad_fn.kernels is load(backend)
+        assert F.max_pool2d(x, 2).grad_fn.kernels is load(backend)
+        assert F.avg_pool2d(x, 2).grad_fn.kernels is load(backend)
+
+
+# --------------------------------------------------------- a training step, numpy against numba
+
+
+def training_step(backend: str, arrays: list[np.ndarray], targets: np.ndarray):
+    """conv -> relu -> max pool -> flatten -> linear -> cross-entropy; (loss, gradients)."""
+    with mg.backend(backend):
+        x, w1, b1, w2, b2 = leaves = [mg.tensor(a, requires_grad=True) for a in arrays]
+        hidden = F.max_pool2d(F.conv2d(x, w1, b1, stride=1, padding=1).relu(), 2)
+        logits = F.linear(hidden.flatten(1), w2, b2)
+        loss = -logits.log_softmax(dim=1)[np.arange(len(targets)), targets].mean()
+        loss.backward()
+        return loss.item(), [leaf.grad.numpy() for leaf in leaves]
+
+
+def test_training_step_is_the_same_on_numpy_and_numba():
+    rng = np.random.default_rng(0)
+    shapes = [(4, 3, 8, 8), (5, 3, 3, 3), (5,), (6, 5 * 4 * 4), (6,)]
+    arrays = [rng.standard_normal(shape) for shape in shapes]
+    targets = rng.integers(0, 6, size=4)
+
+    loss, grads = training_step("numpy", arrays, targets)
+    numba_loss, numba_grads = training_step("numba", arrays, targets)
+    assert np.isfinite(loss) and loss > 0
+    np.testing.assert_allclose(numba_loss, loss, rtol=1e-10)
+    for i, (ours, reference) in enumerate(zip(numba_grads, grads)):
+        assert ours.shape == arrays[i].shape and np.abs(reference).max() > 0, i
+        np.testing.assert_allclose(ours, reference, rtol=1e-10, atol=1e-12,
+                                   err_msg=f"gradient of leaf {i}")

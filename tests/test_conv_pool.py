@@ -1,0 +1,439 @@
+"""conv2d, pooling and linear: gradients, PyTorch, backend kernels, bad input, semantics.
+
+Each functional case is one `Case`: `fn(F, *tensors, **params)` written once against the
+functional API, so it runs with `F=minigrad.nn.functional` and `F=torch.nn.functional`, plus a
+strategy that draws `(float64 arrays, params)`. Those cases run on every CPU backend
+(`with mg.backend(name):`). The kernel tests below call the backends directly (arrays in,
+arrays out) and compare each one with the NumPy reference, channels-last views included.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Any
+
+import numpy as np
+import pytest
+from hypothesis import given
+from hypothesis import strategies as st
+from hypothesis.extra import numpy as hnp
+
+import minigrad as mg
+import minigrad.nn.functional as F
+from minigrad.backends import available, load
+from minigrad.testing import gradcheck
+from minigrad.testing.strategies import (
+    arrays,
+    conv2d_cases,
+    distinct_arrays,
+    matmul_shapes,
+    pool2d_cases,
+    shapes,
+)
+
+CPU_BACKENDS = ["numpy", "numba"]
+DTYPES = ["float64", "float32"]
+PYTORCH_TOLERANCE = {"float64": {"rtol": 1e-10, "atol": 1e-10},
+                     "float32": {"rtol": 1e-4, "atol": 1e-4}}
+KERNEL_TOLERANCE = {"float64": {"rtol": 1e-12, "atol": 1e-12},
+                    "float32": {"rtol": 1e-5, "atol": 1e-5}}
+
+
+# ----------------------------------------------------------------------------- input strategies
+
+
+@st.composite
+def conv_inputs(draw, bias: bool):
+    case = draw(conv2d_cases())
+    inputs = [draw(arrays(case["x"])), draw(arrays(case["weight"]))]
+    if bias:
+        inputs.append(draw(arrays((case["weight"][0],))))
+    params = {key: case[key] for key in ("stride", "padding", "dilation", "groups")}
+    return tuple(inputs), params
+
+
+@st.composite
+def pool_inputs(draw, distinct: bool):
+    """Max pooling gets tie-free inputs, so finite differences never straddle a tie."""
+    params = draw(pool2d_cases())
+    shape = params.pop("x")
+    return (draw(distinct_arrays(shape) if distinct else arrays(shape)),), params
+
+
+def _divisors(n: int) -> list[int]:
+    return [d for d in range(1, n + 1) if n % d == 0]
+
+
+@st.composite
+def adaptive_inputs(draw):
+    """Output 1 (global pooling), a common divisor, or a pair of divisors (None keeps a side)."""
+    n, c = draw(st.integers(1, 2)), draw(st.integers(1, 3))
+    h, w = draw(st.integers(1, 8)), draw(st.integers(1, 8))
+    kind = draw(st.sampled_from(["one", "common", "pair"]))
+    if kind == "one":
+        size = 1
+    elif kind == "common":
+        size = draw(st.sampled_from(sorted(set(_divisors(h)) & set(_divisors(w)))))
+    else:
+        size = tuple(draw(st.sampled_from([*_divisors(side), None])) for side in (h, w))
+    return (draw(arrays((n, c, h, w))),), {"output_size": size}
+
+
+@st.composite
+def linear_inputs(draw, bias: bool):
+    """x of any rank >= 1: (..., in_features), weight (out_features, in_features)."""
+    batch = draw(shapes(min_dims=0, max_dims=2, max_side=3))
+    features_in, features_out = draw(st.integers(1, 4)), draw(st.integers(1, 4))
+    inputs = [draw(arrays((*batch, features_in))), draw(arrays((features_out, features_in)))]
+    if bias:
+        inputs.append(draw(arrays((features_out,))))
+    return tuple(inputs), {}
+
+
+# ---------------------------------------------------------------------------------- the table
+
+
+@dataclass(frozen=True)
+class Case:
+    name: str
+    fn: Callable[..., Any]  # fn(F, *tensors, **params), F being minigrad's or torch's functional
+    inputs: st.SearchStrategy  # draws (tuple of float64 arrays, dict of params)
+
+
+CASES = [
+    Case("conv2d_bias", lambda F, x, w, b, **p: F.conv2d(x, w, b, **p), conv_inputs(bias=True)),
+    Case("conv2d_no_bias", lambda F, x, w, **p: F.conv2d(x, w, **p), conv_inputs(bias=False)),
+    Case("max_pool2d", lambda F, x, **p: F.max_pool2d(x, **p), pool_inputs(distinct=True)),
+    Case("avg_pool2d", lambda F, x, **p: F.avg_pool2d(x, **p), pool_inputs(distinct=False)),
+    Case("adaptive_avg_pool2d", lambda F, x, **p: F.adaptive_avg_pool2d(x, **p),
+         adaptive_inputs()),
+    Case("linear_bias", lambda F, x, w, b: F.linear(x, w, b), linear_inputs(bias=True)),
+    Case("linear_no_bias", lambda F, x, w: F.linear(x, w), linear_inputs(bias=False)),
+]
+CASE_IDS = [case.name for case in CASES]
+
+
+# ---------------------------------------------------------------- gradients and the PyTorch oracle
+
+
+@pytest.mark.parametrize("backend", CPU_BACKENDS)
+@pytest.mark.parametrize("case", CASES, ids=CASE_IDS)
+@given(data=st.data())
+def test_gradient_matches_finite_differences(case, backend, data):
+    inputs, params = data.draw(case.inputs, label="inputs, params")
+    seed = data.draw(st.integers(0, 2**16), label="upstream seed")
+    with mg.backend(backend):
+        tensors = [mg.tensor(x, requires_grad=True) for x in inputs]
+        assert gradcheck(lambda *ts: case.fn(F, *ts, **params), tensors, seed=seed)
+
+
+@pytest.mark.parametrize("dtype", DTYPES)
+@pytest.mark.parametrize("backend", CPU_BACKENDS)
+@pytest.mark.parametrize("case", CASES, ids=CASE_IDS)
+@given(data=st.data())
+def test_forward_and_backward_match_pytorch(torch, case, backend, dtype, data):
+    inputs, params = data.draw(case.inputs, label="inputs, params")
+    inputs = [x.astype(dtype) for x in inputs]
+    theirs = [torch.tensor(x, requires_grad=True) for x in inputs]
+    expected = case.fn(torch.nn.functional, *theirs, **params)
+    upstream = np.random.default_rng(data.draw(st.integers(0, 2**16), label="seed")
+                                     ).standard_normal(tuple(expected.shape)).astype(dtype)
+    expected.backward(torch.tensor(upstream))
+    with mg.backend(backend):
+        ours = [mg.tensor(x, requires_grad=True) for x in inputs]
+        out = case.fn(F, *ours, **params)
+        out.backward(upstream)
+
+    tolerance = PYTORCH_TOLERANCE[dtype]
+    assert out.shape == tuple(expected.shape)
+    assert out.dtype == np.dtype(dtype)
+    np.testing.assert_allclose(out.numpy(), expected.detach().numpy(), **tolerance)
+    for i, (a, b) in enumerate(zip(ours, theirs)):
+        assert a.grad is not None and a.grad.shape == a.shape and a.grad.dtype == a.dtype, i
+        np.testing.assert_allclose(a.grad.numpy(), b.grad.numpy(), **tolerance,
+                                   err_msg=f"gradient of input {i}")
+
+
+# ------------------------------------------------------------------- kernels, backend by backend
+
+# (backend, layout) pairs compared with the NumPy reference on plain NCHW arrays. Layouts:
+# "nchw" (C-contiguous) and "channels_last" (an NCHW-shaped view of NHWC memory, what kernels
+# return). numpy on nchw would be compared with itself, so it is left out.
+KERNEL_TARGETS = [("numba", "nchw"), ("numba", "channels_last"), ("numpy", "channels_last"),
+                  ("cupy", "nchw"), ("cupy", "channels_last")]
+
+
+def backend_under_test(name: str):
+    """The backend `name`; CuPy alone may be missing, and then skips with the reason."""
+    if name == "cupy":
+        status = available()["cupy"]
+        if status != "ok":
+            pytest.skip(status)
+    return load(name)
+
+
+@pytest.fixture(scope="module", params=KERNEL_TARGETS, ids=["-".join(t) for t in KERNEL_TARGETS])
+def target(request):
+    """(backend, layout) for the conv and pooling kernel tests."""
+    name, layout = request.param
+    return backend_under_test(name), layout
+
+
+def put(backend, array: np.ndarray, layout: str = "nchw") -> Any:
+    """`array` on the backend's device, in `layout` (4-D arrays only; others stay as they are)."""
+    xp = backend.xp
+    out = xp.asarray(array)
+    if layout == "channels_last" and out.ndim == 4:
+        out = xp.ascontiguousarray(out.transpose(0, 2, 3, 1)).transpose(0, 3, 1, 2)
+    return out
+
+
+def host(array: Any) -> np.ndarray:
+    return array if isinstance(array, np.ndarray) else array.get()
+
+
+def assert_same(actual: Any, expected: np.ndarray, dtype: str, exact: bool = False) -> None:
+    actual = host(actual)
+    assert actual.shape == expected.shape
+    assert actual.dtype == expected.dtype
+    if exact:
+        np.testing.assert_array_equal(actual, expected)
+    else:
+        np.testing.assert_allclose(actual, expected, **KERNEL_TOLERANCE[dtype])
+
+
+def test_channels_last_inputs_really_are_views_of_nhwc_memory():
+    x = put(load("numpy"), np.zeros((2, 3, 4, 5)), "channels_last")
+    assert x.shape == (2, 3, 4, 5) and not x.flags.c_contiguous
+    assert x.transpose(0, 2, 3, 1).flags.c_contiguous
+
+
+@pytest.mark.parametrize("dtype", DTYPES)
+@given(data=st.data())
+def test_conv2d_kernels_match_numpy(target, dtype, data):
+    backend, layout = target
+    reference = load("numpy")
+    case = data.draw(conv2d_cases(), label="case")
+    geometry = (case["stride"], case["padding"], case["dilation"], case["groups"])
+    x = data.draw(arrays(case["x"], dtype=dtype), label="x")
+    weight = data.draw(arrays(case["weight"], dtype=dtype), label="weight")
+
+    expected = reference.conv2d_forward(x, weight, *geometry)
+    out = backend.conv2d_forward(put(backend, x, layout), put(backend, weight), *geometry)
+    assert_same(out, expected, dtype)
+
+    grad = data.draw(arrays(expected.shape, dtype=dtype), label="grad")
+    expected = reference.conv2d_backward_input(grad, weight, x.shape, *geometry)
+    grad_x = backend.conv2d_backward_input(put(backend, grad, layout), put(backend, weight),
+                                           x.shape, *geometry)
+    assert_same(grad_x, expected, dtype)
+
+    expected = reference.conv2d_backward_weight(grad, x, weight.shape, *geometry)
+    grad_w = backend.conv2d_backward_weight(put(backend, grad, layout), put(backend, x, layout),
+                                            weight.shape, *geometry)
+    assert_same(grad_w, expected, dtype)
+
+
+@st.composite
+def tie_heavy_arrays(draw, shape, dtype):
+    """Few distinct values, so windows tie: every backend must pick the first maximum."""
+    values = st.integers(-2, 2).map(float)
+    return draw(hnp.arrays(np.float64, shape, elements=values)).astype(dtype)
+
+
+@pytest.mark.parametrize("dtype", DTYPES)
+@given(data=st.data())
+def test_maxpool_kernels_match_numpy(target, dtype, data):
+    backend, layout = target
+    reference = load("numpy")
+    params = data.draw(pool2d_cases(), label="case")
+    geometry = (params["kernel_size"], params["stride"], params["padding"])
+    x = data.draw(st.one_of(tie_heavy_arrays(params["x"], dtype),
+                            distinct_arrays(params["x"], dtype=dtype)), label="x")
+
+    expected, expected_argmax = reference.maxpool2d_forward(x, *geometry)
+    out, argmax = backend.maxpool2d_forward(put(backend, x, layout), *geometry)
+    assert_same(out, expected, dtype, exact=True)
+    assert_same(argmax, expected_argmax, dtype, exact=True)
+
+    grad = data.draw(arrays(expected.shape, dtype=dtype), label="grad")
+    expected = reference.maxpool2d_backward(grad, expected_argmax, x.shape, *geometry)
+    grad_x = backend.maxpool2d_backward(put(backend, grad, layout),
+                                        put(backend, expected_argmax, layout), x.shape, *geometry)
+    assert_same(grad_x, expected, dtype)
+
+
+@pytest.mark.parametrize("kernel", [(16, 16), (17, 16)], ids=["uint8-argmax", "int32-argmax"])
+def test_maxpool_kernels_match_numpy_for_large_windows(target, kernel):
+    """Argmax offsets are one byte up to 256 window entries, int32 above."""
+    backend, layout = target
+    reference = load("numpy")
+    x = np.random.default_rng(1).standard_normal((2, 3, 20, 19))
+    geometry = (kernel, (2, 3), (8, 8))
+
+    expected, expected_argmax = reference.maxpool2d_forward(x, *geometry)
+    assert expected_argmax.dtype == (np.uint8 if kernel == (16, 16) else np.int32)
+    assert expected_argmax.max() >= 200  # offsets far into the window occur
+    out, argmax = backend.maxpool2d_forward(put(backend, x, layout), *geometry)
+    assert_same(out, expected, "float64", exact=True)
+    assert_same(argmax, expected_argmax, "float64", exact=True)
+
+    grad = np.random.default_rng(2).standard_normal(expected.shape)
+    expected = reference.maxpool2d_backward(grad, expected_argmax, x.shape, *geometry)
+    grad_x = backend.maxpool2d_backward(put(backend, grad, layout),
+                                        put(backend, expected_argmax, layout), x.shape, *geometry)
+    assert_same(grad_x, expected, "float64")
+
+
+@pytest.mark.parametrize("dtype", DTYPES)
+@given(data=st.data())
+def test_avgpool_kernels_match_numpy(target, dtype, data):
+    backend, layout = target
+    reference = load("numpy")
+    params = data.draw(pool2d_cases(), label="case")
+    geometry = (params["kernel_size"], params["stride"], params["padding"])
+    x = data.draw(arrays(params["x"], dtype=dtype), label="x")
+
+    expected = reference.avgpool2d_forward(x, *geometry)
+    assert_same(backend.avgpool2d_forward(put(backend, x, layout), *geometry), expected, dtype)
+
+    grad = data.draw(arrays(expected.shape, dtype=dtype), label="grad")
+    expected = reference.avgpool2d_backward(grad, x.shape, *geometry)
+    grad_x = backend.avgpool2d_backward(put(backend, grad, layout), x.shape, *geometry)
+    assert_same(grad_x, expected, dtype)
+
+
+@pytest.fixture(scope="module", params=["numba", "cupy"])
+def matmul_backend(request):
+    return backend_under_test(request.param)
+
+
+@pytest.mark.parametrize("dtype", DTYPES)
+@given(data=st.data())
+def test_matmul_kernel_matches_numpy(matmul_backend, dtype, data):
+    backend = matmul_backend
+    shape_a, shape_b = data.draw(matmul_shapes(), label="shapes")
+    a = data.draw(arrays(shape_a, dtype=dtype), label="a")
+    b = data.draw(arrays(shape_b, dtype=dtype), label="b")
+    expected = np.asarray(load("numpy").matmul(a, b))
+    assert_same(backend.xp.asarray(backend.matmul(put(backend, a), put(backend, b))),
+                expected, dtype)
+
+
+# ------------------------------------------------------------------------------------ bad input
+
+
+@dataclass(frozen=True)
+class Zeros:
+    """A tensor argument, built when the call runs (not at import)."""
+
+    shape: tuple[int, ...]
+    dtype: str = "float32"
+
+    def make(self) -> mg.Tensor:
+        return mg.zeros(*self.shape, dtype=self.dtype)
+
+
+def bad(op: str, what: str, error: type, args: list, details: list[str], **kwargs: Any):
+    """F.<op>(*args, **kwargs) must raise `error` naming the op and containing `details`."""
+    return pytest.param(op, error, args, kwargs, details, id=f"{op}-{what}")
+
+
+POOLS = ["max_pool2d", "avg_pool2d"]
+X = Zeros((2, 3, 5, 5))
+
+BAD_CALLS = [
+    bad("conv2d", "channel-mismatch", ValueError, [X, Zeros((4, 2, 3, 3))],
+        ["(2, 3, 5, 5)", "(4, 2, 3, 3)"]),
+    bad("conv2d", "groups-not-dividing-channels", ValueError, [X, Zeros((4, 1, 3, 3))],
+        ["groups=2", "(2, 3, 5, 5)", "(4, 1, 3, 3)"], groups=2),
+    bad("conv2d", "kernel-larger-than-padded-input", ValueError, [X, Zeros((4, 3, 4, 6))],
+        ["(2, 3, 5, 5)", "(4, 6)", "(1, 0)"], padding=(1, 0)),
+    bad("conv2d", "dilated-kernel-larger-than-input", ValueError, [X, Zeros((4, 3, 3, 3))],
+        ["(2, 3, 5, 5)", "(3, 3)"], dilation=3),
+    bad("conv2d", "3d-input", ValueError, [Zeros((3, 5, 5)), Zeros((4, 3, 3, 3))],
+        ["(3, 5, 5)"]),
+    bad("conv2d", "dtype-mismatch", TypeError, [X, Zeros((4, 3, 3, 3), "float64")],
+        ["float32", "float64"]),
+    bad("conv2d", "bias-dtype-mismatch", TypeError,
+        [X, Zeros((4, 3, 3, 3)), Zeros((4,), "float64")], ["float32", "float64"]),
+    *[bad(op, "3d-input", ValueError, [Zeros((3, 5, 5)), 2], ["(3, 5, 5)"])
+      for op in [*POOLS, "adaptive_avg_pool2d"]],
+    *[bad(op, "padding-over-half-kernel", ValueError, [X, 3], ["(2, 2)", "(3, 3)"], padding=2)
+      for op in POOLS],
+    *[bad(op, "kernel-larger-than-padded-input", ValueError, [X, 8], ["(2, 3, 5, 5)", "(8, 8)"],
+          padding=1) for op in POOLS],
+    bad("adaptive_avg_pool2d", "non-dividing-size", ValueError, [Zeros((2, 3, 5, 6)), (2, 3)],
+        ["(2, 3, 5, 6)", "(2, 3)"]),
+    bad("linear", "in-features-mismatch", ValueError, [Zeros((2, 3)), Zeros((4, 5))],
+        ["(2, 3)", "(4, 5)"]),
+]
+
+
+@pytest.mark.parametrize(("op", "error", "args", "kwargs", "details"), BAD_CALLS)
+def test_bad_input_is_rejected_with_a_clear_message(op, error, args, kwargs, details):
+    args = [a.make() if isinstance(a, Zeros) else a for a in args]
+    with pytest.raises(error) as info:
+        getattr(F, op)(*args, **kwargs)
+    message = str(info.value)
+    assert message.startswith(f"{op}:"), message
+    for detail in details:
+        assert detail in message, f"{detail!r} missing from {message!r}"
+
+
+# --------------------------------------------------------------------- semantics against PyTorch
+
+
+def compare_with_torch(torch, fn, x: np.ndarray, backend: str) -> mg.Tensor:
+    """fn(F, tensor) on `backend` and in PyTorch: same values (NaN included), same gradient."""
+    theirs = torch.tensor(x, requires_grad=True)
+    expected = fn(torch.nn.functional, theirs)
+    upstream = np.random.default_rng(3).standard_normal(tuple(expected.shape))
+    expected.backward(torch.tensor(upstream))
+    with mg.backend(backend):
+        ours = mg.tensor(x, requires_grad=True)
+        out = fn(F, ours)
+        out.backward(upstream)
+    assert out.shape == tuple(expected.shape)
+    np.testing.assert_allclose(out.numpy(), expected.detach().numpy(), rtol=1e-12, atol=1e-12)
+    np.testing.assert_allclose(ours.grad.numpy(), theirs.grad.numpy(), rtol=1e-12, atol=1e-12)
+    return out
+
+
+@pytest.mark.parametrize("backend", CPU_BACKENDS)
+def test_max_pool_padding_acts_as_minus_infinity(torch, backend):
+    x = -1.0 - np.random.default_rng(0).random((2, 3, 5, 6))  # all in [-2, -1)
+    out = compare_with_torch(torch, lambda F, t: F.max_pool2d(t, 3, stride=2, padding=1),
+                             x, backend)
+    assert out.shape == (2, 3, 3, 3)
+    assert np.all(out.numpy() < -1.0 + 1e-12)  # never the zero that padding with zeros gives
+
+
+@pytest.mark.parametrize("backend", CPU_BACKENDS)
+@pytest.mark.parametrize("op", ["max_pool2d", "avg_pool2d"])
+@pytest.mark.parametrize(("size", "kernel", "stride", "expected"),
+                         [((7, 8), 2, 2, (3, 4)), ((7, 9), 3, 2, (3, 4)), ((5, 5), 2, 3, (2, 2))])
+def test_pool_output_size_rounds_down(torch, backend, op, size, kernel, stride, expected):
+    x = np.random.default_rng(0).standard_normal((1, 2, *size))
+    out = compare_with_torch(torch, lambda F, t: getattr(F, op)(t, kernel, stride=stride),
+                             x, backend)
+    assert out.shape[2:] == expected
+
+
+@pytest.mark.parametrize("backend", CPU_BACKENDS)
+def test_avg_pool_counts_padding_in_its_divisor(torch, backend):
+    x = np.ones((1, 1, 3, 3))
+    out = compare_with_torch(torch, lambda F, t: F.avg_pool2d(t, 3, stride=1, padding=1),
+                             x, backend)
+    np.testing.assert_allclose(out.numpy()[0, 0], [[4 / 9, 6 / 9, 4 / 9],
+                                                   [6 / 9, 1.0, 6 / 9],
+                                                   [4 / 9, 6 / 9, 4 / 9]], rtol=1e-12)
+
+
+@pytest.mark.parametrize("backend", CPU_BACKENDS)
+def test_max_pool_propagates_nan_like_pytorch(torch, backend):
+    x = np.array([[[[1.0, np.nan, 0.0, 5.0],
+                    [3.0, 2.0, 4.0, -1.0]]]])
+    out = compare_with_torch(torch, lambda F, t: F.max_pool2d(t, 2), x, backend)
+    np.testing.assert_array_equal(out.numpy(), [[[[np.nan, 5.0]]]])
