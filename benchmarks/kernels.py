@@ -315,7 +315,7 @@ def sgemm_gflops(size: int, repeats: int, warmup: int) -> float:
 def numba_first_calls() -> dict[str, float]:
     """Seconds for importing the Numba backend and for the first call of each of its kernels
     (float32, as `warmup()` runs them). Meant for a fresh process: see `time_numba_first_calls`.
-    The first kernel's time includes starting Numba's thread pool."""
+    The conv forward and weight gradient use NumPy's im2col, so they compile nothing."""
     timings: dict[str, float] = {}
 
     def first(label: str, call: Callable[[], Any]) -> Any:
@@ -328,11 +328,11 @@ def numba_first_calls() -> dict[str, float]:
     x = np.ones((1, 2, 4, 4), np.float32)
     w = np.ones((2, 2, 3, 3), np.float32)
     one, two, zero = (1, 1), (2, 2), (0, 0)
-    out = first("_im2col (conv2d_forward)",
+    out = first("conv2d_forward (NumPy im2col, no kernel)",
                 lambda: backend.conv2d_forward(x, w, one, one, one, 1))
     first("_col2im (conv2d_backward_input)",
           lambda: backend.conv2d_backward_input(out, w, x.shape, one, one, one, 1))
-    first("conv2d_backward_weight (reuses _im2col)",
+    first("conv2d_backward_weight (NumPy im2col, no kernel)",
           lambda: backend.conv2d_backward_weight(out, x, w.shape, one, one, one, 1))
     pooled, argmax = first("_maxpool_forward", lambda: backend.maxpool2d_forward(x, two, two, zero))
     first("_maxpool_backward",
@@ -440,9 +440,8 @@ def print_environment(torch: Any, status: dict[str, str], warmup_s: float) -> No
     if status["numba"] == "ok":
         import numba
 
-        print(f"numba {numba.__version__}: {numba.get_num_threads()} threads, threading layer "
-              f"{numba.threading_layer()}; in-process warmup() took {warmup_s:.3f} s "
-              "(default cache)")
+        print(f"numba {numba.__version__} (serial kernels); in-process warmup() took "
+              f"{warmup_s:.3f} s (default cache)")
     if torch is not None:
         print(f"torch {torch.__version__}: torch.get_num_threads() = {torch.get_num_threads()}, "
               f"{torch.get_num_interop_threads()} inter-op threads (defaults)")
@@ -450,6 +449,9 @@ def print_environment(torch: Any, status: dict[str, str], warmup_s: float) -> No
         print("torch: not installed -- timing minigrad alone (pip install -e '.[oracle]')")
     env = {k: os.environ[k] for k in THREAD_ENV_VARS if k in os.environ}
     print(f"thread environment variables: {env or 'none set'}")
+    tuned = os.environ.get("MINIGRAD_MALLOC_TUNING", "1") != "0"
+    print("malloc: " + ("freed memory kept in glibc's heap (minigrad's keep_freed_memory; it "
+                        "applies to PyTorch too, same process)" if tuned else "glibc defaults"))
     with contextlib.suppress(ImportError):
         from threadpoolctl import threadpool_info
 
