@@ -32,9 +32,6 @@ that is busy with something else, a 2-thread matmul waits for a core and the MLP
 from __future__ import annotations
 
 import argparse
-import gc
-import os
-import platform
 import statistics
 import sys
 import time
@@ -43,6 +40,7 @@ from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
+from bench_common import print_machine, print_table, quantile, time_block
 
 import minigrad as mg
 
@@ -57,7 +55,6 @@ LR = 0.01
 CHAIN_OPS = 10_000  # two ops (mul, add) per step of the chain
 CHAIN_SCALE, CHAIN_SHIFT = 0.9999, 0.0001  # keeps y near 1 and the gradient far from 0
 SEED = 0
-THREAD_ENV_VARS = ("OMP_NUM_THREADS", "OPENBLAS_NUM_THREADS", "MKL_NUM_THREADS")
 
 
 # ---------------------------------------------------------------------------- the workloads
@@ -195,24 +192,6 @@ def cases(quick: bool) -> list[Case]:
     ]
 
 
-def time_block(fn: Callable[[], Any], calls: int, warmup: int) -> list[float]:
-    """Seconds per call of `fn`, after `warmup` untimed calls; the garbage collector is off
-    while timing (as in timeit), so a collection does not land inside one library's block."""
-    for _ in range(warmup):
-        fn()
-    gc.collect()
-    gc.disable()
-    try:
-        times = []
-        for _ in range(calls):
-            start = time.perf_counter()
-            fn()
-            times.append(time.perf_counter() - start)
-    finally:
-        gc.enable()
-    return times
-
-
 # Both libraries run in this one process, in alternating blocks (minigrad, pause, torch, pause,
 # ... for `rounds` rounds), and each median is over all of a library's blocks. Why not one
 # subprocess per library: the machine is shared and noisy, and load that comes and goes would
@@ -237,8 +216,7 @@ def ms(seconds: float) -> str:
     return f"{seconds * 1e3:.3f}"
 
 
-def print_table(results: dict[str, dict[str, list[float]]]) -> None:
-    header = ("case", "minigrad (ms)", "PyTorch (ms)", "ratio minigrad/PyTorch")
+def print_results(results: dict[str, dict[str, list[float]]]) -> None:
     rows = []
     for case, times in results.items():
         mine = statistics.median(times["minigrad"])
@@ -247,63 +225,23 @@ def print_table(results: dict[str, dict[str, list[float]]]) -> None:
             rows.append((case, ms(mine), ms(theirs), f"{mine / theirs:.2f}"))
         else:
             rows.append((case, ms(mine), "n/a", "n/a"))
-    widths = [max(len(row[i]) for row in (header, *rows)) for i in range(len(header))]
-    print(" | ".join(h.ljust(w) for h, w in zip(header, widths)))
-    print("-|-".join("-" * w for w in widths))
-    for case, *numbers in rows:
-        cells = [case.ljust(widths[0])] + [n.rjust(w) for n, w in zip(numbers, widths[1:])]
-        print(" | ".join(cells))
+    print_table(("case", "minigrad (ms)", "PyTorch (ms)", "ratio minigrad/PyTorch"), rows)
     for case, times in results.items():
         spread = ", ".join(f"{name} n={len(t)} IQR {ms(quantile(t, 0.25))}-{ms(quantile(t, 0.75))}"
                            for name, t in times.items())
         print(f"  {case}: {spread} ms")
 
 
-def quantile(values: list[float], q: float) -> float:
-    return float(np.quantile(values, q))
-
-
 # ---------------------------------------------------------------------------- environment
 
 
 def print_environment() -> None:
-    print(f"Python {platform.python_version()} on {platform.machine()}, "
-          f"{os.cpu_count()} logical CPUs")
-    blas = blas_name()
-    print(f"numpy {np.__version__} (BLAS: {blas}), minigrad {mg.__version__}")
+    print_machine()
     if torch is not None:
         print(f"torch {torch.__version__}: {torch.get_num_threads()} intra-op threads, "
               f"{torch.get_num_interop_threads()} inter-op threads")
     else:
         print("torch: not installed -- timing minigrad alone (pip install -e '.[oracle]')")
-    env = {k: os.environ[k] for k in THREAD_ENV_VARS if k in os.environ}
-    print(f"thread environment variables: {env or 'none set'}")
-    try:
-        from threadpoolctl import threadpool_info
-    except ImportError:
-        print(f"numpy's BLAS (minigrad's matmul): {openblas_threads_from_env()} threads, as "
-              "OpenBLAS derives it from the variables above (threadpoolctl not installed)")
-        return
-    for pool in threadpool_info():
-        print(f"threadpoolctl: {pool['user_api']}/{pool['internal_api']} "
-              f"{pool['num_threads']} threads ({os.path.basename(pool['filepath'])})")
-
-
-def openblas_threads_from_env() -> int:
-    """OpenBLAS's rule: the first of these variables that is set, else one thread per CPU."""
-    for name in ("OPENBLAS_NUM_THREADS", "GOTO_NUM_THREADS", "OMP_NUM_THREADS"):
-        value = os.environ.get(name, "")
-        if value.isdigit() and int(value) > 0:
-            return int(value)
-    return os.cpu_count() or 1
-
-
-def blas_name() -> str:
-    try:
-        blas = np.show_config(mode="dicts")["Build Dependencies"]["blas"]
-        return f"{blas['name']} {blas.get('version', '')}".strip()
-    except Exception:  # the layout of show_config is not a stable API
-        return "unknown"
 
 
 # ---------------------------------------------------------------------------- main
@@ -330,7 +268,7 @@ def main(argv: Sequence[str] | None = None) -> int:
                for case in cases(args.quick)}
     print(f"Medians over {rounds} alternating rounds per library "
           f"({'quick smoke run' if args.quick else 'full run'}):")
-    print_table(results)
+    print_results(results)
     if torch is None:
         print("Note: PyTorch is not installed, so only minigrad was timed.")
     return 0 if ok else 1

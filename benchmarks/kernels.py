@@ -38,10 +38,8 @@ from __future__ import annotations
 
 import argparse
 import contextlib
-import gc
 import json
 import os
-import platform
 import statistics
 import subprocess
 import sys
@@ -52,14 +50,13 @@ from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
+from bench_common import print_machine, print_table, time_block
 
 import minigrad as mg
 import minigrad.nn.functional as mgF
 
 SEED = 0
 TOLERANCE = 1e-3  # max |diff| / max(1, max |reference|), over the output and every gradient
-THREAD_ENV_VARS = ("OMP_NUM_THREADS", "OPENBLAS_NUM_THREADS", "MKL_NUM_THREADS",
-                   "NUMBA_NUM_THREADS")
 PROBE_FLAG = "--numba-first-calls"  # internal: the subprocess that times Numba's first calls
 
 
@@ -242,23 +239,6 @@ def make_step(case: Case, library: Library, tensors: dict[str, Any]) -> Callable
     return step
 
 
-def time_block(fn: Callable[[], Any], calls: int, warmup: int) -> list[float]:
-    """Seconds per call of `fn` after `warmup` untimed calls, with the garbage collector off."""
-    for _ in range(warmup):
-        fn()
-    gc.collect()
-    gc.disable()
-    try:
-        times = []
-        for _ in range(calls):
-            start = time.perf_counter()
-            fn()
-            times.append(time.perf_counter() - start)
-    finally:
-        gc.enable()
-    return times
-
-
 @dataclass
 class Result:
     times: dict[str, list[float]]  # library -> seconds per call
@@ -361,16 +341,6 @@ def time_numba_first_calls() -> dict[str, dict[str, float]] | str:
 # ---------------------------------------------------------------------------- printing
 
 
-def print_table(header: Sequence[str], rows: list[Sequence[str]]) -> None:
-    """First column left-aligned, the others right-aligned."""
-    widths = [max(len(row[i]) for row in (header, *rows)) for i in range(len(header))]
-    print(" | ".join(h.ljust(w) for h, w in zip(header, widths)))
-    print("-|-".join("-" * w for w in widths))
-    for first, *cells in rows:
-        print(" | ".join([first.ljust(widths[0])]
-                         + [c.rjust(w) for c, w in zip(cells, widths[1:])]))
-
-
 def ms(seconds: float) -> str:
     return f"{seconds * 1e3:.2f}"
 
@@ -432,9 +402,7 @@ def print_first_calls(runs: dict[str, dict[str, float]] | str) -> None:
 
 
 def print_environment(torch: Any, status: dict[str, str], warmup_s: float) -> None:
-    print(f"Python {platform.python_version()} on {platform.machine()}, "
-          f"{os.cpu_count()} logical CPUs")
-    print(f"numpy {np.__version__} (BLAS: {blas_name()}), minigrad {mg.__version__}")
+    print_machine()
     for name, state in status.items():
         print(f"  backend {name}: {state}")
     if status["numba"] == "ok":
@@ -447,25 +415,6 @@ def print_environment(torch: Any, status: dict[str, str], warmup_s: float) -> No
               f"{torch.get_num_interop_threads()} inter-op threads (defaults)")
     else:
         print("torch: not installed -- timing minigrad alone (pip install -e '.[oracle]')")
-    env = {k: os.environ[k] for k in THREAD_ENV_VARS if k in os.environ}
-    print(f"thread environment variables: {env or 'none set'}")
-    tuned = os.environ.get("MINIGRAD_MALLOC_TUNING", "1") != "0"
-    print("malloc: " + ("freed memory kept in glibc's heap (minigrad's keep_freed_memory; it "
-                        "applies to PyTorch too, same process)" if tuned else "glibc defaults"))
-    with contextlib.suppress(ImportError):
-        from threadpoolctl import threadpool_info
-
-        for pool in threadpool_info():
-            print(f"threadpoolctl: {pool['user_api']}/{pool['internal_api']} "
-                  f"{pool['num_threads']} threads ({os.path.basename(pool['filepath'])})")
-
-
-def blas_name() -> str:
-    try:
-        blas = np.show_config(mode="dicts")["Build Dependencies"]["blas"]
-        return f"{blas['name']} {blas.get('version', '')}".strip()
-    except Exception:  # the layout of show_config is not a stable API
-        return "unknown"
 
 
 # ---------------------------------------------------------------------------- main
