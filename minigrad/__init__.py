@@ -12,7 +12,7 @@ matmul kernels: NumPy, Numba, CuPy), `nn/`, `testing/` (gradcheck and Hypothesis
 
 import numpy as _np
 
-from minigrad import autograd, backends, nn, testing
+from minigrad import autograd, backends, nn, optim, testing
 from minigrad.autograd import Function, enable_grad, is_grad_enabled, no_grad, set_grad_enabled
 from minigrad.backends import backend, get_backend, set_backend
 from minigrad.factories import (
@@ -94,7 +94,7 @@ __all__ = [
     "empty", "get_backend", "set_backend",
     "enable_grad", "exp", "eye", "flatten", "float32", "float64", "full", "gather", "int64",
     "is_grad_enabled", "linspace", "log", "log_softmax", "logsumexp", "manual_seed", "matmul",
-    "max", "maximum", "mean", "min", "minimum", "mul", "neg", "nn", "no_grad", "ones",
+    "max", "maximum", "mean", "min", "minimum", "mul", "neg", "nn", "no_grad", "optim", "ones",
     "ones_like", "pad", "permute", "pow", "rand", "randint", "randn", "relu", "reshape",
     "set_grad_enabled", "sigmoid", "sin", "softmax", "sqrt", "squeeze", "stack", "std", "sub",
     "sum", "tanh", "tensor", "testing", "transpose", "unsqueeze", "var", "where", "zeros",
