@@ -292,7 +292,7 @@ def _accumulate(leaf: Tensor, grad: Any, handed_to_leaves: set[int]) -> None:
         leaf.grad.data += grad
         return
     if id(grad) in handed_to_leaves or not grad.flags.owndata or not grad.flags.writeable:
-        grad = grad.copy()
+        grad = grad.copy(order="K")  # keeps a channels-last gradient channels-last
     handed_to_leaves.add(id(grad))
     leaf.grad = Tensor._wrap(grad)
 

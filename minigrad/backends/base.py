@@ -44,8 +44,9 @@ def keep_freed_memory() -> bool:
     except OSError:  # not glibc (e.g. musl): leave the allocator alone
         return False
     m_trim_threshold, m_mmap_threshold = -1, -3
+    largest = 2**31 - 1  # mallopt takes a C int: a larger value would wrap (1 << 34 -> 0)
     return bool(libc.mallopt(m_mmap_threshold, 1 << 30) and
-                libc.mallopt(m_trim_threshold, 1 << 34))
+                libc.mallopt(m_trim_threshold, largest))
 
 
 def conv_output_size(size: int, kernel: int, stride: int, padding: int, dilation: int) -> int:
