@@ -15,6 +15,7 @@ from typing import Any
 
 import numpy as np
 import pytest
+from helpers import assert_matches_torch
 from hypothesis import given
 from hypothesis import strategies as st
 from hypothesis.extra import numpy as hnp
@@ -145,14 +146,7 @@ def test_forward_and_backward_match_pytorch(torch, case, backend, dtype, data):
         out = case.fn(F, *ours, **params)
         out.backward(upstream)
 
-    tolerance = PYTORCH_TOLERANCE[dtype]
-    assert out.shape == tuple(expected.shape)
-    assert out.dtype == np.dtype(dtype)
-    np.testing.assert_allclose(out.numpy(), expected.detach().numpy(), **tolerance)
-    for i, (a, b) in enumerate(zip(ours, theirs)):
-        assert a.grad is not None and a.grad.shape == a.shape and a.grad.dtype == a.dtype, i
-        np.testing.assert_allclose(a.grad.numpy(), b.grad.numpy(), **tolerance,
-                                   err_msg=f"gradient of input {i}")
+    assert_matches_torch(out, expected, ours, theirs, PYTORCH_TOLERANCE[dtype])
 
 
 # ------------------------------------------------------------------- kernels, backend by backend

@@ -14,6 +14,7 @@ from typing import Any
 
 import numpy as np
 import pytest
+from helpers import assert_matches_torch
 from hypothesis import assume, given
 from hypothesis import strategies as st
 
@@ -335,18 +336,11 @@ def test_forward_and_backward_match_pytorch(torch, case, dtype, data):
     theirs = [torch.tensor(x, requires_grad=True) for x in inputs]
     out, expected = case.fn(mg, *ours, **params), case.fn(torch, *theirs, **params)
 
-    tolerance = {"rtol": 1e-7, "atol": 1e-9} if dtype == "float64" else {"rtol": 2e-4, "atol": 1e-5}
-    assert out.shape == tuple(expected.shape)
-    assert out.dtype == np.dtype(str(expected.dtype).removeprefix("torch."))
-    np.testing.assert_allclose(out.numpy(), expected.detach().numpy(), **tolerance)
-
     upstream = np.random.default_rng(0).standard_normal(out.shape).astype(dtype)
     out.backward(upstream)
     expected.backward(torch.tensor(upstream))
-    for i, (a, b) in enumerate(zip(ours, theirs)):
-        assert a.grad is not None and a.grad.shape == a.shape, f"input {i}"
-        np.testing.assert_allclose(a.grad.numpy(), b.grad.numpy(), **tolerance,
-                                   err_msg=f"gradient of input {i}")
+    tolerance = {"rtol": 1e-7, "atol": 1e-9} if dtype == "float64" else {"rtol": 2e-4, "atol": 1e-5}
+    assert_matches_torch(out, expected, ours, theirs, tolerance)
 
 
 @pytest.mark.parametrize("case", CASES, ids=CASE_IDS)
