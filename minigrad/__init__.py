@@ -12,7 +12,7 @@ matmul kernels: NumPy, Numba, CuPy), `nn/`, `testing/` (gradcheck and Hypothesis
 
 import numpy as _np
 
-from minigrad import autograd, backends, nn, optim, testing
+from minigrad import autograd, backends, models, nn, optim, testing
 from minigrad.autograd import Function, enable_grad, is_grad_enabled, no_grad, set_grad_enabled
 from minigrad.backends import backend, get_backend, set_backend
 from minigrad.factories import (
@@ -78,6 +78,7 @@ from minigrad.ops import (
     where,
 )
 from minigrad.random import manual_seed
+from minigrad.summary import summary
 from minigrad.tensor import Tensor
 
 float32 = _np.dtype(_np.float32)
@@ -94,9 +95,10 @@ __all__ = [
     "empty", "get_backend", "set_backend",
     "enable_grad", "exp", "eye", "flatten", "float32", "float64", "full", "gather", "int64",
     "is_grad_enabled", "linspace", "log", "log_softmax", "logsumexp", "manual_seed", "matmul",
-    "max", "maximum", "mean", "min", "minimum", "mul", "neg", "nn", "no_grad", "optim", "ones",
+    "max", "maximum", "mean", "min", "minimum", "models", "mul", "neg", "nn", "no_grad", "optim",
+    "ones",
     "ones_like", "pad", "permute", "pow", "rand", "randint", "randn", "relu", "reshape",
     "set_grad_enabled", "sigmoid", "sin", "softmax", "sqrt", "squeeze", "stack", "std", "sub",
-    "sum", "tanh", "tensor", "testing", "transpose", "unsqueeze", "var", "where", "zeros",
-    "zeros_like",
+    "sum", "summary", "tanh", "tensor", "testing", "transpose", "unsqueeze", "var", "where",
+    "zeros", "zeros_like",
 ]

@@ -1,0 +1,7 @@
+"""Ready-made models with PyTorch's layer names, so a PyTorch checkpoint of the same
+architecture loads with `load_state_dict` and gives the same outputs."""
+
+from minigrad.models.resnet import BasicBlock, ResNet, resnet20
+from minigrad.models.simple_cnn import SimpleCNN
+
+__all__ = ["BasicBlock", "ResNet", "SimpleCNN", "resnet20"]

@@ -1,0 +1,258 @@
+"""minigrad.models and minigrad.summary against PyTorch.
+
+Each model is written a second time here with torch.nn (no torchvision), with the same module
+names; the PyTorch model's randomised weights are loaded into the minigrad one, and both must
+then give the same logits (eval) and the same loss and gradients (training, batch statistics).
+"""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pytest
+
+import minigrad as mg
+import minigrad.nn.functional as F
+from minigrad.models import SimpleCNN, resnet20
+from minigrad.summary import summary
+
+ROOT = Path(__file__).resolve().parent.parent
+CPU_BACKENDS = ["numpy", "numba"]
+LOGITS_TOLERANCE = {"rtol": 1e-4, "atol": 1e-4}  # float32 through ~20 layers
+
+
+# ------------------------------------------------------------------- the PyTorch reference models
+
+
+def torch_simple_cnn(torch: Any, num_classes: int = 10) -> Any:
+    nn = torch.nn
+
+    class TorchSimpleCNN(nn.Module):
+        def __init__(self) -> None:
+            super().__init__()
+            self.features = nn.Sequential(
+                nn.Conv2d(1, 32, 3), nn.ReLU(), nn.MaxPool2d(2, 2),
+                nn.Conv2d(32, 64, 3), nn.ReLU(), nn.MaxPool2d(2, 2))
+            self.classifier = nn.Sequential(
+                nn.Flatten(), nn.Linear(1600, 128), nn.ReLU(), nn.Dropout(0.5),
+                nn.Linear(128, num_classes))
+
+        def forward(self, x):
+            return self.classifier(self.features(x))
+
+    return TorchSimpleCNN()
+
+
+def torch_resnet20(torch: Any, num_classes: int = 10, in_channels: int = 3) -> Any:
+    """ResNet-20 as torchvision would build it for CIFAR (BasicBlock, 1x1 projection)."""
+    nn = torch.nn
+
+    def conv3x3(cin: int, cout: int, stride: int = 1) -> Any:
+        return nn.Conv2d(cin, cout, 3, stride=stride, padding=1, bias=False)
+
+    class BasicBlock(nn.Module):
+        def __init__(self, cin: int, cout: int, stride: int = 1) -> None:
+            super().__init__()
+            self.conv1, self.bn1 = conv3x3(cin, cout, stride), nn.BatchNorm2d(cout)
+            self.relu = nn.ReLU()
+            self.conv2, self.bn2 = conv3x3(cout, cout), nn.BatchNorm2d(cout)
+            self.downsample = None
+            if stride != 1 or cin != cout:
+                self.downsample = nn.Sequential(nn.Conv2d(cin, cout, 1, stride, bias=False),
+                                                nn.BatchNorm2d(cout))
+
+        def forward(self, x):
+            out = self.bn2(self.conv2(self.relu(self.bn1(self.conv1(x)))))
+            return self.relu(out + (x if self.downsample is None else self.downsample(x)))
+
+    def stage(cin: int, cout: int, stride: int) -> Any:
+        return nn.Sequential(BasicBlock(cin, cout, stride), BasicBlock(cout, cout),
+                             BasicBlock(cout, cout))
+
+    class ResNet20(nn.Module):
+        def __init__(self) -> None:
+            super().__init__()
+            self.conv1, self.bn1 = conv3x3(in_channels, 16), nn.BatchNorm2d(16)
+            self.relu = nn.ReLU()
+            self.layer1, self.layer2 = stage(16, 16, 1), stage(16, 32, 2)
+            self.layer3 = stage(32, 64, 2)
+            self.avgpool = nn.AdaptiveAvgPool2d(1)
+            self.fc = nn.Linear(64, num_classes)
+
+        def forward(self, x):
+            x = self.relu(self.bn1(self.conv1(x)))
+            x = self.layer3(self.layer2(self.layer1(x)))
+            return self.fc(torch.flatten(self.avgpool(x), 1))
+
+    return ResNet20()
+
+
+def randomised(torch: Any, model: Any) -> Any:
+    """Give BatchNorm non-trivial affine parameters and running statistics, so loading them
+    (and using them in eval) is actually tested; fresh ones are ones and zeros."""
+    torch.manual_seed(0)
+    with torch.no_grad():
+        for module in model.modules():
+            if isinstance(module, torch.nn.BatchNorm2d):
+                module.weight.uniform_(0.5, 1.5)
+                module.bias.uniform_(-0.5, 0.5)
+                module.running_mean.uniform_(-0.2, 0.2)
+                module.running_var.uniform_(0.5, 2.0)
+                module.num_batches_tracked.fill_(7)
+    return model
+
+
+def load_torch_weights(ours: mg.nn.Module, theirs: Any) -> None:
+    ours.load_state_dict({k: v.numpy() for k, v in theirs.state_dict().items()})
+
+
+def count(model: Any) -> int:
+    return sum(p.numel() for p in model.parameters())
+
+
+# ------------------------------------------------------------------------ structure and counts
+
+
+def test_parameter_counts(torch):
+    assert count(SimpleCNN()) == count(torch_simple_cnn(torch)) == 225_034
+    assert count(resnet20()) == count(torch_resnet20(torch)) == 272_474
+    assert count(resnet20(in_channels=1)) == count(torch_resnet20(torch, in_channels=1))
+    assert count(resnet20(num_classes=100)) == count(torch_resnet20(torch, num_classes=100))
+
+
+@pytest.mark.parametrize(("build", "shape", "out"), [
+    (lambda: SimpleCNN(), (4, 1, 28, 28), (4, 10)),
+    (lambda: SimpleCNN(num_classes=3), (2, 1, 28, 28), (2, 3)),
+    (lambda: resnet20(), (2, 3, 32, 32), (2, 10)),
+    (lambda: resnet20(num_classes=7, in_channels=1), (2, 1, 28, 28), (2, 7)),
+])
+def test_output_shapes(build, shape, out):
+    with mg.no_grad():
+        assert build().eval()(mg.randn(*shape)).shape == out
+
+
+@pytest.mark.parametrize(("ours", "theirs"), [
+    (SimpleCNN, torch_simple_cnn),
+    (resnet20, torch_resnet20),
+    (lambda: resnet20(in_channels=1), lambda torch: torch_resnet20(torch, in_channels=1)),
+])
+def test_state_dict_keys_and_shapes_match_torch(torch, ours, theirs):
+    expected = {k: tuple(v.shape) for k, v in theirs(torch).state_dict().items()}
+    got = {k: v.shape for k, v in ours().state_dict().items()}
+    assert list(got) == list(expected)  # the same order too
+    assert got == expected
+
+
+def test_resnet_init_is_torchvisions():
+    """He-normal (fan_out) convs, BatchNorm as the identity, reproducible from manual_seed."""
+    mg.manual_seed(1)
+    model = resnet20()
+    weight = model.layer3[1].conv2.weight.numpy()  # 64x64x3x3: fan_out = 576
+    assert abs(weight.std() - np.sqrt(2 / 576)) < 0.05 * np.sqrt(2 / 576)
+    assert abs(weight.mean()) < 0.01
+    np.testing.assert_array_equal(model.layer1[0].bn2.weight.numpy(), 1)
+    np.testing.assert_array_equal(model.layer1[0].bn2.bias.numpy(), 0)
+    mg.manual_seed(1)
+    np.testing.assert_array_equal(resnet20().conv1.weight.numpy(), model.conv1.weight.numpy())
+
+
+# ----------------------------------------------------------------------- agreement with PyTorch
+
+
+@pytest.mark.parametrize("backend", CPU_BACKENDS)
+@pytest.mark.parametrize(("ours", "theirs", "shape"), [
+    (SimpleCNN, torch_simple_cnn, (4, 1, 28, 28)),
+    (resnet20, torch_resnet20, (4, 3, 32, 32)),
+    (lambda: resnet20(in_channels=1), lambda torch: torch_resnet20(torch, in_channels=1),
+     (4, 1, 28, 28)),
+], ids=["simple_cnn", "resnet20", "resnet20_1x28x28"])
+def test_eval_logits_match_torch(torch, rng, backend, ours, theirs, shape):
+    reference = randomised(torch, theirs(torch)).eval()
+    model = ours().eval()
+    load_torch_weights(model, reference)
+    x = rng.standard_normal(shape, dtype=np.float32)
+    with torch.no_grad():
+        expected = reference(torch.from_numpy(x)).numpy()
+    with mg.backend(backend), mg.no_grad():
+        logits = model(mg.tensor(x))
+    assert logits.dtype == np.float32
+    np.testing.assert_allclose(logits.numpy(), expected, **LOGITS_TOLERANCE)
+
+
+def relative_error(ours: np.ndarray, theirs: np.ndarray) -> float:
+    return float(np.linalg.norm(ours - theirs) / np.linalg.norm(theirs))
+
+
+def test_resnet20_training_step_matches_torch(torch, rng):
+    """Training mode: BatchNorm normalises by batch statistics and updates its running ones;
+    the loss, a few gradients along the network and the new running statistics agree."""
+    reference = randomised(torch, torch_resnet20(torch)).train()
+    model = resnet20().train()
+    load_torch_weights(model, reference)
+    x = rng.standard_normal((8, 3, 32, 32), dtype=np.float32)
+    y = rng.integers(0, 10, size=8)
+
+    expected = torch.nn.functional.cross_entropy(reference(torch.from_numpy(x)),
+                                                 torch.from_numpy(y))
+    expected.backward()
+    loss = F.cross_entropy(model(mg.tensor(x)), mg.tensor(y))
+    loss.backward()
+
+    assert abs(loss.item() - expected.item()) <= 1e-4 * abs(expected.item())
+    ours, theirs = dict(model.named_parameters()), dict(reference.named_parameters())
+    for name in ["conv1.weight", "bn1.weight", "layer1.0.conv1.weight",
+                 "layer2.0.downsample.0.weight", "layer3.2.bn2.bias", "fc.weight", "fc.bias"]:
+        assert relative_error(ours[name].grad.numpy(), theirs[name].grad.numpy()) < 1e-4, name
+    ours_state, theirs_state = model.state_dict(), reference.state_dict()
+    for name in ["bn1.running_mean", "layer3.2.bn2.running_var"]:
+        np.testing.assert_allclose(ours_state[name].numpy(), theirs_state[name].numpy(),
+                                   rtol=1e-4, atol=1e-5, err_msg=name)
+
+
+# ----------------------------------------------------------------------- summary and example
+
+
+def test_summary_of_simple_cnn(capsys):
+    text = summary(SimpleCNN(), (1, 28, 28))
+    assert capsys.readouterr().out.strip() == text.strip()  # printed as well as returned
+    rows = {line.split()[0]: line.split()[1:] for line in text.splitlines()
+            if line.startswith(("features.", "classifier."))}
+    assert rows["features.0"] == ["Conv2d", "32x26x26", "320"]
+    assert rows["features.2"][1] == "32x13x13"
+    assert rows["features.3"] == ["Conv2d", "64x11x11", "18,496"]
+    assert rows["features.5"][1] == "64x5x5"
+    assert rows["classifier.0"][1] == "1600"
+    assert rows["classifier.1"] == ["Linear", "128", "204,928"]
+    assert rows["classifier.4"] == ["Linear", "10", "1,290"]
+    assert "Total params: 225,034" in text
+
+
+def test_summary_leaves_the_model_as_it_was(capsys):
+    """Training mode, so BatchNorm would update its statistics; the forward wrappers go too,
+    also when the forward pass fails."""
+    model = resnet20(in_channels=1).train()
+    before = {k: v.numpy().copy() for k, v in model.state_dict().items()}
+    text = summary(model, (1, 28, 28), batch_size=2)
+    assert "64x7x7" in text and "Total params: 272,186" in text
+    assert model.training
+    for key, value in model.state_dict().items():
+        np.testing.assert_array_equal(value.numpy(), before[key], err_msg=key)
+    assert all("forward" not in module.__dict__ for module in model.modules())
+    with pytest.raises(ValueError):
+        summary(model, (3, 28, 28))  # the wrong channel count
+    assert all("forward" not in module.__dict__ for module in model.modules())
+
+
+def test_example_prints_the_article_output():
+    done = subprocess.run([sys.executable, str(ROOT / "examples" / "simple_cnn.py")], cwd=ROOT,
+                          capture_output=True, text=True, timeout=120)
+    assert done.returncode == 0, done.stderr
+    assert "Total parameters: 225,034" in done.stdout
+    assert "Input shape: (4, 1, 28, 28)" in done.stdout
+    assert "Output shape: (4, 10)" in done.stdout
+    assert "(1): Linear(in_features=1600, out_features=128, bias=True)" in done.stdout
+    assert "64x5x5" in done.stdout
