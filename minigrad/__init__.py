@@ -78,6 +78,7 @@ from minigrad.ops import (
     where,
 )
 from minigrad.random import manual_seed
+from minigrad.serialization import load, save
 from minigrad.summary import summary
 from minigrad.tensor import Tensor
 
@@ -90,15 +91,13 @@ clip = clamp
 __version__ = "0.1.0"
 
 __all__ = [
-    "Function", "Tensor", "abs", "add", "all", "amax", "amin", "any", "arange", "argmax",
-    "argmin", "autograd", "backend", "backends", "bool_", "cat", "clamp", "clip", "cos", "div",
-    "empty", "get_backend", "set_backend",
-    "enable_grad", "exp", "eye", "flatten", "float32", "float64", "full", "gather", "int64",
-    "is_grad_enabled", "linspace", "log", "log_softmax", "logsumexp", "manual_seed", "matmul",
-    "max", "maximum", "mean", "min", "minimum", "models", "mul", "neg", "nn", "no_grad", "optim",
-    "ones",
-    "ones_like", "pad", "permute", "pow", "rand", "randint", "randn", "relu", "reshape",
-    "set_grad_enabled", "sigmoid", "sin", "softmax", "sqrt", "squeeze", "stack", "std", "sub",
-    "sum", "summary", "tanh", "tensor", "testing", "transpose", "unsqueeze", "var", "where",
-    "zeros", "zeros_like",
+    "Function", "Tensor", "abs", "add", "all", "amax", "amin", "any", "arange", "argmax", "argmin",
+    "autograd", "backend", "backends", "bool_", "cat", "clamp", "clip", "cos", "div", "empty",
+    "enable_grad", "exp", "eye", "flatten", "float32", "float64", "full", "gather", "get_backend",
+    "int64", "is_grad_enabled", "linspace", "load", "log", "log_softmax", "logsumexp",
+    "manual_seed", "matmul", "max", "maximum", "mean", "min", "minimum", "models", "mul", "neg",
+    "nn", "no_grad", "ones", "ones_like", "optim", "pad", "permute", "pow", "rand", "randint",
+    "randn", "relu", "reshape", "save", "set_backend", "set_grad_enabled", "sigmoid", "sin",
+    "softmax", "sqrt", "squeeze", "stack", "std", "sub", "sum", "summary", "tanh", "tensor",
+    "testing", "transpose", "unsqueeze", "var", "where", "zeros", "zeros_like",
 ]
