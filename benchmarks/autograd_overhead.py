@@ -40,7 +40,7 @@ from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
-from bench_common import print_machine, print_table, quantile, time_block
+from bench_common import print_machine, print_table, print_torch, quantile, time_block
 
 import minigrad as mg
 
@@ -237,11 +237,7 @@ def print_results(results: dict[str, dict[str, list[float]]]) -> None:
 
 def print_environment() -> None:
     print_machine()
-    if torch is not None:
-        print(f"torch {torch.__version__}: {torch.get_num_threads()} intra-op threads, "
-              f"{torch.get_num_interop_threads()} inter-op threads")
-    else:
-        print("torch: not installed -- timing minigrad alone (pip install -e '.[oracle]')")
+    print_torch(torch)
 
 
 # ---------------------------------------------------------------------------- main

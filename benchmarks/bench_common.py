@@ -63,6 +63,15 @@ def blas_name() -> str:
         return "unknown"
 
 
+def print_torch(torch: Any) -> None:
+    """PyTorch's version and threads, or that it is missing (minigrad is then timed alone)."""
+    if torch is None:
+        print("torch: not installed -- timing minigrad alone (pip install -e '.[oracle]')")
+        return
+    print(f"torch {torch.__version__}: {torch.get_num_threads()} intra-op threads, "
+          f"{torch.get_num_interop_threads()} inter-op threads (defaults)")
+
+
 def print_machine() -> None:
     """Python, NumPy's BLAS, thread variables and the malloc setting: what the numbers depend on."""
     print(f"Python {platform.python_version()} on {platform.machine()}, "

@@ -50,7 +50,7 @@ from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
-from bench_common import print_machine, print_table, time_block
+from bench_common import print_machine, print_table, print_torch, time_block
 
 import minigrad as mg
 import minigrad.nn.functional as mgF
@@ -410,11 +410,7 @@ def print_environment(torch: Any, status: dict[str, str], warmup_s: float) -> No
 
         print(f"numba {numba.__version__} (serial kernels); in-process warmup() took "
               f"{warmup_s:.3f} s (default cache)")
-    if torch is not None:
-        print(f"torch {torch.__version__}: torch.get_num_threads() = {torch.get_num_threads()}, "
-              f"{torch.get_num_interop_threads()} inter-op threads (defaults)")
-    else:
-        print("torch: not installed -- timing minigrad alone (pip install -e '.[oracle]')")
+    print_torch(torch)
 
 
 # ---------------------------------------------------------------------------- main
