@@ -1,0 +1,523 @@
+"""Whole models on each minigrad backend against PyTorch (CPU): time per step and peak memory.
+
+Three cases, each one call a user makes in a training or evaluation loop:
+
+  simple_cnn train    SimpleCNN, batch 64 of 1x28x28, train mode (dropout on): forward,
+                      cross-entropy, backward, SGD(lr=0.01, momentum=0.9) step.
+  resnet20 train      resnet20, batch 32 of 3x32x32, train mode (BatchNorm on batch statistics,
+                      running statistics updated): the same training step.
+  simple_cnn infer    SimpleCNN, batch 256 of 1x28x28, eval mode under no_grad: forward only.
+
+Both sides start from the same weights (minigrad's initialisation, copied into the PyTorch model
+through its state dict) and see the same random float32 data and int64 labels. Before timing,
+one step per library is checked: its loss (with dropout switched off for that one step, since the
+two libraries draw different masks) must agree with PyTorch's to 1e-4 relative; inference
+compares the logits instead. Then each library runs the case in alternating blocks (library A,
+pause, library B, pause, ...) and the table shows the median time per step, images per second
+and the ratio to PyTorch (> 1: slower).
+
+Peak memory is measured apart, in one fresh subprocess per (case, library), so that one
+library's allocations cannot raise another's high-water mark: the peak RSS (VmHWM on Linux,
+where `ru_maxrss` would carry the parent's peak over exec; `ru_maxrss` elsewhere) after setup
+(imports, model, optimizer, data, Numba's kernels loaded) and after a few steps; the table shows
+the peak and the growth from setup to peak, each with its ratio to PyTorch's. The PyTorch
+subprocess never imports minigrad's backends (so neither their libraries nor minigrad's malloc
+tuning), and uses PyTorch's own initialisation: the weights' values do not change the memory.
+
+Run it from the repository root:
+
+    .venv/bin/python benchmarks/models.py            # full run, a few minutes
+    .venv/bin/python benchmarks/models.py --quick    # smoke run
+    .venv/bin/python benchmarks/models.py --profile  # cProfile of 10 numba resnet20 steps
+
+Without PyTorch installed minigrad's backends are timed alone (no ratios, no checks).
+"""
+
+from __future__ import annotations
+
+import argparse
+import contextlib
+import cProfile
+import json
+import os
+import pstats
+import resource
+import statistics
+import subprocess
+import sys
+import time
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+from typing import Any
+
+import numpy as np
+from bench_common import print_machine, print_table, print_torch, time_block
+
+SEED = 0
+LR, MOMENTUM = 0.01, 0.9
+LOSS_TOLERANCE = 1e-4  # relative, on the loss of the checked step
+LOGITS_TOLERANCE = 1e-4  # max |diff| / max |reference|, inference logits
+RSS_FLAG = "--rss-probe"  # internal: the subprocess that measures one (case, library)
+TORCH = "pytorch"
+
+
+@dataclass(frozen=True)
+class Case:
+    name: str
+    model: str  # "simple_cnn" or "resnet20"
+    batch: int
+    image: tuple[int, int, int]
+    train: bool
+
+
+CASES = [
+    Case("simple_cnn train", "simple_cnn", 64, (1, 28, 28), train=True),
+    Case("resnet20 train", "resnet20", 32, (3, 32, 32), train=True),
+    Case("simple_cnn infer", "simple_cnn", 256, (1, 28, 28), train=False),
+]
+
+
+def make_data(case: Case) -> tuple[np.ndarray, np.ndarray]:
+    rng = np.random.default_rng(SEED)
+    x = rng.standard_normal((case.batch, *case.image), dtype=np.float32)
+    y = rng.integers(0, 10, size=case.batch).astype(np.int64)
+    return x, y
+
+
+# ------------------------------------------------------------------------------ PyTorch models
+# The same architectures with the same module names as minigrad.models (as in tests/test_models.py).
+
+
+def torch_simple_cnn(torch: Any) -> Any:
+    nn = torch.nn
+
+    class TorchSimpleCNN(nn.Module):
+        def __init__(self) -> None:
+            super().__init__()
+            self.features = nn.Sequential(
+                nn.Conv2d(1, 32, 3), nn.ReLU(), nn.MaxPool2d(2, 2),
+                nn.Conv2d(32, 64, 3), nn.ReLU(), nn.MaxPool2d(2, 2))
+            self.classifier = nn.Sequential(
+                nn.Flatten(), nn.Linear(1600, 128), nn.ReLU(), nn.Dropout(0.5),
+                nn.Linear(128, 10))
+
+        def forward(self, x: Any) -> Any:
+            return self.classifier(self.features(x))
+
+    return TorchSimpleCNN()
+
+
+def torch_resnet20(torch: Any) -> Any:
+    """ResNet-20 as torchvision would build it for CIFAR (BasicBlock, 1x1 projection)."""
+    nn = torch.nn
+
+    def conv3x3(cin: int, cout: int, stride: int = 1) -> Any:
+        return nn.Conv2d(cin, cout, 3, stride=stride, padding=1, bias=False)
+
+    class BasicBlock(nn.Module):
+        def __init__(self, cin: int, cout: int, stride: int = 1) -> None:
+            super().__init__()
+            self.conv1, self.bn1 = conv3x3(cin, cout, stride), nn.BatchNorm2d(cout)
+            self.relu = nn.ReLU()
+            self.conv2, self.bn2 = conv3x3(cout, cout), nn.BatchNorm2d(cout)
+            self.downsample = None
+            if stride != 1 or cin != cout:
+                self.downsample = nn.Sequential(nn.Conv2d(cin, cout, 1, stride, bias=False),
+                                                nn.BatchNorm2d(cout))
+
+        def forward(self, x: Any) -> Any:
+            out = self.bn2(self.conv2(self.relu(self.bn1(self.conv1(x)))))
+            return self.relu(out + (x if self.downsample is None else self.downsample(x)))
+
+    def stage(cin: int, cout: int, stride: int) -> Any:
+        return nn.Sequential(BasicBlock(cin, cout, stride), BasicBlock(cout, cout),
+                             BasicBlock(cout, cout))
+
+    class ResNet20(nn.Module):
+        def __init__(self) -> None:
+            super().__init__()
+            self.conv1, self.bn1 = conv3x3(3, 16), nn.BatchNorm2d(16)
+            self.relu = nn.ReLU()
+            self.layer1, self.layer2 = stage(16, 16, 1), stage(16, 32, 2)
+            self.layer3 = stage(32, 64, 2)
+            self.avgpool = nn.AdaptiveAvgPool2d(1)
+            self.fc = nn.Linear(64, 10)
+
+        def forward(self, x: Any) -> Any:
+            x = self.relu(self.bn1(self.conv1(x)))
+            x = self.layer3(self.layer2(self.layer1(x)))
+            return self.fc(torch.flatten(self.avgpool(x), 1))
+
+    return ResNet20()
+
+
+# ------------------------------------------------------------------------------ the libraries
+
+
+@dataclass
+class Runner:
+    """One library set up for one case: `step()` runs one training step (or one inference),
+    `sync()` waits for queued GPU work, `dropout(on)` switches dropout for the checked step."""
+    name: str
+    step: Callable[[], Any]  # returns the loss (train) or the logits (inference)
+    to_numpy: Callable[[Any], np.ndarray]
+    dropout: Callable[[bool], None]
+    context: Callable[[], contextlib.AbstractContextManager]
+    sync: Callable[[], None]
+
+
+def no_sync() -> None:
+    pass
+
+
+def build_minigrad_model(case: Case) -> Any:
+    import minigrad as mg
+    from minigrad.models import SimpleCNN, resnet20
+
+    mg.manual_seed(SEED)
+    model = SimpleCNN() if case.model == "simple_cnn" else resnet20()
+    return model.train(case.train)
+
+
+def minigrad_runner(case: Case, backend: str, state: dict[str, np.ndarray] | None) -> Runner:
+    """`state`: the weights to start from (minigrad's own initialisation when None)."""
+    import minigrad as mg
+    import minigrad.nn.functional as mgF
+
+    sync = no_sync
+    if backend == "cupy":
+        import cupy
+
+        sync = cupy.cuda.Device().synchronize
+    x_np, y_np = make_data(case)
+    with mg.backend(backend):
+        model = build_minigrad_model(case)
+        if state is not None:
+            model.load_state_dict(state)
+        if backend == "cupy":
+            model.to("cupy")
+        x, y = mg.tensor(x_np), mg.tensor(y_np)
+        optimizer = mg.optim.SGD(model.parameters(), lr=LR, momentum=MOMENTUM)
+    dropouts = [m for m in model.modules() if isinstance(m, mg.nn.Dropout)]
+
+    def train_step() -> Any:
+        optimizer.zero_grad()
+        loss = mgF.cross_entropy(model(x), y)
+        loss.backward()
+        optimizer.step()
+        return loss
+
+    def infer() -> Any:
+        with mg.no_grad():
+            return model(x)
+
+    def dropout(on: bool) -> None:
+        for m in dropouts:
+            m.train(on and case.train)
+
+    return Runner(backend, train_step if case.train else infer,
+                  lambda t: np.asarray(t.numpy() if backend != "cupy" else t.data.get()),
+                  dropout, lambda: mg.backend(backend), sync)
+
+
+def torch_runner(torch: Any, case: Case, state: dict[str, np.ndarray] | None) -> Runner:
+    model = torch_simple_cnn(torch) if case.model == "simple_cnn" else torch_resnet20(torch)
+    if state is not None:
+        model.load_state_dict({k: torch.from_numpy(np.array(v)) for k, v in state.items()})
+    model.train(case.train)
+    x_np, y_np = make_data(case)
+    x, y = torch.from_numpy(x_np), torch.from_numpy(y_np)
+    optimizer = torch.optim.SGD(model.parameters(), lr=LR, momentum=MOMENTUM)
+    dropouts = [m for m in model.modules() if isinstance(m, torch.nn.Dropout)]
+
+    def train_step() -> Any:
+        optimizer.zero_grad()
+        loss = torch.nn.functional.cross_entropy(model(x), y)
+        loss.backward()
+        optimizer.step()
+        return loss
+
+    def infer() -> Any:
+        with torch.no_grad():
+            return model(x)
+
+    def dropout(on: bool) -> None:
+        for m in dropouts:
+            m.train(on and case.train)
+
+    return Runner(TORCH, train_step if case.train else infer,
+                  lambda t: t.detach().numpy(), dropout, contextlib.nullcontext, no_sync)
+
+
+def import_torch() -> Any:
+    try:
+        import torch
+    except ImportError:
+        return None
+    return torch
+
+
+def minigrad_backends() -> tuple[list[str], dict[str, str]]:
+    import minigrad as mg
+
+    status = mg.backends.available()
+    return [name for name in mg.backends.NAMES if status[name] == "ok"], status
+
+
+# ------------------------------------------------------------------------------ checks and timing
+
+
+@dataclass
+class Result:
+    check: dict[str, str]  # library -> the checked value and its agreement
+    ok: bool
+    times: dict[str, list[float]]
+
+
+def check_step(case: Case, runners: list[Runner]) -> tuple[dict[str, str], bool]:
+    """One step per library, dropout off: the loss (train) or the logits (inference), compared
+    with the last runner (PyTorch when installed). The step also updates the weights, the same
+    on every side, so the timed steps start from the same place too."""
+    values = {}
+    for runner in runners:
+        runner.dropout(False)
+        with runner.context():
+            out = runner.to_numpy(runner.step())
+        runner.sync()
+        runner.dropout(True)
+        values[runner.name] = out.astype(np.float64)
+    reference = values[runners[-1].name]
+    report, ok = {}, True
+    for name, value in values.items():
+        if case.train:
+            err = abs(float(value) - float(reference)) / abs(float(reference))
+            report[name] = f"loss {float(value):.7f} (rel diff {err:.1e})"
+            ok &= err <= LOSS_TOLERANCE
+        else:
+            err = float(np.max(np.abs(value - reference)) / np.max(np.abs(reference)))
+            report[name] = f"logits max |diff| / max |ref| {err:.1e}"
+            ok &= err <= LOGITS_TOLERANCE
+    return report, ok
+
+
+def time_case(runners: list[Runner], rounds: int, block_s: float, pause: float,
+              warmup: int) -> dict[str, list[float]]:
+    """Alternating blocks: lib 1, pause, lib 2, pause, ... for `rounds` rounds. Each block runs
+    about `block_s` seconds of steps (at least 2), sized from the library's untimed warmup."""
+    calls = {}
+    for runner in runners:
+        with runner.context():
+            start = time.perf_counter()
+            for _ in range(max(warmup, 1)):
+                runner.step()
+            runner.sync()
+            per_step = (time.perf_counter() - start) / max(warmup, 1)
+        calls[runner.name] = max(2, round(block_s / per_step))
+    times: dict[str, list[float]] = {r.name: [] for r in runners}
+    for _ in range(rounds):
+        for runner in runners:
+            time.sleep(pause)  # lets the other library's idle BLAS/OpenMP threads go to sleep
+
+            def step(runner: Runner = runner) -> None:
+                runner.step()
+                runner.sync()
+
+            with runner.context():
+                times[runner.name] += time_block(step, calls[runner.name], warmup)
+    return times
+
+
+def run_case(torch: Any, case: Case, backends: list[str], rounds: int, block_s: float,
+             pause: float, warmup: int) -> Result:
+    state = {k: v.numpy().copy() for k, v in build_minigrad_model(case).state_dict().items()}
+    runners = [minigrad_runner(case, name, state) for name in backends]
+    if torch is not None:
+        runners.append(torch_runner(torch, case, state))
+    check, ok = check_step(case, runners)
+    return Result(check, ok, time_case(runners, rounds, block_s, pause, warmup))
+
+
+# ------------------------------------------------------------------------------ peak memory
+
+
+def max_rss_mib() -> float:
+    """This process's peak resident set size, MiB. On Linux it is VmHWM from /proc/self/status:
+    `getrusage(RUSAGE_SELF).ru_maxrss` keeps the high-water mark of the process that forked us
+    across exec (so a subprocess of this benchmark would report the parent's peak); VmHWM
+    belongs to the new address space. Elsewhere, ru_maxrss."""
+    with contextlib.suppress(OSError), open("/proc/self/status") as status:
+        for line in status:
+            if line.startswith("VmHWM:"):
+                return int(line.split()[1]) / 1024  # kB
+    scale = 1024 * 1024 if sys.platform == "darwin" else 1024  # bytes on macOS, KiB on Linux
+    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / scale
+
+
+def rss_probe(case_name: str, library: str, steps: int) -> None:
+    """In a fresh process: set up one library for one case, run `steps` steps, print JSON."""
+    case = next(c for c in CASES if c.name == case_name)
+    if library == TORCH:
+        import torch
+
+        runner = torch_runner(torch, case, None)
+    else:
+        import minigrad as mg
+
+        mg.set_backend(library)
+        if library == "numba":
+            mg.backends.load("numba").warmup()
+        runner = minigrad_runner(case, library, None)
+    setup = max_rss_mib()
+    with runner.context():
+        for _ in range(steps):
+            runner.step()
+        runner.sync()
+    print(json.dumps({"setup": setup, "peak": max_rss_mib()}))
+
+
+def measure_rss(case: Case, library: str, steps: int) -> dict[str, float] | str:
+    done = subprocess.run([sys.executable, os.path.abspath(__file__), RSS_FLAG, case.name,
+                           library, str(steps)], capture_output=True, text=True, timeout=600)
+    if done.returncode != 0:
+        return f"failed: {done.stderr.strip().splitlines()[-1:]}"
+    return json.loads(done.stdout.strip().splitlines()[-1])
+
+
+# ------------------------------------------------------------------------------ printing
+
+
+def ms(seconds: float) -> str:
+    return f"{seconds * 1e3:.1f}"
+
+
+def print_times(results: dict[str, Result], libraries: list[str]) -> None:
+    rows = []
+    for case in CASES:
+        if case.name not in results:
+            continue
+        times = results[case.name].times
+        medians = {name: statistics.median(times[name]) for name in libraries}
+        for name in libraries:
+            ratio = (f"{medians[name] / medians[TORCH]:.2f}x" if TORCH in medians else "-")
+            rows.append((case.name, name, ms(medians[name]), f"{case.batch / medians[name]:.0f}",
+                         f"{min(times[name]) * 1e3:.1f}-{max(times[name]) * 1e3:.1f}",
+                         str(len(times[name])), ratio))
+    print_table(("case", "backend", "median ms", "images/s", "range ms", "steps",
+                 "ratio to PyTorch"), rows)
+
+
+def print_memory(memory: dict[str, dict[str, dict[str, float] | str]],
+                 libraries: list[str]) -> None:
+    rows = []
+    for case in CASES:
+        if case.name not in memory:
+            continue
+        per_lib = memory[case.name]
+        ref = per_lib.get(TORCH)
+        for name in libraries:
+            entry = per_lib[name]
+            if isinstance(entry, str):
+                rows.append((case.name, name, entry, "", "", "", ""))
+                continue
+            growth = entry["peak"] - entry["setup"]
+            ratio_peak = ratio_growth = "-"
+            if isinstance(ref, dict):
+                ratio_peak = f"{entry['peak'] / ref['peak']:.2f}x"
+                ref_growth = ref["peak"] - ref["setup"]
+                ratio_growth = f"{growth / ref_growth:.2f}x" if ref_growth > 0 else "-"
+            rows.append((case.name, name, f"{entry['setup']:.0f}", f"{entry['peak']:.0f}",
+                         ratio_peak, f"{growth:.0f}", ratio_growth))
+    print_table(("case", "library", "after setup MiB", "peak MiB", "peak / PyTorch",
+                 "steps' growth MiB", "growth / PyTorch"), rows)
+
+
+def profile_numba_resnet(steps: int = 10, top: int = 12) -> None:
+    import minigrad as mg
+
+    mg.backends.load("numba").warmup()
+    case = next(c for c in CASES if c.model == "resnet20")
+    runner = minigrad_runner(case, "numba", None)
+    with runner.context():
+        for _ in range(2):
+            runner.step()
+        profiler = cProfile.Profile()
+        profiler.enable()
+        for _ in range(steps):
+            runner.step()
+        profiler.disable()
+    print(f"cProfile of {steps} numba resnet20 training steps (batch {case.batch}), "
+          f"top {top} by own time:")
+    pstats.Stats(profiler).strip_dirs().sort_stats("tottime").print_stats(top)
+    pstats.Stats(profiler).strip_dirs().sort_stats("cumulative").print_stats(top)
+
+
+# ------------------------------------------------------------------------------ main
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--quick", action="store_true", help="a smoke run: fewer, shorter blocks")
+    parser.add_argument("--profile", action="store_true",
+                        help="only print a cProfile of 10 numba resnet20 training steps")
+    parser.add_argument("--no-memory", action="store_true", help="skip the peak-RSS subprocesses")
+    parser.add_argument(RSS_FLAG, nargs=3, help=argparse.SUPPRESS)
+    args = parser.parse_args(argv)
+    if args.rss_probe:
+        case_name, library, steps = args.rss_probe
+        rss_probe(case_name, library, int(steps))
+        return 0
+
+    import minigrad as mg
+
+    if args.profile:
+        profile_numba_resnet()
+        return 0
+    rounds, block_s, pause, warmup = (2, 0.3, 0.1, 1) if args.quick else (5, 1.0, 1.0, 1)
+    rss_steps = 2 if args.quick else 5
+    backends, status = minigrad_backends()
+    warmup_s = 0.0
+    if "numba" in backends:  # compile (or load) the kernels before anything is timed
+        start = time.perf_counter()
+        mg.backends.load("numba").warmup()
+        warmup_s = time.perf_counter() - start
+    torch = import_torch()
+
+    print_machine()
+    print_torch(torch)
+    for name, state in status.items():
+        print(f"  backend {name}: {state}")
+    if "numba" in backends:
+        print(f"numba warmup() took {warmup_s:.3f} s")
+    print(f"timing: {rounds} rounds of alternating blocks (~{block_s} s each, {pause} s pauses), "
+          f"median per step; {'quick' if args.quick else 'full'} run")
+    print()
+
+    libraries = backends + ([TORCH] if torch is not None else [])
+    results: dict[str, Result] = {}
+    all_ok = True
+    for case in CASES:
+        result = run_case(torch, case, backends, rounds, block_s, pause, warmup)
+        results[case.name] = result
+        all_ok &= result.ok
+        print(f"check {case.name} (one step, dropout off):"
+              + ("" if result.ok else "  MISMATCH"))
+        for name, text in result.check.items():
+            print(f"  {name}: {text}")
+    print()
+    print_times(results, libraries)
+
+    if not args.no_memory:
+        print()
+        print(f"peak RSS (VmHWM), one fresh subprocess per (case, library): after setup, and "
+              f"after {rss_steps} steps")
+        memory = {case.name: {name: measure_rss(case, name, rss_steps) for name in libraries}
+                  for case in CASES}
+        print_memory(memory, libraries)
+    if not all_ok:
+        print("\nsome checks failed: minigrad and PyTorch disagree (see above)")
+        return 1
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
