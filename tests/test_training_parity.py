@@ -37,12 +37,12 @@ from typing import Any
 
 import numpy as np
 import pytest
-from test_models import torch_resnet20, torch_simple_cnn
 
 import minigrad as mg
 import minigrad.nn.functional as F
 from minigrad import optim
 from minigrad.models import SimpleCNN, resnet20
+from minigrad.testing.torch_models import torch_resnet20, torch_simple_cnn
 
 CPU_BACKENDS = ["numpy", "numba"]
 STEPS = 3

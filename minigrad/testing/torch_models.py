@@ -1,0 +1,70 @@
+"""PyTorch twins of minigrad's models, built with torch.nn (no torchvision): the same layers,
+the same parameter names, so state dicts move between the two. Tests and benchmarks compare
+against them; torch is passed in, so minigrad itself never imports it."""
+
+from __future__ import annotations
+
+from typing import Any
+
+
+def torch_simple_cnn(torch: Any, num_classes: int = 10) -> Any:
+    nn = torch.nn
+
+    class TorchSimpleCNN(nn.Module):
+        def __init__(self) -> None:
+            super().__init__()
+            self.features = nn.Sequential(
+                nn.Conv2d(1, 32, 3), nn.ReLU(), nn.MaxPool2d(2, 2),
+                nn.Conv2d(32, 64, 3), nn.ReLU(), nn.MaxPool2d(2, 2))
+            self.classifier = nn.Sequential(
+                nn.Flatten(), nn.Linear(1600, 128), nn.ReLU(), nn.Dropout(0.5),
+                nn.Linear(128, num_classes))
+
+        def forward(self, x):
+            return self.classifier(self.features(x))
+
+    return TorchSimpleCNN()
+
+
+def torch_resnet20(torch: Any, num_classes: int = 10, in_channels: int = 3) -> Any:
+    """ResNet-20 as torchvision would build it for CIFAR (BasicBlock, 1x1 projection)."""
+    nn = torch.nn
+
+    def conv3x3(cin: int, cout: int, stride: int = 1) -> Any:
+        return nn.Conv2d(cin, cout, 3, stride=stride, padding=1, bias=False)
+
+    class BasicBlock(nn.Module):
+        def __init__(self, cin: int, cout: int, stride: int = 1) -> None:
+            super().__init__()
+            self.conv1, self.bn1 = conv3x3(cin, cout, stride), nn.BatchNorm2d(cout)
+            self.relu = nn.ReLU()
+            self.conv2, self.bn2 = conv3x3(cout, cout), nn.BatchNorm2d(cout)
+            self.downsample = None
+            if stride != 1 or cin != cout:
+                self.downsample = nn.Sequential(nn.Conv2d(cin, cout, 1, stride, bias=False),
+                                                nn.BatchNorm2d(cout))
+
+        def forward(self, x):
+            out = self.bn2(self.conv2(self.relu(self.bn1(self.conv1(x)))))
+            return self.relu(out + (x if self.downsample is None else self.downsample(x)))
+
+    def stage(cin: int, cout: int, stride: int) -> Any:
+        return nn.Sequential(BasicBlock(cin, cout, stride), BasicBlock(cout, cout),
+                             BasicBlock(cout, cout))
+
+    class ResNet20(nn.Module):
+        def __init__(self) -> None:
+            super().__init__()
+            self.conv1, self.bn1 = conv3x3(in_channels, 16), nn.BatchNorm2d(16)
+            self.relu = nn.ReLU()
+            self.layer1, self.layer2 = stage(16, 16, 1), stage(16, 32, 2)
+            self.layer3 = stage(32, 64, 2)
+            self.avgpool = nn.AdaptiveAvgPool2d(1)
+            self.fc = nn.Linear(64, num_classes)
+
+        def forward(self, x):
+            x = self.relu(self.bn1(self.conv1(x)))
+            x = self.layer3(self.layer2(self.layer1(x)))
+            return self.fc(torch.flatten(self.avgpool(x), 1))
+
+    return ResNet20()
