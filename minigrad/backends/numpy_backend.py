@@ -34,7 +34,7 @@ class NumpyBackend(Backend):
         buffer = self._buffers.pop(key, None)
         if buffer is None:
             buffer = self.xp.empty(shape, dtype)
-            while len(self._buffers) >= 8:
+            while len(self._buffers) >= 16:
                 self._buffers.popitem(last=False)
         self._buffers[key] = buffer
         return buffer
@@ -76,7 +76,7 @@ class NumpyBackend(Backend):
         xp = self.xp
         n, c, h, w = x.shape
         oh, ow = _output_hw((h, w), kernel, stride, padding, dilation)
-        padded = _pad_hw(xp, x.transpose(0, 2, 3, 1), padding, 0)  # NHWC
+        padded = self._pad_hw(x.transpose(0, 2, 3, 1), padding, 0)  # NHWC
         sn, sh, sw, sc = padded.strides
         cg = c // groups
         windows = xp.lib.stride_tricks.as_strided(
@@ -105,6 +105,20 @@ class NumpyBackend(Backend):
                        _tap_slice(j, dilation[1], stride[1], ow)] += tap
         return _crop_hw(padded, padding).transpose(0, 3, 1, 2)
 
+    def _pad_hw(self, nhwc, padding: Pair, fill):
+        """`nhwc` with `padding` rows and columns of `fill` around H and W, in a scratch buffer
+        (used at once by the caller): np.pad allocated and walked the array in Python."""
+        (ph, pw), (n, h, w, c) = padding, nhwc.shape
+        if padding == (0, 0):
+            return nhwc
+        out = self.scratch((n, h + 2 * ph, w + 2 * pw, c), nhwc.dtype)
+        out[:, :ph] = fill
+        out[:, ph + h:] = fill
+        out[:, ph:ph + h, :pw] = fill
+        out[:, ph:ph + h, pw + w:] = fill
+        out[:, ph:ph + h, pw:pw + w] = nhwc
+        return out
+
     # ------------------------------------------------------------------------------- pooling
     def maxpool2d_forward(self, x, kernel, stride, padding):
         windows = self._pool_windows(x, kernel, stride, padding, -self.xp.inf)
@@ -130,7 +144,7 @@ class NumpyBackend(Backend):
         """A (N, C, OH, OW, kH, kW) view of the windows over x padded with `fill`."""
         n, c, h, w = x.shape
         oh, ow = _output_hw((h, w), kernel, stride, padding, (1, 1))
-        padded = _pad_hw(self.xp, x.transpose(0, 2, 3, 1), padding, fill).transpose(0, 3, 1, 2)
+        padded = self._pad_hw(x.transpose(0, 2, 3, 1), padding, fill).transpose(0, 3, 1, 2)
         sn, sc, sh, sw = padded.strides
         return self.xp.lib.stride_tricks.as_strided(
             padded, shape=(n, c, oh, ow, kernel[0], kernel[1]),
@@ -163,11 +177,6 @@ def _tap_slice(tap: int, dilation: int, stride: int, count: int) -> slice:
     return slice(start, start + stride * (count - 1) + 1, stride)
 
 
-def _pad_hw(xp, nhwc, padding: Pair, fill):
-    if padding == (0, 0):
-        return nhwc
-    widths = ((0, 0), (padding[0], padding[0]), (padding[1], padding[1]), (0, 0))
-    return xp.pad(nhwc, widths, constant_values=fill)
 
 
 def _crop_hw(nhwc, padding: Pair):
