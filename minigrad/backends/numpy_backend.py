@@ -47,8 +47,11 @@ class NumpyBackend(Backend):
         n, _, h, w = x.shape
         k, _, kh, kw = weight.shape
         oh, ow = _output_hw((h, w), (kh, kw), stride, padding, dilation)
-        cols = self.im2col(x, (kh, kw), stride, padding, dilation, groups)
-        out = self.xp.matmul(cols, _weight_matrix(weight, groups))  # (groups, N*OH*OW, K/groups)
+        weights = _weight_matrix(weight, groups)
+        out = self.xp.empty((groups, n * oh * ow, k // groups), x.dtype)
+        for start, stop in _row_chunks(n, oh * ow, weights.shape[1] * x.dtype.itemsize):
+            cols = self.im2col(x[start:stop], (kh, kw), stride, padding, dilation, groups)
+            self.xp.matmul(cols, weights, out=out[:, start * oh * ow:stop * oh * ow])
         return _groups_to_nchw(self.xp, out, (n, oh, ow, k))
 
     def conv2d_backward_input(self, grad, weight, input_shape, stride, padding, dilation, groups):
@@ -61,8 +64,13 @@ class NumpyBackend(Backend):
 
     def conv2d_backward_weight(self, grad, x, weight_shape, stride, padding, dilation, groups):
         k, cg, kh, kw = weight_shape
-        cols = self.im2col(x, (kh, kw), stride, padding, dilation, groups)
-        grad_w = self.xp.matmul(cols.swapaxes(1, 2), _grad_matrix(grad, groups))
+        n, pixels = x.shape[0], grad.shape[2] * grad.shape[3]
+        rows = _grad_matrix(grad, groups)
+        grad_w = 0
+        for start, stop in _row_chunks(n, pixels, kh * kw * cg * x.dtype.itemsize):
+            cols = self.im2col(x[start:stop], (kh, kw), stride, padding, dilation, groups)
+            grad_w = grad_w + self.xp.matmul(cols.swapaxes(1, 2),
+                                             rows[:, start * pixels:stop * pixels])
         # (groups, kH*kW*Cg, K/groups) -> (K, Cg, kH, kW)
         grad_w = grad_w.reshape(groups, kh, kw, cg, k // groups).transpose(0, 4, 3, 1, 2)
         return grad_w.reshape(weight_shape)
@@ -169,6 +177,20 @@ class NumpyBackend(Backend):
 def _output_hw(hw, kernel, stride, padding, dilation) -> tuple[int, int]:
     return tuple(conv_output_size(hw[d], kernel[d], stride[d], padding[d], dilation[d])
                  for d in range(2))
+
+
+CHUNK_BYTES = 4 << 20  # im2col columns per GEMM: measured best at 2-5 MB (cache-sized)
+
+
+def _row_chunks(images: int, pixels: int, row_bytes: int) -> list[tuple[int, int]]:
+    """Ranges of images whose im2col columns take about CHUNK_BYTES.
+
+    One GEMM over all the columns of a batch (75 MB for a 32x64x32x32 conv) streams them
+    from memory twice, writing then reading; in cache-sized chunks the GEMM reads what im2col
+    just wrote: the big conv's forward went from 23 to 14 ms.
+    """
+    step = max(1, CHUNK_BYTES // max(1, pixels * row_bytes))
+    return [(start, min(start + step, images)) for start in range(0, images, step)]
 
 
 def _tap_slice(tap: int, dilation: int, stride: int, count: int) -> slice:
