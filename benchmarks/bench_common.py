@@ -41,6 +41,15 @@ def time_block(fn: Callable[[], Any], calls: int, warmup: int) -> list[float]:
     return times
 
 
+def warm_up_numba(backends: Sequence[str]) -> float:
+    """Compile (or load from the cache) Numba's kernels before anything is timed; seconds."""
+    if "numba" not in backends:
+        return 0.0
+    start = time.perf_counter()
+    mg.backends.load("numba").warmup()
+    return time.perf_counter() - start
+
+
 def quantile(values: list[float], q: float) -> float:
     return float(np.quantile(values, q))
 

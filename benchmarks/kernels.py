@@ -50,7 +50,7 @@ from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
-from bench_common import print_machine, print_table, print_torch, time_block
+from bench_common import print_machine, print_table, print_torch, time_block, warm_up_numba
 
 import minigrad as mg
 import minigrad.nn.functional as mgF
@@ -429,11 +429,7 @@ def main(argv: Sequence[str] | None = None) -> int:
 
     status = mg.backends.available()
     backends = [name for name in mg.backends.NAMES if status[name] == "ok"]
-    warmup_s = 0.0
-    if "numba" in backends:  # compile (or load) the kernels before anything is timed
-        start = time.perf_counter()
-        mg.backends.load("numba").warmup()
-        warmup_s = time.perf_counter() - start
+    warmup_s = warm_up_numba(backends)
     torch = import_torch()
     libraries = [minigrad_library(name) for name in backends]
     if torch is not None:

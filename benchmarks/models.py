@@ -51,7 +51,7 @@ from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
-from bench_common import print_machine, print_table, print_torch, time_block
+from bench_common import print_machine, print_table, print_torch, time_block, warm_up_numba
 
 from minigrad.testing.torch_models import torch_resnet20, torch_simple_cnn
 
@@ -399,7 +399,6 @@ def main(argv: Sequence[str] | None = None) -> int:
         rss_probe(case_name, library, int(steps))
         return 0
 
-    import minigrad as mg
 
     if args.profile:
         profile_numba_resnet()
@@ -407,11 +406,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     rounds, block_s, pause, warmup = (2, 0.3, 0.1, 1) if args.quick else (5, 1.0, 1.0, 1)
     rss_steps = 2 if args.quick else 5
     backends, status = minigrad_backends()
-    warmup_s = 0.0
-    if "numba" in backends:  # compile (or load) the kernels before anything is timed
-        start = time.perf_counter()
-        mg.backends.load("numba").warmup()
-        warmup_s = time.perf_counter() - start
+    warmup_s = warm_up_numba(backends)
     torch = import_torch()
 
     print_machine()

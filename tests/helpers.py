@@ -7,6 +7,15 @@ from typing import Any
 import numpy as np
 
 
+def assert_builds_no_graph(fn: Any, inputs: list, params: dict) -> None:
+    """Under no_grad, `fn` on inputs that require grad returns a tensor outside any graph."""
+    import minigrad as mg
+
+    with mg.no_grad():
+        out = fn(mg, *[mg.tensor(x, requires_grad=True) for x in inputs], **params)
+    assert not out.requires_grad and out.grad_fn is None
+
+
 def assert_matches_torch(out: Any, expected: Any, ours: list, theirs: list,
                          tolerance: dict[str, float]) -> None:
     """`out` (minigrad) equals `expected` (PyTorch) in shape, dtype and values, and every input
