@@ -12,13 +12,14 @@ matmul kernels: NumPy, Numba, CuPy), `nn/`, `testing/` (gradcheck and Hypothesis
 
 import numpy as _np
 
-from minigrad import autograd, backends, models, nn, optim, testing
+from minigrad import autograd, backends, data, models, nn, optim, testing
 from minigrad.autograd import Function, enable_grad, is_grad_enabled, no_grad, set_grad_enabled
 from minigrad.backends import backend, get_backend, set_backend
 from minigrad.factories import (
     arange,
     empty,
     eye,
+    from_numpy,
     full,
     linspace,
     ones,
@@ -91,13 +92,13 @@ clip = clamp
 __version__ = "0.1.0"
 
 __all__ = [
-    "Function", "Tensor", "abs", "add", "all", "amax", "amin", "any", "arange", "argmax", "argmin",
-    "autograd", "backend", "backends", "bool_", "cat", "clamp", "clip", "cos", "div", "empty",
-    "enable_grad", "exp", "eye", "flatten", "float32", "float64", "full", "gather", "get_backend",
-    "int64", "is_grad_enabled", "linspace", "load", "log", "log_softmax", "logsumexp",
-    "manual_seed", "matmul", "max", "maximum", "mean", "min", "minimum", "models", "mul", "neg",
-    "nn", "no_grad", "ones", "ones_like", "optim", "pad", "permute", "pow", "rand", "randint",
-    "randn", "relu", "reshape", "save", "set_backend", "set_grad_enabled", "sigmoid", "sin",
-    "softmax", "sqrt", "squeeze", "stack", "std", "sub", "sum", "summary", "tanh", "tensor",
-    "testing", "transpose", "unsqueeze", "var", "where", "zeros", "zeros_like",
+    "abs", "add", "all", "amax", "amin", "any", "arange", "argmax", "argmin", "autograd", "backend",
+    "backends", "bool_", "cat", "clamp", "clip", "cos", "data", "div", "empty", "enable_grad",
+    "exp", "eye", "flatten", "float32", "float64", "from_numpy", "full", "Function", "gather",
+    "get_backend", "int64", "is_grad_enabled", "linspace", "load", "log", "log_softmax",
+    "logsumexp", "manual_seed", "matmul", "max", "maximum", "mean", "min", "minimum", "models",
+    "mul", "neg", "nn", "no_grad", "ones", "ones_like", "optim", "pad", "permute", "pow", "rand",
+    "randint", "randn", "relu", "reshape", "save", "set_backend", "set_grad_enabled", "sigmoid",
+    "sin", "softmax", "sqrt", "squeeze", "stack", "std", "sub", "sum", "summary", "tanh", "Tensor",
+    "tensor", "testing", "transpose", "unsqueeze", "var", "where", "zeros", "zeros_like",
 ]

@@ -19,6 +19,16 @@ def tensor(data: Any, dtype: Any = None, requires_grad: bool = False) -> Tensor:
     return Tensor(data, dtype=dtype, requires_grad=requires_grad)
 
 
+def from_numpy(array: np.ndarray) -> Tensor:
+    """A tensor sharing `array`'s memory on the CPU backends (copied to the GPU on cupy)."""
+    if not isinstance(array, np.ndarray):
+        raise TypeError(f"from_numpy: expected a numpy.ndarray, got {type(array).__name__}")
+    if array.dtype.kind not in "biufc":
+        raise TypeError(f"from_numpy: unsupported dtype {array.dtype}; expected numbers or "
+                        "booleans")
+    return Tensor._wrap(on_active_device(array))
+
+
 def _make(array: np.ndarray, requires_grad: bool) -> Tensor:
     out = Tensor._wrap(on_active_device(array))
     out.requires_grad = requires_grad

@@ -25,13 +25,14 @@ import secrets
 import struct
 import zipfile
 from collections import OrderedDict
-from typing import Any
+from collections.abc import Callable
+from typing import Any, BinaryIO
 
 import numpy as np
 
 from minigrad.tensor import Tensor
 
-__all__ = ["FORMAT", "VERSION", "METADATA_KEY", "save", "load"]
+__all__ = ["FORMAT", "VERSION", "METADATA_KEY", "save", "load", "write_atomically"]
 
 FORMAT = "minigrad.checkpoint"
 VERSION = 1
@@ -59,7 +60,7 @@ def save(obj: Any, path: PathLike) -> None:
     document = {"format": FORMAT, "version": VERSION, "root": root}
     text = json.dumps(document, ensure_ascii=True, allow_nan=False, separators=(",", ":"))
     arrays[METADATA_KEY] = np.frombuffer(text.encode("ascii"), dtype=np.uint8)
-    _write_atomically(os.fspath(path), arrays)
+    write_atomically(path, lambda file: np.savez(file, **arrays))
 
 
 def _encode(value: Any, where: str, arrays: dict[str, np.ndarray], open_ids: set[int]) -> Any:
@@ -134,16 +135,17 @@ def _encode_scalar(value: Any, where: str) -> Any:
                     "dicts, lists and tuples of them")
 
 
-def _write_atomically(path: str, arrays: dict[str, np.ndarray]) -> None:
-    """np.savez into a temporary file in the target's directory, fsync, then rename it over the
-    target: a reader sees the old file or the new one, never half of one."""
+def write_atomically(path: PathLike, write: Callable[[BinaryIO], Any]) -> None:
+    """Call `write(file)` on a temporary file beside `path`, fsync, then rename it over `path`:
+    a reader sees the old file or the new one, never half of one; an error leaves the old one."""
+    path = os.fspath(path)
     directory = os.path.dirname(os.path.abspath(path))
     temp = os.path.join(directory, f".{os.path.basename(path)}.{secrets.token_hex(8)}.tmp")
     # 0o666 through the umask, as open() would give the target (mkstemp would give 0o600).
     fd = os.open(temp, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o666)
     try:
         with os.fdopen(fd, "wb") as file:
-            np.savez(file, **arrays)
+            write(file)
             file.flush()
             os.fsync(file.fileno())
         os.replace(temp, path)

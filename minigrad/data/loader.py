@@ -1,0 +1,71 @@
+"""`DataLoader`: batches of a dataset as minigrad tensors, shuffled reproducibly.
+
+The order of epoch `e` is a permutation drawn from `numpy.random.default_rng([seed, e])`: it
+depends on nothing but the seed and the epoch number, so a run resumed at epoch 7, batch 12
+(`loader.batches(7, start=12)`) sees exactly the batches an uninterrupted run would have seen.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+
+import numpy as np
+
+from minigrad.data.dataset import Dataset
+from minigrad.factories import from_numpy
+from minigrad.random import generator
+from minigrad.tensor import Tensor
+
+
+class DataLoader:
+    """Iterate over `dataset` in batches of `batch_size`; each pass is the next epoch.
+
+    Each batch is a tuple of tensors on the current backend (one per field of the samples:
+    images, labels). `seed=None` draws a seed from `mg.manual_seed`'s generator, so a seeded
+    script stays reproducible; `set_epoch(e)` chooses which epoch's order the next pass uses.
+    """
+
+    def __init__(self, dataset: Dataset, batch_size: int = 1, shuffle: bool = False,
+                 drop_last: bool = False, seed: int | None = None) -> None:
+        if isinstance(batch_size, bool) or not isinstance(batch_size, (int, np.integer)) \
+                or batch_size < 1:
+            raise ValueError(f"DataLoader: batch_size must be a positive integer, "
+                             f"got {batch_size!r}")
+        if len(dataset) == 0:
+            raise ValueError("DataLoader: the dataset is empty")
+        self.dataset = dataset
+        self.batch_size = int(batch_size)
+        self.shuffle = bool(shuffle)
+        self.drop_last = bool(drop_last)
+        self.seed = int(generator().integers(2**63)) if seed is None else int(seed)
+        self.epoch = 0
+
+    def __len__(self) -> int:
+        """Batches per epoch."""
+        full, rest = divmod(len(self.dataset), self.batch_size)
+        return full if self.drop_last or rest == 0 else full + 1
+
+    def set_epoch(self, epoch: int) -> None:
+        self.epoch = int(epoch)
+
+    def order(self, epoch: int) -> np.ndarray:
+        """The sample indices of `epoch`, in the order they are served."""
+        if not self.shuffle:
+            return np.arange(len(self.dataset))
+        return np.random.default_rng([self.seed, int(epoch)]).permutation(len(self.dataset))
+
+    def batches(self, epoch: int, start: int = 0) -> Iterator[tuple[Tensor, ...]]:
+        """The batches of `epoch` from batch number `start` on."""
+        order = self.order(epoch)
+        for b in range(start, len(self)):
+            fields = self.dataset.__getitems__(order[b * self.batch_size:(b + 1) * self.batch_size])
+            yield tuple(from_numpy(np.ascontiguousarray(f)) for f in fields)
+
+    def __iter__(self) -> Iterator[tuple[Tensor, ...]]:
+        epoch, self.epoch = self.epoch, self.epoch + 1
+        return self.batches(epoch)
+
+    def __repr__(self) -> str:
+        return (f"DataLoader({type(self.dataset).__name__} of {len(self.dataset)}, "
+                f"batch_size={self.batch_size}, shuffle={self.shuffle}, "
+                f"drop_last={self.drop_last}, seed={self.seed})")

@@ -1,0 +1,376 @@
+"""`python -m minigrad.train` (or `minigrad-train`): train a CNN on real images from one command.
+
+    python -m minigrad.train --model simplecnn --dataset digits --epochs 10 --out runs/demo
+
+Each epoch shows a progress bar and ends with a one-line summary; the output directory gets
+`metrics.json`, `checkpoint.npz` (saved atomically after every epoch), `curves.png` and
+`confusion.png`. Ctrl-C finishes the current batch, saves a checkpoint and exits; `--resume`
+continues from any checkpoint, mid-epoch included, and ends with exactly the weights an
+uninterrupted run would have: the batch order depends only on (seed, epoch), and the checkpoint
+holds the random generator's state with the model, optimizer and scheduler.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import platform
+import signal
+import sys
+import time
+from collections.abc import Callable, Sequence
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+import minigrad as mg
+from minigrad import nn
+from minigrad.data import DataLoader, Subset, datasets
+from minigrad.data.dataset import Dataset
+from minigrad.nn import functional as F
+from minigrad.optim import SGD, Adam, AdamW, Optimizer, lr_scheduler
+from minigrad.random import generator
+from minigrad.serialization import write_atomically
+
+PROG = "minigrad-train"
+MODELS: dict[str, Callable[[], nn.Module]] = {
+    "simplecnn": lambda: mg.models.SimpleCNN(num_classes=10),
+    "resnet20": lambda: mg.models.resnet20(num_classes=10, in_channels=1),
+}
+DATASETS: dict[str, Callable[[str | None, bool], datasets.ImageDataset]] = {
+    "digits": lambda root, train: datasets.digits(train=train),
+    "fashion-mnist": lambda root, train: datasets.fashion_mnist(root, train=train),
+    "mnist": lambda root, train: datasets.mnist(root, train=train),
+}
+# Arguments that define the training run: a resumed run must repeat them (see `_check_recipe`).
+RECIPE = ("model", "dataset", "batch_size", "optimizer", "lr", "momentum", "weight_decay",
+          "scheduler", "seed", "limit")
+EVAL_BATCH = 500
+INTERRUPTED = 130  # the exit status of a program stopped by SIGINT
+
+
+class TrainError(Exception):
+    """A problem the user can fix (bad checkpoint, missing data): reported as one line."""
+
+
+# ------------------------------------------------------------------------- arguments
+class _Parser(argparse.ArgumentParser):
+    def error(self, message: str) -> None:  # one line instead of usage + message
+        self.exit(2, f"{self.prog}: error: {message} (see --help)\n")
+
+
+def build_parser() -> argparse.ArgumentParser:
+    p = _Parser(prog=PROG, description="Train SimpleCNN or ResNet-20 on real images.")
+    p.add_argument("--model", choices=sorted(MODELS), default="simplecnn")
+    p.add_argument("--dataset", choices=list(DATASETS), default="digits")
+    p.add_argument("--data-dir", help="directory holding the IDX files (default: "
+                   "$MINIGRAD_DATA/<dataset>, then /usr/share/datasets/<dataset>)")
+    p.add_argument("--epochs", type=int, default=10)
+    p.add_argument("--batch-size", type=int, default=64)
+    p.add_argument("--optimizer", choices=("sgd", "adam", "adamw"), default="adam")
+    p.add_argument("--lr", type=float, default=None, help="default: 1e-3 (adam, adamw), 0.05 (sgd)")
+    p.add_argument("--momentum", type=float, default=0.9, help="SGD momentum (default 0.9)")
+    p.add_argument("--weight-decay", type=float, default=None,
+                   help="default: 0.01 for adamw, else 0")
+    p.add_argument("--scheduler", choices=("none", "cosine", "onecycle"), default="none",
+                   help="stepped once per batch")
+    p.add_argument("--backend", choices=("numpy", "numba", "cupy"), default=None,
+                   help="kernel backend (overrides MINIGRAD_BACKEND)")
+    p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--out", default=None, help="output directory (default: runs/<model>-"
+                   "<dataset>, or the checkpoint's directory with --resume)")
+    p.add_argument("--resume", metavar="CKPT", default=None, help="continue from a checkpoint")
+    p.add_argument("--limit", type=int, default=None, metavar="N",
+                   help="train on the first N training images only (quick runs)")
+    return p
+
+
+def parse_args(argv: Sequence[str] | None = None) -> argparse.Namespace:
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    if args.lr is None:
+        args.lr = 0.05 if args.optimizer == "sgd" else 1e-3
+    if args.weight_decay is None:
+        args.weight_decay = 0.01 if args.optimizer == "adamw" else 0.0
+    problems = [(args.lr > 0, f"--lr must be > 0, got {args.lr}"),
+                (args.epochs >= 1, f"--epochs must be >= 1, got {args.epochs}"),
+                (args.batch_size >= 1, f"--batch-size must be >= 1, got {args.batch_size}"),
+                (args.momentum >= 0, f"--momentum must be >= 0, got {args.momentum}"),
+                (args.weight_decay >= 0, f"--weight-decay must be >= 0, got {args.weight_decay}"),
+                (args.limit is None or args.limit >= 1, f"--limit must be >= 1, got {args.limit}")]
+    for ok, message in problems:
+        if not ok:
+            parser.error(message)
+    if args.out is None:
+        args.out = str(Path(args.resume).parent if args.resume
+                       else Path("runs") / f"{args.model}-{args.dataset}")
+    return args
+
+
+# ------------------------------------------------------------------------- building blocks
+def load_data(args: argparse.Namespace) -> tuple[Dataset, datasets.ImageDataset]:
+    load = DATASETS[args.dataset]
+    train_set, test_set = load(args.data_dir, True), load(args.data_dir, False)
+    if args.limit is not None:
+        train_set = Subset(train_set, range(min(args.limit, len(train_set))))
+    return train_set, test_set
+
+
+def build_optimizer(args: argparse.Namespace, model: nn.Module) -> Optimizer:
+    if args.optimizer == "sgd":
+        return SGD(model.parameters(), lr=args.lr, momentum=args.momentum,
+                   weight_decay=args.weight_decay)
+    kind = Adam if args.optimizer == "adam" else AdamW
+    return kind(model.parameters(), lr=args.lr, weight_decay=args.weight_decay)
+
+
+def build_scheduler(args: argparse.Namespace, optimizer: Optimizer,
+                    steps_per_epoch: int) -> lr_scheduler.LRScheduler | None:
+    total = args.epochs * steps_per_epoch
+    if args.scheduler == "cosine":
+        return lr_scheduler.CosineAnnealingLR(optimizer, T_max=total)
+    if args.scheduler == "onecycle":
+        return lr_scheduler.OneCycleLR(optimizer, max_lr=args.lr, total_steps=total)
+    return None
+
+
+class Running:
+    """Sums over the batches of an epoch so far: loss, correct predictions, images, seconds."""
+
+    def __init__(self, state: dict[str, float] | None = None) -> None:
+        state = state or {}
+        self.loss = float(state.get("loss", 0.0))
+        self.correct = int(state.get("correct", 0))
+        self.seen = int(state.get("seen", 0))
+        self.seconds = float(state.get("seconds", 0.0))
+
+    def add(self, loss: float, correct: int, n: int) -> None:
+        self.loss += loss * n
+        self.correct += correct
+        self.seen += n
+
+    def state_dict(self) -> dict[str, float]:
+        return {"loss": self.loss, "correct": self.correct, "seen": self.seen,
+                "seconds": self.seconds}
+
+    def summary(self) -> tuple[float, float]:
+        """(mean loss, accuracy) so far."""
+        return self.loss / max(self.seen, 1), self.correct / max(self.seen, 1)
+
+
+def evaluate(model: nn.Module, dataset: Dataset,
+             num_classes: int = 10) -> tuple[float, float, np.ndarray]:
+    """Mean loss, accuracy and the confusion matrix (rows true, columns predicted)."""
+    model.eval()
+    total_loss, confusion = 0.0, np.zeros((num_classes, num_classes), dtype=np.int64)
+    with mg.no_grad():
+        for images, labels in DataLoader(dataset, batch_size=EVAL_BATCH):
+            logits = model(images)
+            total_loss += F.cross_entropy(logits, labels, reduction="sum").item()
+            predicted = logits.argmax(dim=1).numpy()
+            np.add.at(confusion, (labels.numpy(), predicted), 1)
+    n = int(confusion.sum())
+    return total_loss / n, float(np.trace(confusion)) / n, confusion
+
+
+# ------------------------------------------------------------------------- the run
+class Run:
+    """One training run: the model, its optimizer and data, and where it has got to."""
+
+    def __init__(self, args: argparse.Namespace) -> None:
+        self.args = args
+        if args.backend is not None:
+            try:
+                mg.set_backend(args.backend)
+            except RuntimeError as error:  # CuPy or a GPU missing: the message says which
+                raise TrainError(str(error)) from None
+        mg.manual_seed(args.seed)
+        self.train_set, self.test_set = load_data(args)
+        self.model = MODELS[args.model]()
+        self.optimizer = build_optimizer(args, self.model)
+        self.loader = DataLoader(self.train_set, args.batch_size, shuffle=True, seed=args.seed)
+        self.scheduler = build_scheduler(args, self.optimizer, len(self.loader))
+        self.epoch, self.batch, self.running = 0, 0, Running()
+        self.history: list[dict[str, float]] = []
+        self.out = Path(args.out)
+        self.stop_requested = False
+        self.confusion: np.ndarray | None = None  # of the last evaluation
+
+    # ---- checkpoints
+    def checkpoint(self) -> dict[str, Any]:
+        return {"recipe": {k: getattr(self.args, k) for k in (*RECIPE, "epochs")},
+                "model": self.model.state_dict(), "optimizer": self.optimizer.state_dict(),
+                "scheduler": None if self.scheduler is None else self.scheduler.state_dict(),
+                "epoch": self.epoch, "batch": self.batch, "running": self.running.state_dict(),
+                "history": self.history, "rng": generator().bit_generator.state}
+
+    def save_checkpoint(self) -> Path:
+        path = self.out / "checkpoint.npz"
+        mg.save(self.checkpoint(), path)
+        return path
+
+    def resume(self, path: str) -> None:
+        try:
+            state = mg.load(path)
+        except (OSError, ValueError) as error:
+            raise TrainError(f"cannot resume: {error}") from None
+        if not isinstance(state, dict) or "recipe" not in state or "model" not in state:
+            raise TrainError(f"cannot resume: {path} is not a minigrad-train checkpoint")
+        _check_recipe(state["recipe"], self.args, path)
+        self.model.load_state_dict(state["model"])
+        self.optimizer.load_state_dict(state["optimizer"])
+        if self.scheduler is not None:
+            self.scheduler.load_state_dict(state["scheduler"])
+        self.epoch, self.batch = int(state["epoch"]), int(state["batch"])
+        self.running = Running(state["running"])
+        self.history = list(state["history"])
+        generator().bit_generator.state = state["rng"]
+
+    # ---- training
+    def train_epoch(self, progress: Any) -> bool:
+        """Train the rest of the current epoch; False if Ctrl-C stopped it part-way."""
+        self.model.train()
+        started = time.perf_counter() - self.running.seconds
+        for images, labels in self.loader.batches(self.epoch, start=self.batch):
+            logits = self.model(images)
+            loss = F.cross_entropy(logits, labels)
+            self.optimizer.zero_grad()
+            loss.backward()
+            self.optimizer.step()
+            if self.scheduler is not None:
+                self.scheduler.step()
+            correct = int((logits.argmax(dim=1) == labels).sum().item())
+            self.running.add(loss.item(), correct, len(labels))
+            self.running.seconds = time.perf_counter() - started
+            self.batch += 1
+            mean_loss, accuracy = self.running.summary()
+            progress.set_postfix(loss=f"{mean_loss:.4f}", acc=f"{100 * accuracy:.1f}%",
+                                 img_s=f"{self.running.seen / self.running.seconds:.0f}",
+                                 refresh=False)
+            progress.update()
+            if self.stop_requested:
+                return False
+        return True
+
+    def finish_epoch(self) -> str:
+        """Evaluate, record the epoch in the history, and return its one-line summary."""
+        train_loss, train_accuracy = self.running.summary()
+        test_loss, test_accuracy, self.confusion = evaluate(self.model, self.test_set)
+        self.history.append({"epoch": self.epoch + 1, "train_loss": train_loss,
+                             "train_accuracy": train_accuracy, "test_loss": test_loss,
+                             "test_accuracy": test_accuracy, "seconds": self.running.seconds,
+                             "lr": self.optimizer.param_groups[0]["lr"]})
+        self.epoch, self.batch, self.running = self.epoch + 1, 0, Running()
+        return (f"epoch {self.epoch}/{self.args.epochs}  train loss {train_loss:.4f} "
+                f"acc {100 * train_accuracy:.2f}%  test loss {test_loss:.4f} "
+                f"acc {100 * test_accuracy:.2f}%  {self.history[-1]['seconds']:.1f} s")
+
+    def write_metrics(self) -> None:
+        last = self.history[-1] if self.history else {}
+        metrics = {"args": vars(self.args), "history": self.history,
+                   "epochs_completed": self.epoch,
+                   "test_accuracy": last.get("test_accuracy"),
+                   "best_test_accuracy": max((h["test_accuracy"] for h in self.history),
+                                             default=None),
+                   "train_seconds": sum(h["seconds"] for h in self.history),
+                   "backend": mg.get_backend(), "versions": versions()}
+        text = json.dumps(metrics, indent=2) + "\n"
+        write_atomically(self.out / "metrics.json", lambda f: f.write(text.encode()))
+
+    def write_plots(self) -> list[Path]:
+        from minigrad import plots
+
+        title = f"{self.args.model} on {self.args.dataset}"
+        curves, confusion = self.out / "curves.png", self.out / "confusion.png"
+        plots.plot_curves(self.history, curves, title)
+        accuracy = 100 * self.history[-1]["test_accuracy"]
+        plots.plot_confusion(self.confusion, self.test_set.classes, confusion,
+                             f"{title}: test accuracy {accuracy:.2f}%")
+        return [curves, confusion]
+
+
+def _check_recipe(saved: dict[str, Any], args: argparse.Namespace, path: str) -> None:
+    """Refuse to resume with different settings: the result would match neither run."""
+    keys = RECIPE if args.scheduler == "none" else (*RECIPE, "epochs")
+    differ = [f"--{k.replace('_', '-')} {saved.get(k)!r} (now {getattr(args, k)!r})"
+              for k in keys if saved.get(k) != getattr(args, k)]
+    if differ:
+        raise TrainError(f"cannot resume from {path}: it was trained with "
+                         f"{', '.join(differ)}; repeat the original arguments")
+
+
+def versions() -> dict[str, str]:
+    found = {"minigrad": mg.__version__, "numpy": np.__version__,
+             "python": platform.python_version()}
+    try:
+        import numba
+
+        found["numba"] = numba.__version__
+    except ImportError:
+        pass
+    return found
+
+
+def train(args: argparse.Namespace) -> int:
+    """Run the training described by `args`; the exit status (0, or 130 after Ctrl-C)."""
+    from tqdm.auto import tqdm
+
+    run = Run(args)
+    if args.resume:
+        run.resume(args.resume)
+    run.out.mkdir(parents=True, exist_ok=True)
+    print(f"{PROG}: {args.model} on {args.dataset} ({len(run.train_set)} train / "
+          f"{len(run.test_set)} test images), {args.optimizer} lr {args.lr}, backend "
+          f"{mg.get_backend()}, from epoch {run.epoch + 1}" + (f" batch {run.batch + 1}"
+                                                                if run.batch else ""))
+
+    def request_stop(signum: int, frame: Any) -> None:
+        run.stop_requested = True
+        signal.signal(signal.SIGINT, signal.default_int_handler)  # a second Ctrl-C stops now
+
+    previous = signal.signal(signal.SIGINT, request_stop)
+    try:
+        while run.epoch < args.epochs:
+            with tqdm(total=len(run.loader), initial=run.batch, unit="batch", leave=False,
+                      desc=f"epoch {run.epoch + 1}/{args.epochs}", dynamic_ncols=True) as bar:
+                completed = run.train_epoch(bar)
+            if not completed:
+                path = run.save_checkpoint()
+                print(f"{PROG}: interrupted in epoch {run.epoch + 1} after batch {run.batch}; "
+                      f"saved {path}. Continue with: --resume {path}", file=sys.stderr)
+                return INTERRUPTED
+            print(run.finish_epoch(), flush=True)
+            run.save_checkpoint()
+            run.write_metrics()
+    finally:
+        signal.signal(signal.SIGINT, previous)
+    return _final_outputs(run)
+
+
+def _final_outputs(run: Run) -> int:
+    if run.confusion is None:  # resumed from a finished run
+        _, _, run.confusion = evaluate(run.model, run.test_set)
+    run.write_metrics()
+    try:
+        written = run.write_plots()
+    except ImportError as error:
+        print(f"{PROG}: no plots: {error}", file=sys.stderr)
+        written = []
+    names = ", ".join(p.name for p in [Path("metrics.json"), Path("checkpoint.npz"), *written])
+    print(f"{PROG}: test accuracy {100 * run.history[-1]['test_accuracy']:.2f}% after "
+          f"{run.epoch} epochs; wrote {names} to {run.out}")
+    return 0
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    args = parse_args(argv)
+    try:
+        return train(args)
+    except (TrainError, FileNotFoundError, datasets.DatasetError, ImportError) as error:
+        print(f"{PROG}: error: {error}", file=sys.stderr)
+        return 1
+
+
+if __name__ == "__main__":
+    sys.exit(main())
