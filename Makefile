@@ -13,15 +13,18 @@ $(BIN)/python:
 	$(BIN)/python -m pip install -q --upgrade pip
 
 $(VENV)/.installed: pyproject.toml | $(BIN)/python
-	$(BIN)/python -m pip install -q -e .
+	$(BIN)/python -m pip install -q -e '.[demo]'
 	touch $@
 
 $(VENV)/.installed-test: pyproject.toml | $(BIN)/python
-	$(BIN)/python -m pip install -q -e '.[test,oracle]'
+	$(BIN)/python -m pip install -q -e '.[test,oracle,demo]'
 	touch $@
 
+# Trains SimpleCNN on scikit-learn's real handwritten digits: ~15 s on 2 cores, >= 97% test
+# accuracy; writes metrics.json, checkpoint.npz, curves.png and confusion.png to runs/demo.
 demo: $(VENV)/.installed
-	$(BIN)/python examples/autograd_demo.py
+	$(BIN)/python -m minigrad.train --model simplecnn --dataset digits --epochs 12 \
+		--backend numba --out runs/demo
 
 test: lint
 	HYPOTHESIS_PROFILE=$(HYPOTHESIS_PROFILE) $(BIN)/python -m pytest -q

@@ -72,3 +72,43 @@ def plot_confusion(matrix: np.ndarray, classes: Sequence[str], path: str | os.Pa
                 color="white" if count > threshold else "black")
     ax.set_title(title or "confusion matrix (test set)")
     save_figure(figure, path)
+
+
+def image_grid(figure: Any, images: Sequence[np.ndarray] | np.ndarray, columns: int | None = None,
+               titles: Sequence[str] | None = None, title: str = "", signed: bool = False,
+               annotate: bool = False) -> list[Any]:
+    """Draw 2-D arrays as grey images in a grid on `figure` (a Figure or a SubFigure).
+
+    Filters and feature maps are easiest to compare as pictures, one small panel each. Every
+    image gets its own grey scale, so weak filters stay visible next to strong ones. With
+    `signed`, the scale is symmetric about zero (mid-grey = 0, white positive, black negative),
+    so a filter's sign pattern (an edge detector's dark-to-bright step) can be read off.
+    `annotate` writes each pixel's value in it (for tiny images such as the 5x5 Sobel example).
+    Returns the axes, one per image.
+    """
+    images = [np.asarray(image, dtype=np.float64) for image in images]
+    columns = min(columns or len(images), len(images))
+    rows = -(-len(images) // columns)
+    axes = figure.subplots(rows, columns, squeeze=False).ravel()
+    for i, ax in enumerate(axes):
+        if i >= len(images):
+            ax.set_axis_off()
+            continue
+        ax.set_xticks([])  # no ticks, but keep the frame: a white filter is still visible
+        ax.set_yticks([])
+        image = images[i]
+        bound = float(np.abs(image).max()) or 1.0
+        low, high = (-bound, bound) if signed else (float(image.min()), float(image.max()))
+        if high <= low:  # a constant image: show it as mid-grey, not as an error
+            low, high = low - 1.0, high + 1.0
+        ax.imshow(image, cmap="gray", vmin=low, vmax=high, interpolation="nearest")
+        if titles is not None:
+            ax.set_title(titles[i], fontsize=9)
+        if annotate:
+            middle = (low + high) / 2
+            for (r, c), value in np.ndenumerate(image):
+                ax.text(c, r, f"{value:g}", ha="center", va="center", fontsize=9,
+                        color="black" if value > middle else "white")
+    if title:
+        figure.suptitle(title)
+    return list(axes[:len(images)])

@@ -1,0 +1,174 @@
+"""The training CLI: outputs, exact resume (after an epoch and after Ctrl-C mid-epoch), errors.
+
+Runs are small (a few hundred digits, two epochs) except the demo test, which runs `make demo`'s
+exact recipe and checks its promised accuracy.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+import signal
+import subprocess
+import sys
+
+import numpy as np
+import pytest
+
+import minigrad as mg
+from minigrad import train
+from minigrad.optim import Adam
+
+pytest.importorskip("sklearn", reason="the CLI's default dataset needs the demo extra")
+
+QUICK = ["--dataset", "digits", "--limit", "192", "--batch-size", "32", "--epochs", "2",
+         "--backend", "numpy"]
+
+
+@pytest.fixture(autouse=True)
+def keep_backend():
+    """The CLI sets the backend for the whole process; put the test session's back."""
+    before = mg.get_backend()
+    yield
+    mg.set_backend(before)
+
+
+def run_cli(out, *extra: str) -> int:
+    return train.main([*QUICK, "--out", str(out), *extra])
+
+
+def final_state(out) -> dict:
+    return mg.load(out / "checkpoint.npz")
+
+
+def assert_same_training(a: dict, b: dict) -> None:
+    """Bit-identical weights, buffers and optimizer state; the same history but for times."""
+    assert a["model"].keys() == b["model"].keys()
+    for key in a["model"]:
+        np.testing.assert_array_equal(a["model"][key], b["model"][key], err_msg=key)
+    for pa, pb in zip(a["optimizer"]["state"].values(), b["optimizer"]["state"].values()):
+        for name in pa:
+            np.testing.assert_array_equal(pa[name], pb[name], err_msg=name)
+    assert a["rng"] == b["rng"]
+    strip = [{k: v for k, v in h.items() if k != "seconds"} for h in a["history"]]
+    assert strip == [{k: v for k, v in h.items() if k != "seconds"} for h in b["history"]]
+
+
+def test_a_run_writes_metrics_checkpoint_and_plots(tmp_path, capsys):
+    assert run_cli(tmp_path) == 0
+    printed = capsys.readouterr().out
+    assert re.search(r"epoch 2/2  train loss \d\.\d{4} acc [\d.]+%  test loss \d\.\d{4} "
+                     r"acc [\d.]+%  [\d.]+ s", printed)
+    metrics = json.loads((tmp_path / "metrics.json").read_text())
+    assert [h["epoch"] for h in metrics["history"]] == [1, 2]
+    assert metrics["test_accuracy"] == metrics["history"][-1]["test_accuracy"]
+    assert 0.1 < metrics["test_accuracy"] <= 1
+    assert metrics["args"]["model"] == "simplecnn" and metrics["args"]["limit"] == 192
+    assert metrics["backend"] == "numpy" and "numpy" in metrics["versions"]
+    assert metrics["train_seconds"] > 0
+    checkpoint = final_state(tmp_path)
+    assert (checkpoint["epoch"], checkpoint["batch"]) == (2, 0)
+    assert checkpoint["model"]["features.0.weight"].shape == (32, 1, 3, 3)
+    for name in ("curves.png", "confusion.png"):
+        assert (tmp_path / name).read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+
+
+def test_resume_after_an_epoch_ends_where_an_uninterrupted_run_ends(tmp_path):
+    assert run_cli(tmp_path / "whole") == 0
+    assert run_cli(tmp_path / "half", "--epochs", "1") == 0
+    checkpoint = tmp_path / "half" / "checkpoint.npz"
+    assert train.main([*QUICK, "--resume", str(checkpoint)]) == 0  # --out: the checkpoint's dir
+    assert_same_training(final_state(tmp_path / "whole"), final_state(tmp_path / "half"))
+
+
+@pytest.mark.parametrize("scheduler", ["none", "onecycle"])
+def test_ctrl_c_mid_epoch_saves_and_resume_is_exact(tmp_path, monkeypatch, capsys, scheduler):
+    assert run_cli(tmp_path / "whole", "--scheduler", scheduler) == 0
+    step, calls = Adam.step, []
+
+    def step_then_ctrl_c(self, closure=None):
+        calls.append(1)
+        if len(calls) == 9:  # batch 3 of epoch 2 (6 batches per epoch)
+            signal.raise_signal(signal.SIGINT)
+        return step(self, closure)
+
+    monkeypatch.setattr(Adam, "step", step_then_ctrl_c)
+    out = tmp_path / "stopped"
+    assert run_cli(out, "--scheduler", scheduler) == train.INTERRUPTED
+    assert "interrupted in epoch 2 after batch 3" in capsys.readouterr().err
+    saved = final_state(out)
+    assert (saved["epoch"], saved["batch"]) == (1, 3)
+    assert signal.getsignal(signal.SIGINT) is signal.default_int_handler
+    monkeypatch.setattr(Adam, "step", step)
+    assert run_cli(out, "--scheduler", scheduler, "--resume", str(out / "checkpoint.npz")) == 0
+    assert_same_training(final_state(tmp_path / "whole"), final_state(out))
+
+
+def test_resume_refuses_a_different_recipe(tmp_path, capsys):
+    assert run_cli(tmp_path, "--epochs", "1") == 0
+    status = run_cli(tmp_path, "--lr", "0.01", "--resume", str(tmp_path / "checkpoint.npz"))
+    err = capsys.readouterr().err.strip()
+    assert status == 1 and "\n" not in err
+    assert "--lr 0.001 (now 0.01)" in err and "repeat the original arguments" in err
+
+
+@pytest.mark.parametrize(("content", "message"), [
+    (b"not a zip", "not a readable .npz checkpoint"),
+    (None, "no such file"),
+])
+def test_resume_refuses_a_bad_checkpoint_in_one_line(tmp_path, capsys, content, message):
+    path = tmp_path / "checkpoint.npz"
+    if content is not None:
+        path.write_bytes(content)
+    assert run_cli(tmp_path, "--resume", str(path)) == 1
+    err = capsys.readouterr().err.strip()
+    assert err.startswith("minigrad-train: error: cannot resume") and message in err
+    assert "\n" not in err
+
+
+def test_resume_refuses_a_checkpoint_of_something_else(tmp_path, capsys):
+    mg.save(mg.models.SimpleCNN().state_dict(), tmp_path / "weights.npz")
+    assert run_cli(tmp_path, "--resume", str(tmp_path / "weights.npz")) == 1
+    assert "is not a minigrad-train checkpoint" in capsys.readouterr().err
+
+
+@pytest.mark.parametrize(("argv", "message"), [
+    (["--model", "vgg"], "argument --model: invalid choice: 'vgg'"),
+    (["--lr", "0"], "--lr must be > 0, got 0.0"),
+    (["--lr=-1e-3"], "--lr must be > 0, got -0.001"),
+    (["--epochs", "0"], "--epochs must be >= 1"),
+    (["--batch-size", "0"], "--batch-size must be >= 1"),
+    (["--limit", "0"], "--limit must be >= 1"),
+    (["--optimizer", "lbfgs"], "invalid choice: 'lbfgs'"),
+])
+def test_bad_arguments_exit_with_one_line(capsys, argv, message):
+    with pytest.raises(SystemExit) as exit_:
+        train.main(argv)
+    err = capsys.readouterr().err.strip()
+    assert exit_.value.code == 2 and message in err
+    assert err.startswith("minigrad-train: error:") and "\n" not in err
+
+
+def test_missing_data_exits_with_one_line_naming_the_fix(tmp_path, capsys):
+    status = train.main(["--dataset", "mnist", "--data-dir", str(tmp_path), "--out",
+                         str(tmp_path / "out")])
+    err = capsys.readouterr().err.strip()
+    assert status == 1 and "\n" not in err
+    assert "train-images-idx3-ubyte[.gz]" in err and str(tmp_path) in err
+
+
+def test_module_entry_point_runs_in_a_fresh_process(tmp_path):
+    """`python -m minigrad.train` as a user types it: exit status and the one-line error."""
+    result = subprocess.run([sys.executable, "-m", "minigrad.train", "--lr", "-1"],
+                            capture_output=True, text=True, timeout=120)
+    assert result.returncode == 2
+    assert result.stderr.strip() == "minigrad-train: error: --lr must be > 0, got -1.0 " \
+                                    "(see --help)"
+
+
+def test_make_demo_recipe_reaches_97_percent(tmp_path):
+    """The Makefile's `make demo` arguments, on the full digits split."""
+    status = train.main(["--model", "simplecnn", "--dataset", "digits", "--epochs", "12",
+                         "--backend", "numba", "--out", str(tmp_path)])
+    metrics = json.loads((tmp_path / "metrics.json").read_text())
+    assert status == 0 and metrics["test_accuracy"] >= 0.97, metrics["history"][-1]
