@@ -748,3 +748,15 @@ def test_int_tensor_plus_int_stays_int64():
     out = mg.tensor([1, 2]) + 3
     assert out.dtype == mg.int64 and out.tolist() == [4, 5]
 
+
+
+def test_from_numpy_shares_memory_and_refuses_other_inputs():
+    array = np.arange(6, dtype=np.float64).reshape(2, 3)
+    t = mg.from_numpy(array)
+    assert t.dtype == np.float64 and t.shape == (2, 3) and not t.requires_grad
+    array[0, 0] = 42
+    assert t.numpy()[0, 0] == 42
+    with pytest.raises(TypeError, match="from_numpy: expected a numpy.ndarray, got list"):
+        mg.from_numpy([1.0, 2.0])
+    with pytest.raises(TypeError, match="from_numpy: unsupported dtype <U1"):
+        mg.from_numpy(np.array(["a"]))
