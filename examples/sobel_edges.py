@@ -1,6 +1,6 @@
 """Find a vertical edge with a Sobel filter: by hand with NumPy loops, then with F.conv2d.
 
-    python examples/sobel_edges.py
+    python examples/sobel_edges.py [--out sobel_edges.png]
 
 The CNN article's first example: slide a 3x3 Sobel-x kernel over a 5x5 "step" image (dark on
 the left, bright on the right) with padding 1. The feature map is large where the brightness
@@ -10,7 +10,14 @@ padding makes the image drop back to dark.
 The inputs are reconstructions: the article itself could not be found, so the image and kernel
 are the classic textbook ones (0s in the two left columns, 1s in the three right ones; the
 Sobel-x kernel [[-1, 0, 1], [-2, 0, 2], [-1, 0, 1]]).
+
+It also saves the input and the feature map side by side as a PNG (`--out`, default
+sobel_edges.png in the current directory), each pixel's value written in it; without matplotlib
+it prints the numbers only.
 """
+
+import argparse
+import sys
 
 import numpy as np
 
@@ -46,13 +53,34 @@ def sobel_feature_map() -> np.ndarray:
     return F.conv2d(x, weight, padding=1).numpy()[0, 0]
 
 
-def main() -> None:
+def save_picture(feature_map: np.ndarray, path: str) -> None:
+    """Input and feature map side by side; the map's grey scale is centred on zero."""
+    from minigrad import plots
+
+    figure = plots.pyplot().figure(figsize=(7, 3.6), layout="constrained")
+    left, right = figure.subfigures(1, 2)
+    plots.image_grid(left, [IMAGE], titles=["input: a vertical step"], annotate=True)
+    plots.image_grid(right, [feature_map], titles=["Sobel-x feature map, padding 1 (grey = 0)"],
+                     signed=True, annotate=True)
+    plots.save_figure(figure, path)
+
+
+def main(argv: list[str] | None = None) -> None:
+    parser = argparse.ArgumentParser(description="A vertical edge found by a Sobel filter.")
+    parser.add_argument("--out", default="sobel_edges.png", help="where to save the PNG")
+    args = parser.parse_args(argv)
     feature_map = sobel_feature_map()
     np.testing.assert_array_equal(feature_map, convolve2d(IMAGE, SOBEL_X, padding=1))
     print("Input image:")
     print(IMAGE)
     print("Feature map (Sobel-x, padding 1):")
     print(feature_map)
+    try:
+        save_picture(feature_map, args.out)
+    except ImportError as error:  # matplotlib missing: the numbers above are the result
+        print(f"sobel_edges: no PNG: {error}", file=sys.stderr)
+        return
+    print(f"Saved {args.out}")
 
 
 if __name__ == "__main__":
