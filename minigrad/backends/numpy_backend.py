@@ -9,6 +9,7 @@ never with Python loops over pixels.
 
 from __future__ import annotations
 
+import math
 from collections import OrderedDict
 from typing import Any
 
@@ -44,74 +45,85 @@ class NumpyBackend(Backend):
 
     # -------------------------------------------------------------------------------- conv2d
     def conv2d_forward(self, x, weight, stride, padding, dilation, groups):
-        n, _, h, w = x.shape
         k, _, kh, kw = weight.shape
-        oh, ow = _output_hw((h, w), (kh, kw), stride, padding, dilation)
+        windows = self.windows(x, (kh, kw), stride, padding, dilation, groups)
+        n, oh, ow = windows.shape[1:4]
         weights = _weight_matrix(weight, groups)
         out = self.xp.empty((groups, n * oh * ow, k // groups), x.dtype)
-        for start, stop in _row_chunks(n, oh * ow, weights.shape[1] * x.dtype.itemsize):
-            cols = self.im2col(x[start:stop], (kh, kw), stride, padding, dilation, groups)
-            self.xp.matmul(cols, weights, out=out[:, start * oh * ow:stop * oh * ow])
+        for rows, cols in self._column_chunks(windows):
+            self.xp.matmul(cols, weights, out=out[:, rows])
         return _groups_to_nchw(self.xp, out, (n, oh, ow, k))
 
     def conv2d_backward_input(self, grad, weight, input_shape, stride, padding, dilation, groups):
-        k, _, kh, kw = weight.shape
+        """Column gradients (grad times the weights) one cache-sized chunk of images at a
+        time, each added back to its pixels (col2im) while still in cache."""
+        n, c, h, w = input_shape
+        k, cg, kh, kw = weight.shape
+        oh, ow = grad.shape[2:]
         rows = _grad_matrix(grad, groups)
         weight_t = _weight_matrix(weight, groups).swapaxes(1, 2)
-        grad_cols = self.scratch(rows.shape[:2] + weight_t.shape[2:], grad.dtype)
-        self.xp.matmul(rows, weight_t, out=grad_cols)
-        return self.col2im(grad_cols, input_shape, (kh, kw), stride, padding, dilation, groups)
+        grad_x = self.xp.empty((n, h, w, c), grad.dtype)
+        for start, stop in _row_chunks(n, oh * ow, kh * kw * cg * grad.dtype.itemsize):
+            span = slice(start * oh * ow, stop * oh * ow)
+            grad_cols = self.scratch((groups, span.stop - span.start, kh * kw * cg), grad.dtype)
+            self.xp.matmul(rows[:, span], weight_t, out=grad_cols)
+            self.col2im(grad_cols, grad_x[start:stop], (kh, kw), stride, padding, dilation)
+        return grad_x.transpose(0, 3, 1, 2)
 
     def conv2d_backward_weight(self, grad, x, weight_shape, stride, padding, dilation, groups):
         k, cg, kh, kw = weight_shape
-        n, pixels = x.shape[0], grad.shape[2] * grad.shape[3]
+        windows = self.windows(x, (kh, kw), stride, padding, dilation, groups)
         rows = _grad_matrix(grad, groups)
         grad_w = 0
-        for start, stop in _row_chunks(n, pixels, kh * kw * cg * x.dtype.itemsize):
-            cols = self.im2col(x[start:stop], (kh, kw), stride, padding, dilation, groups)
-            grad_w = grad_w + self.xp.matmul(cols.swapaxes(1, 2),
-                                             rows[:, start * pixels:stop * pixels])
+        for span, cols in self._column_chunks(windows):
+            grad_w = grad_w + self.xp.matmul(cols.swapaxes(1, 2), rows[:, span])
         # (groups, kH*kW*Cg, K/groups) -> (K, Cg, kH, kW)
         grad_w = grad_w.reshape(groups, kh, kw, cg, k // groups).transpose(0, 4, 3, 1, 2)
         return grad_w.reshape(weight_shape)
 
-    def im2col(self, x, kernel: Pair, stride: Pair, padding: Pair, dilation: Pair,
-               groups: int):
-        """Columns (groups, N*OH*OW, kH*kW*C/groups): one row per output pixel and group.
-
-        They are written into a scratch buffer that the next im2col reuses: use them at once.
+    def windows(self, x, kernel: Pair, stride: Pair, padding: Pair, dilation: Pair, groups: int):
+        """A (groups, N, OH, OW, kH, kW, C/groups) strided view of every window of x, padded
+        once into a scratch buffer (channels-last, so each window row is whole channel vectors).
         """
-        xp = self.xp
         n, c, h, w = x.shape
         oh, ow = _output_hw((h, w), kernel, stride, padding, dilation)
         padded = self._pad_hw(x.transpose(0, 2, 3, 1), padding, 0)  # NHWC
         sn, sh, sw, sc = padded.strides
         cg = c // groups
-        windows = xp.lib.stride_tricks.as_strided(
+        return self.xp.lib.stride_tricks.as_strided(
             padded,
             shape=(groups, n, oh, ow, kernel[0], kernel[1], cg),
             strides=(cg * sc, sn, sh * stride[0], sw * stride[1], sh * dilation[0],
                      sw * dilation[1], sc),
         )
-        cols = self.scratch((groups, n * oh * ow, kernel[0] * kernel[1] * cg), x.dtype)
-        xp.copyto(cols.reshape(windows.shape), windows)
-        return cols
 
-    def col2im(self, cols, input_shape, kernel: Pair, stride: Pair, padding: Pair,
-               dilation: Pair, groups: int):
-        """The adjoint of im2col: add every column entry back to the pixel it was read from."""
+    def _column_chunks(self, windows):
+        """(row span, im2col columns) for runs of images whose columns take about CHUNK_BYTES:
+        columns (groups, rows, kH*kW*C/groups), one row per output pixel, in a scratch buffer
+        that the next chunk overwrites."""
+        groups, n, oh, ow = windows.shape[:4]
+        row_length = math.prod(windows.shape[4:])
+        for start, stop in _row_chunks(n, oh * ow, row_length * windows.dtype.itemsize):
+            chunk = windows[:, start:stop]
+            cols = self.scratch((groups, (stop - start) * oh * ow, row_length), windows.dtype)
+            self.xp.copyto(cols.reshape(chunk.shape), chunk)
+            yield slice(start * oh * ow, stop * oh * ow), cols
+
+    def col2im(self, cols, out, kernel: Pair, stride: Pair, padding: Pair, dilation: Pair):
+        """The adjoint of im2col: `out` (N, H, W, C) gets every column entry added back to the
+        pixel it was read from (kH*kW strided adds over the chunk, one per kernel tap)."""
         xp = self.xp
-        n, c, h, w = input_shape
+        n, h, w, c = out.shape
         oh, ow = _output_hw((h, w), kernel, stride, padding, dilation)
-        cg = c // groups
-        taps = cols.reshape(groups, n, oh, ow, kernel[0], kernel[1], cg)
+        groups = cols.shape[0]
+        taps = cols.reshape(groups, n, oh, ow, kernel[0], kernel[1], c // groups)
         padded = xp.zeros((n, h + 2 * padding[0], w + 2 * padding[1], c), dtype=cols.dtype)
         for i in range(kernel[0]):
             for j in range(kernel[1]):
                 tap = taps[:, :, :, :, i, j, :].transpose(1, 2, 3, 0, 4).reshape(n, oh, ow, c)
                 padded[:, _tap_slice(i, dilation[0], stride[0], oh),
                        _tap_slice(j, dilation[1], stride[1], ow)] += tap
-        return _crop_hw(padded, padding).transpose(0, 3, 1, 2)
+        out[...] = _crop_hw(padded, padding)
 
     def _pad_hw(self, nhwc, padding: Pair, fill):
         """`nhwc` with `padding` rows and columns of `fill` around H and W, in a scratch buffer
