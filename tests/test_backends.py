@@ -216,7 +216,8 @@ def test_mixing_devices_raises_a_clear_error():
 
 # ------------------------------------------------------------------------------ numba backend
 
-NUMBA_KERNELS = ["_col2im", "_maxpool_forward", "_maxpool_backward",
+NUMBA_KERNELS = ["_col2im", "_maxpool_forward", "_maxpool_backward", "_batch_norm_forward",
+                 "_batch_norm_backward",
                  "_avgpool_forward", "_avgpool_backward"]
 
 

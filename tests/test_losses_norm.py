@@ -167,6 +167,19 @@ def test_gradient_matches_finite_differences(case, data):
     assert gradcheck(lambda *ts: case.fn(mg, *ts, **params), tensors, seed=seed)
 
 
+@given(data=st.data())
+def test_numba_batch_norm_kernels_match_finite_differences(data):
+    """Training-mode batch norm of channels-last data runs as compiled passes on the Numba
+    backend (`batch_norm_forward/backward`): its own gradient check."""
+    inputs, params = data.draw(batch_norm_inputs(training=True), label="inputs, params")
+    inputs = (channels_last(inputs[0]) if inputs[0].ndim > 2 else inputs[0], *inputs[1:])
+    seed = data.draw(st.integers(0, 2**16), label="upstream seed")
+    with mg.backend("numba"):
+        tensors = [mg.tensor(x, requires_grad=True) for x in inputs]
+        assert mg.backends.current().fused_batch_norm
+        assert gradcheck(lambda *ts: batch_norm(mg, *ts, **params), tensors, seed=seed)
+
+
 @pytest.mark.parametrize("dtype", DTYPES)
 @pytest.mark.parametrize("backend", CPU_BACKENDS)
 @pytest.mark.parametrize("case", CASES, ids=CASE_IDS)

@@ -63,6 +63,9 @@ class Backend:
 
     name: str
     xp: Any  # the array module: numpy or cupy
+    # Whether `batch_norm_forward` / `batch_norm_backward` exist: compiled training-mode batch
+    # norm over channels-last rows (M, C). ops/norm.py uses them then, else its array code.
+    fused_batch_norm = False
 
     def matmul(self, a: Any, b: Any) -> Any:
         """Batched matrix product with NumPy's broadcasting rules."""

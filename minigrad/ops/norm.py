@@ -22,6 +22,7 @@ from typing import Any
 import numpy as np
 
 from minigrad.autograd import Function
+from minigrad.backends import kernels_for
 
 ROW_WIDTH = 1024  # elements per row when channels-last data is seen as rows of channel vectors
 
@@ -158,13 +159,21 @@ class BatchNorm(Function):
                 eps=1e-5):
         xp = ctx.xp
         layout = _channel_layout(xp, x)
+        kernels = kernels_for(xp)
+        ctx.training, ctx.layout = training, layout
+        ctx.fused = training and kernels.fused_batch_norm and isinstance(layout, _ChannelRows)
+        if ctx.fused:  # the Numba backend's compiled passes over rows of channel vectors
+            ctx.kernels = kernels
+            out, mean, var = kernels.batch_norm_forward(_rows(x), weight, bias, eps)
+            _update_both(running_mean, running_var, mean, var, layout.count, momentum)
+            invstd = 1 / np.sqrt(var + eps)
+            ctx.save_for_backward(x, mean.astype(x.dtype), invstd.astype(x.dtype), weight)
+            return layout.unview(out)
         rows = layout.view(x)
         if training:
             mean, var = _moments(layout, rows)
-            if running_mean is not None:
-                unbiased = var * (layout.count / (layout.count - 1))
-                _update_running(running_mean, layout.gather(mean), momentum)
-                _update_running(running_var, layout.gather(unbiased), momentum)
+            _update_both(running_mean, running_var, layout.gather(mean), layout.gather(var),
+                         layout.count, momentum)
         else:
             mean = layout.spread(running_mean.astype(np.float64))
             var = layout.spread(running_var.astype(np.float64))
@@ -173,7 +182,6 @@ class BatchNorm(Function):
         beta = -mean * alpha
         if bias is not None:
             beta += layout.spread(bias.astype(np.float64))
-        ctx.training, ctx.layout = training, layout
         ctx.save_for_backward(x, mean.astype(x.dtype), invstd.astype(x.dtype), weight)
         out = rows * alpha.astype(x.dtype)
         out += beta.astype(x.dtype)
@@ -184,6 +192,12 @@ class BatchNorm(Function):
         xp, layout = ctx.xp, ctx.layout
         x, mean, invstd, weight = ctx.saved_tensors
         needs_x, needs_w, needs_b = ctx.needs_input_grad[:3]
+        if ctx.fused:
+            scale = invstd if weight is None else invstd * weight
+            grad_x, sum_grad, sum_grad_xhat = ctx.kernels.batch_norm_backward(
+                _rows(grad), _rows(x), mean, invstd, scale)
+            return (layout.unview(grad_x) if needs_x else None,
+                    sum_grad_xhat if needs_w else None, sum_grad if needs_b else None, None, None)
         rows, grad = layout.view(x), layout.view(grad)
         scale = invstd if weight is None else invstd * layout.spread(weight)
         if not ctx.training and not (needs_w or needs_b):
@@ -198,6 +212,21 @@ class BatchNorm(Function):
                 _through_statistics(xhat, grad, sums, layout.count, scale) if ctx.training
                 else _scaled(xp, rows, grad, scale))
         return grad_x, grad_w, grad_b, None, None
+
+
+def _rows(nchw: Any) -> Any:
+    """(N, C, ...) as C-contiguous rows (M, C) of channel vectors: free for channels-last
+    memory, one copy otherwise."""
+    nhwc = nchw.transpose(0, *range(2, nchw.ndim), 1)
+    return np.ascontiguousarray(nhwc).reshape(-1, nchw.shape[1])
+
+
+def _update_both(running_mean: Any, running_var: Any, mean: Any, var: Any, count: int,
+                 momentum: float) -> None:
+    """The running statistics follow the batch's mean and unbiased variance (as PyTorch)."""
+    if running_mean is not None:
+        _update_running(running_mean, mean, momentum)
+        _update_running(running_var, var * (count / (count - 1)), momentum)
 
 
 def _update_running(running: Any, batch_value: Any, momentum: float) -> None:
