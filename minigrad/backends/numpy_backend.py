@@ -55,19 +55,17 @@ class NumpyBackend(Backend):
         return _groups_to_nchw(self.xp, out, (n, oh, ow, k))
 
     def conv2d_backward_input(self, grad, weight, input_shape, stride, padding, dilation, groups):
-        """Column gradients (grad times the weights) one cache-sized chunk of images at a
-        time, each added back to its pixels (col2im) while still in cache."""
+        """One GEMM for every column gradient (grad times the weights), then col2im. Chunking
+        it as the forward is measured slower: 31 ms against 19 on the big conv, 9.7 against
+        6.2 on ResNet-20's first stage (4 MB chunks)."""
         n, c, h, w = input_shape
-        k, cg, kh, kw = weight.shape
-        oh, ow = grad.shape[2:]
+        k, _, kh, kw = weight.shape
         rows = _grad_matrix(grad, groups)
         weight_t = _weight_matrix(weight, groups).swapaxes(1, 2)
+        grad_cols = self.scratch(rows.shape[:2] + weight_t.shape[2:], grad.dtype)
+        self.xp.matmul(rows, weight_t, out=grad_cols)
         grad_x = self.xp.empty((n, h, w, c), grad.dtype)
-        for start, stop in _row_chunks(n, oh * ow, kh * kw * cg * grad.dtype.itemsize):
-            span = slice(start * oh * ow, stop * oh * ow)
-            grad_cols = self.scratch((groups, span.stop - span.start, kh * kw * cg), grad.dtype)
-            self.xp.matmul(rows[:, span], weight_t, out=grad_cols)
-            self.col2im(grad_cols, grad_x[start:stop], (kh, kw), stride, padding, dilation)
+        self.col2im(grad_cols, grad_x, (kh, kw), stride, padding, dilation)
         return grad_x.transpose(0, 3, 1, 2)
 
     def conv2d_backward_weight(self, grad, x, weight_shape, stride, padding, dilation, groups):
