@@ -367,7 +367,8 @@ def write_json(path: str, results: dict[str, Any]) -> None:
     os.replace(tmp, path)
 
 
-def plot(path: str, model: str, history: dict[str, list[dict[str, float]]]) -> None:
+def plot(path: str, model: str, history: dict[str, list[dict[str, float]]],
+         scheduler: str = "none") -> None:
     """Test and train accuracy and loss per epoch, every library on the same axes."""
     from minigrad.plots import pyplot, save_figure
 
@@ -392,8 +393,9 @@ def plot(path: str, model: str, history: dict[str, list[dict[str, float]]]) -> N
         ax.set_ylabel(name)
         ax.grid(alpha=0.3)
         ax.legend(fontsize=8)
-    figure.suptitle(f"{model} on Fashion-MNIST: Adam lr {LR:g}, batch {BATCH}, same initial "
-                    "weights and batch order")
+    schedule = "" if scheduler == "none" else f" ({scheduler} schedule)"
+    figure.suptitle(f"{model} on Fashion-MNIST: Adam lr {LR:g}{schedule}, batch {BATCH}, same "
+                    "initial weights and batch order")
     save_figure(figure, path)
 
 
@@ -505,7 +507,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     if args.json:
         print(f"wrote {args.json}")
     if args.plot:
-        plot(args.plot, args.model, history)
+        plot(args.plot, args.model, history, args.scheduler)
         print(f"wrote {args.plot}")
     return 0
 
