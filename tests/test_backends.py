@@ -297,3 +297,75 @@ def test_training_step_is_the_same_on_numpy_and_numba():
         assert ours.shape == arrays[i].shape and np.abs(reference).max() > 0, i
         np.testing.assert_allclose(ours, reference, rtol=1e-10, atol=1e-12,
                                    err_msg=f"gradient of leaf {i}")
+
+
+# ------------------------------------------------------------ the numba backend's worker threads
+
+
+def blas_threads() -> int:
+    from threadpoolctl import threadpool_info
+
+    return max(lib["num_threads"] for lib in threadpool_info() if lib["user_api"] == "blas")
+
+
+@pytest.mark.parametrize("workers", [1, 2, 3])
+def test_convolutions_split_over_workers_match_the_reference(workers):
+    """Uneven splits (5 images over 3 workers, chunks smaller than a part) give the reference's
+    numbers for every conv kernel, with groups, stride and padding."""
+    from minigrad.backends import numba_backend
+
+    split = numba_backend.NumbaBackend(workers)
+    reference = load("numpy")
+    rng = np.random.default_rng(workers)
+    x = rng.standard_normal((5, 4, 9, 7))
+    weight = rng.standard_normal((6, 2, 3, 2))
+    args = ((2, 1), (1, 2), (1, 1), 2)
+    out = reference.conv2d_forward(x, weight, *args)
+    grad = rng.standard_normal(out.shape)
+    np.testing.assert_allclose(split.conv2d_forward(x, weight, *args), out, rtol=1e-12)
+    np.testing.assert_allclose(split.conv2d_backward_input(grad, weight, x.shape, *args),
+                               reference.conv2d_backward_input(grad, weight, x.shape, *args),
+                               rtol=1e-12, atol=1e-12)
+    np.testing.assert_allclose(split.conv2d_backward_weight(grad, x, weight.shape, *args),
+                               reference.conv2d_backward_weight(grad, x, weight.shape, *args),
+                               rtol=1e-12)
+
+
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+def test_a_large_matmul_splits_over_workers_and_matches_numpy(dtype):
+    rng = np.random.default_rng(0)
+    a, b = rng.standard_normal((301, 200)).astype(dtype), rng.standard_normal((200, 97))
+    b = b.astype(dtype)
+    backend = load("numba")
+    assert a.size * b.shape[1] >= backend.SPLIT_MATMUL_FLOPS  # the split path
+    product = backend.matmul(a, b)
+    assert product.dtype == dtype
+    np.testing.assert_allclose(product, a @ b, rtol=1e-5 if dtype == np.float32 else 1e-12)
+
+
+def test_workers_run_blas_on_one_thread_and_restore_its_threads_after():
+    from minigrad.backends import numba_backend
+
+    backend = numba_backend.NumbaBackend(2)
+    before = blas_threads()
+    seen = backend.in_parts(lambda part: blas_threads(), [0, 1])
+    assert seen == [1, 1]
+    assert blas_threads() == before
+
+
+@pytest.mark.parametrize("setting, expected", [("3", 3), (" 1 ", 1)])
+def test_minigrad_num_threads_sets_the_workers(monkeypatch, setting, expected):
+    from minigrad.backends import numba_backend
+
+    monkeypatch.setenv("MINIGRAD_NUM_THREADS", setting)
+    assert numba_backend.worker_count() == expected
+
+
+@pytest.mark.parametrize("setting", ["0", "two", "-1"])
+def test_a_bad_minigrad_num_threads_is_refused_with_a_clear_error(monkeypatch, setting):
+    from minigrad.backends import numba_backend
+
+    monkeypatch.setenv("MINIGRAD_NUM_THREADS", setting)
+    with pytest.raises(ValueError, match=f"MINIGRAD_NUM_THREADS must be a positive integer, "
+                                         f"got '{setting}'"):
+        numba_backend.worker_count()

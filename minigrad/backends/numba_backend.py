@@ -1,31 +1,45 @@
-"""The Numba backend: col2im and pooling as JIT-compiled loops; the GEMM stays in BLAS.
+"""The Numba backend: col2im and pooling as JIT-compiled loops, the GEMMs in BLAS, and every
+convolution and large matmul split over worker threads that each run BLAS on one thread.
 
 The convolution is the reference one (`NumpyBackend`: im2col by a strided copy, one GEMM per
-conv). col2im is a compiled loop that streams through the columns in memory order, adding each
-entry to the pixel it came from with the padding folded in: 3-10x faster than NumPy's tap-by-tap
-adds, and 3x faster than gathering each pixel's taps, which jumps between column rows. im2col
-stays NumPy's strided copy, which beat a compiled loop for every shape measured. Pooling runs
-over channels-last memory, whole channel vectors at a time, with the argmax kept as a one-byte
-offset inside its window.
+cache-sized chunk of columns), with the chunks of a batch dealt to one worker thread per core.
+Each worker copies its columns and multiplies them itself, with OpenBLAS limited to one thread
+(threadpoolctl) for the call: measured on the 2-core VM this was built on, OpenBLAS's own
+threads hand off inside every GEMM, and for long stretches those hand-offs cost milliseconds
+(ResNet-20's first-stage conv forward: 14-16 ms against 3.5-4 ms in the fast stretches; a
+ResNet-20 training step 390-420 ms against 200-215). One hand-off per kernel call instead keeps
+the 2-core speed-up in both stretches (that conv: 3-4.5 ms throughout). NumPy's copies, BLAS and
+the `nogil` Numba kernels all release the GIL, so Python threads do run in parallel.
 
-The loops are serial, not `prange`: measured here (numba 0.68), `parallel=True` kernels loaded
-from the on-disk cache ran 1.3-4x slower than freshly compiled ones (numba issue #8085), and
-slower than the serial loop; a parallel kernel without the cache costs about 8 s of compilation
-in every new process. These copies are memory-bound, so the second core gained at most 1.6x
-when fresh. Serial loops also need no write-conflict handling, and no Numba threads spin
-against OpenBLAS's, which keeps both cores for the GEMM.
+col2im is a compiled loop that streams through the columns in memory order, adding each entry
+to the pixel it came from with the padding folded in: 3-10x faster than NumPy's tap-by-tap adds,
+and 3x faster than gathering each pixel's taps, which jumps between column rows; the workers
+take disjoint images. im2col stays NumPy's strided copy, which beat a compiled loop for every
+shape measured. Pooling runs over channels-last memory, whole channel vectors at a time, with
+the argmax kept as a one-byte offset inside its window.
+
+The loops are serial Numba, not `prange`: measured here (numba 0.68), `parallel=True` kernels
+loaded from the on-disk cache ran 1.3-4x slower than freshly compiled ones (numba issue #8085),
+and slower than the serial loop; a parallel kernel without the cache costs about 8 s of
+compilation in every new process. Serial loops also start no Numba threads to spin against the
+workers.
 
 Kernels compile on first use for each dtype (about a second each, cold) and are cached on disk
 (`cache=True`), so a later process loads them in milliseconds. `warmup()` compiles the float32
-kernels up front.
+kernels up front. MINIGRAD_NUM_THREADS sets the number of workers (default: the CPUs this
+process may run on; 1 runs everything in the calling thread with BLAS's own threading).
 """
 
 from __future__ import annotations
 
+import os
+from concurrent.futures import ThreadPoolExecutor
+
 import numpy as np
+from threadpoolctl import ThreadpoolController
 
 from minigrad.backends.base import window_index_dtype
-from minigrad.backends.numpy_backend import NumpyBackend, _output_hw
+from minigrad.backends.numpy_backend import NumpyBackend, _output_hw, _ranges
 
 try:
     from numba import njit
@@ -38,6 +52,34 @@ class NumbaBackend(NumpyBackend):
     """im2col is NumPy's: its strided copy beat a compiled loop for every shape measured."""
 
     name = "numba"
+    # A matmul splits over the workers from this many multiply-adds: below it the hand-off
+    # costs more than the second core gains.
+    SPLIT_MATMUL_FLOPS = 1 << 22
+
+    def __init__(self, workers: int) -> None:
+        super().__init__()
+        self.workers = workers
+        self._pool = ThreadPoolExecutor(workers, "minigrad-numba") if workers > 1 else None
+        self._threadpools = ThreadpoolController()
+
+    def in_parts(self, work, parts):
+        if self._pool is None or len(parts) < 2:
+            return [work(part) for part in parts]
+        with self._threadpools.limit(limits=1, user_api="blas"):
+            return list(self._pool.map(work, parts))
+
+    def matmul(self, a, b):
+        """Large 2-D products split by rows of `a` over the workers."""
+        small = a.ndim != 2 or b.ndim != 2 or a.size * b.shape[-1] < self.SPLIT_MATMUL_FLOPS
+        if small:
+            return np.matmul(a, b)
+        out = np.empty((a.shape[0], b.shape[1]), np.result_type(a, b))
+
+        def rows(span):
+            np.matmul(a[span[0]:span[1]], b, out=out[span[0]:span[1]])
+
+        self.in_parts(rows, _ranges(a.shape[0], self.workers))
+        return out
 
     def col2im(self, cols, out, kernel, stride, padding, dilation):
         oh, ow = _output_hw(out.shape[1:3], kernel, stride, padding, dilation)
@@ -102,7 +144,18 @@ class NumbaBackend(NumpyBackend):
 
 
 def create() -> NumbaBackend:
-    return NumbaBackend()
+    return NumbaBackend(worker_count())
+
+
+def worker_count() -> int:
+    """MINIGRAD_NUM_THREADS, else the CPUs this process may run on."""
+    setting = os.environ.get("MINIGRAD_NUM_THREADS", "").strip()
+    if setting:
+        if not setting.isdigit() or int(setting) < 1:
+            raise ValueError(f"numba backend: MINIGRAD_NUM_THREADS must be a positive integer, "
+                             f"got {setting!r}")
+        return int(setting)
+    return len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count() or 1
 
 
 def _nhwc(nchw):
@@ -129,7 +182,7 @@ def _pooled_like(pixels, kernel, stride, padding, index_dtype=None):
 # loops run over channels, so they read and write contiguous memory.
 
 
-@njit(cache=True)
+@njit(cache=True, nogil=True)
 def _col2im(cols, out, oh, ow, kh, kw, sh, sw, ph, pw, dh, dw):
     n, h, w, c = out.shape
     groups = cols.shape[0]
@@ -154,7 +207,7 @@ def _col2im(cols, out, oh, ow, kh, kw, sh, sw, ph, pw, dh, dw):
                             out[b, hi, wj, g * cg + ch] += cols[g, r, base + ch]
 
 
-@njit(cache=True)
+@njit(cache=True, nogil=True)
 def _maxpool_forward(x, out, argmax, kh, kw, sh, sw, ph, pw):
     n, h, w, c = x.shape
     _, oh, ow, _ = out.shape
@@ -180,7 +233,7 @@ def _maxpool_forward(x, out, argmax, kh, kw, sh, sw, ph, pw):
                             argmax[b, y, xo, ch] = i * kw + j
 
 
-@njit(cache=True)
+@njit(cache=True, nogil=True)
 def _maxpool_backward(grad, argmax, out, kw, sh, sw, ph, pw):
     n, oh, ow, c = grad.shape
     for b in range(n):
@@ -191,7 +244,7 @@ def _maxpool_backward(grad, argmax, out, kw, sh, sw, ph, pw):
                     out[b, y * sh - ph + k // kw, xo * sw - pw + k % kw, ch] += grad[b, y, xo, ch]
 
 
-@njit(cache=True)
+@njit(cache=True, nogil=True)
 def _avgpool_forward(x, out, kh, kw, sh, sw, ph, pw):
     n, h, w, c = x.shape
     _, oh, ow, _ = out.shape
@@ -211,7 +264,7 @@ def _avgpool_forward(x, out, kh, kw, sh, sw, ph, pw):
             out[b, y, xo, :] *= scale
 
 
-@njit(cache=True)
+@njit(cache=True, nogil=True)
 def _avgpool_backward(grad, out, kh, kw, sh, sw, ph, pw):
     n, h, w, c = out.shape
     _, oh, ow, _ = grad.shape
@@ -228,7 +281,7 @@ def _avgpool_backward(grad, out, kh, kw, sh, sw, ph, pw):
                                 out[b, hi, wj, :] += grad[b, y, xo, :] * scale
 
 
-@njit(cache=True)
+@njit(cache=True, nogil=True)
 def _batch_norm_forward(rows, weight, bias, eps, out):
     """Per-channel mean and biased variance in float64 (two passes: no cancellation), then
     out = x * alpha + beta with alpha = weight * invstd, beta = bias - mean * alpha."""
@@ -256,7 +309,7 @@ def _batch_norm_forward(rows, weight, bias, eps, out):
     return mean, var
 
 
-@njit(cache=True)
+@njit(cache=True, nogil=True)
 def _batch_norm_backward(grad, rows, mean, invstd, scale, out):
     """ops/norm.py's `_grad_sums` and `_through_statistics` in two passes: the sums of grad
     and grad * xhat (float64), then scale * (grad - mean(grad) - xhat * mean(grad * xhat))."""

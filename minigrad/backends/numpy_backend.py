@@ -10,7 +10,9 @@ never with Python loops over pixels.
 from __future__ import annotations
 
 import math
+import threading
 from collections import OrderedDict
+from collections.abc import Callable
 from typing import Any
 
 import numpy
@@ -22,23 +24,35 @@ class NumpyBackend(Backend):
     name = "numpy"
     xp = numpy
 
+    # How many parts the conv kernels split a batch into; `in_parts` runs them. The reference
+    # runs one part at a time; the Numba backend runs parts on worker threads.
+    workers = 1
+
     def __init__(self) -> None:
         self._buffers: OrderedDict[tuple, Any] = OrderedDict()
+        self._buffers_lock = threading.Lock()
 
     def scratch(self, shape: tuple, dtype: Any) -> Any:
         """A reusable buffer for arrays that live only inside one kernel call (im2col columns).
 
         Columns are 10-100 MB: a fresh array of that size page-faults on every first touch, which
-        cost as much as the copy itself. The few most recent shapes are kept.
+        cost as much as the copy itself. The few most recent shapes are kept, per thread, so
+        worker threads never share one.
         """
-        key = (tuple(shape), numpy.dtype(dtype))
-        buffer = self._buffers.pop(key, None)
-        if buffer is None:
-            buffer = self.xp.empty(shape, dtype)
-            while len(self._buffers) >= 16:
-                self._buffers.popitem(last=False)
-        self._buffers[key] = buffer
+        key = (threading.get_ident(), tuple(shape), numpy.dtype(dtype))
+        with self._buffers_lock:
+            buffer = self._buffers.pop(key, None)
+            if buffer is None:
+                buffer = self.xp.empty(shape, dtype)
+                while len(self._buffers) >= 32:
+                    self._buffers.popitem(last=False)
+            self._buffers[key] = buffer
         return buffer
+
+    def in_parts(self, work: Callable[[Any], Any], parts: list) -> list:
+        """[work(part) for part in parts]: independent pieces of one kernel call (disjoint
+        output rows or images). Here one after the other; the Numba backend runs them at once."""
+        return [work(part) for part in parts]
 
     def matmul(self, a: Any, b: Any) -> Any:
         return self.xp.matmul(a, b)
@@ -50,31 +64,46 @@ class NumpyBackend(Backend):
         n, oh, ow = windows.shape[1:4]
         weights = _weight_matrix(weight, groups)
         out = self.xp.empty((groups, n * oh * ow, k // groups), x.dtype)
-        for rows, cols in self._column_chunks(windows):
-            self.xp.matmul(cols, weights, out=out[:, rows])
+
+        def product(chunks):
+            for rows, cols in self._column_chunks(windows, chunks):
+                self.xp.matmul(cols, weights, out=out[:, rows])
+
+        self.in_parts(product, self._chunk_parts(windows))
         return _groups_to_nchw(self.xp, out, (n, oh, ow, k))
 
     def conv2d_backward_input(self, grad, weight, input_shape, stride, padding, dilation, groups):
-        """One GEMM for every column gradient (grad times the weights), then col2im. Chunking
-        it as the forward is measured slower: 31 ms against 19 on the big conv, 9.7 against
-        6.2 on ResNet-20's first stage (4 MB chunks)."""
+        """One GEMM for the column gradients of each part of the batch (grad times the
+        weights), then col2im. Cache-sized chunks, as in the forward, measured slower: 31 ms
+        against 19 on the big conv, 9.7 against 6.2 on ResNet-20's first stage (4 MB chunks)."""
         n, c, h, w = input_shape
         k, _, kh, kw = weight.shape
+        pixels = grad.shape[2] * grad.shape[3]
         rows = _grad_matrix(grad, groups)
         weight_t = _weight_matrix(weight, groups).swapaxes(1, 2)
-        grad_cols = self.scratch(rows.shape[:2] + weight_t.shape[2:], grad.dtype)
-        self.xp.matmul(rows, weight_t, out=grad_cols)
         grad_x = self.xp.empty((n, h, w, c), grad.dtype)
-        self.col2im(grad_cols, grad_x, (kh, kw), stride, padding, dilation)
+
+        def column_gradients(images):
+            start, stop = images
+            cols = self.scratch((groups, (stop - start) * pixels) + weight_t.shape[2:], grad.dtype)
+            self.xp.matmul(rows[:, start * pixels:stop * pixels], weight_t, out=cols)
+            self.col2im(cols, grad_x[start:stop], (kh, kw), stride, padding, dilation)
+
+        self.in_parts(column_gradients, _ranges(n, self.workers))
         return grad_x.transpose(0, 3, 1, 2)
 
     def conv2d_backward_weight(self, grad, x, weight_shape, stride, padding, dilation, groups):
         k, cg, kh, kw = weight_shape
         windows = self.windows(x, (kh, kw), stride, padding, dilation, groups)
         rows = _grad_matrix(grad, groups)
-        grad_w = 0
-        for span, cols in self._column_chunks(windows):
-            grad_w = grad_w + self.xp.matmul(cols.swapaxes(1, 2), rows[:, span])
+
+        def partial_sum(chunks):
+            total = 0
+            for span, cols in self._column_chunks(windows, chunks):
+                total = total + self.xp.matmul(cols.swapaxes(1, 2), rows[:, span])
+            return total
+
+        grad_w = sum(self.in_parts(partial_sum, self._chunk_parts(windows)))
         # (groups, kH*kW*Cg, K/groups) -> (K, Cg, kH, kW)
         grad_w = grad_w.reshape(groups, kh, kw, cg, k // groups).transpose(0, 4, 3, 1, 2)
         return grad_w.reshape(weight_shape)
@@ -95,13 +124,22 @@ class NumpyBackend(Backend):
                      sw * dilation[1], sc),
         )
 
-    def _column_chunks(self, windows):
-        """(row span, im2col columns) for runs of images whose columns take about CHUNK_BYTES:
-        columns (groups, rows, kH*kW*C/groups), one row per output pixel, in a scratch buffer
-        that the next chunk overwrites."""
+    def _chunk_parts(self, windows) -> list[list[tuple[int, int]]]:
+        """The batch as image ranges whose im2col columns take about CHUNK_BYTES each, dealt
+        into `workers` parts of consecutive chunks (at least one chunk per part when the batch
+        has the images for it)."""
+        n, oh, ow = windows.shape[1:4]
+        row_bytes = math.prod(windows.shape[4:]) * windows.dtype.itemsize
+        per_chunk = max(1, min(CHUNK_BYTES // max(1, oh * ow * row_bytes), -(-n // self.workers)))
+        return _split(_ranges(n, -(-n // per_chunk)), self.workers)
+
+    def _column_chunks(self, windows, chunks: list[tuple[int, int]]):
+        """(row span, im2col columns) for each image range: columns (groups, rows,
+        kH*kW*C/groups), one row per output pixel, in a scratch buffer that the next chunk
+        overwrites (so a chunk is used before the next is asked for)."""
         groups, n, oh, ow = windows.shape[:4]
         row_length = math.prod(windows.shape[4:])
-        for start, stop in _row_chunks(n, oh * ow, row_length * windows.dtype.itemsize):
+        for start, stop in chunks:
             chunk = windows[:, start:stop]
             cols = self.scratch((groups, (stop - start) * oh * ow, row_length), windows.dtype)
             self.xp.copyto(cols.reshape(chunk.shape), chunk)
@@ -189,18 +227,22 @@ def _output_hw(hw, kernel, stride, padding, dilation) -> tuple[int, int]:
                  for d in range(2))
 
 
-CHUNK_BYTES = 4 << 20  # im2col columns per GEMM: measured best at 2-5 MB (cache-sized)
+# im2col columns per GEMM: measured best at 2-5 MB (cache-sized). One GEMM over all the columns
+# of a batch (75 MB for a 32x64x32x32 conv) streams them from memory twice, writing then
+# reading; in cache-sized chunks the GEMM reads what im2col just wrote: the big conv's forward
+# went from 23 to 14 ms.
+CHUNK_BYTES = 4 << 20
 
 
-def _row_chunks(images: int, pixels: int, row_bytes: int) -> list[tuple[int, int]]:
-    """Ranges of images whose im2col columns take about CHUNK_BYTES.
+def _ranges(total: int, count: int) -> list[tuple[int, int]]:
+    """0..total cut into at most `count` consecutive (start, stop) ranges of near-equal size."""
+    count = max(1, min(count, total))
+    return [(total * i // count, total * (i + 1) // count) for i in range(count)]
 
-    One GEMM over all the columns of a batch (75 MB for a 32x64x32x32 conv) streams them
-    from memory twice, writing then reading; in cache-sized chunks the GEMM reads what im2col
-    just wrote: the big conv's forward went from 23 to 14 ms.
-    """
-    step = max(1, CHUNK_BYTES // max(1, pixels * row_bytes))
-    return [(start, min(start + step, images)) for start in range(0, images, step)]
+
+def _split(items: list, count: int) -> list[list]:
+    """`items` dealt into at most `count` runs of consecutive items."""
+    return [items[start:stop] for start, stop in _ranges(len(items), count)]
 
 
 def _tap_slice(tap: int, dilation: int, stride: int, count: int) -> slice:
