@@ -27,3 +27,25 @@ def assert_matches_torch(out: Any, expected: Any, ours: list, theirs: list,
         assert a.grad is not None and a.grad.shape == a.shape and a.grad.dtype == a.dtype, i
         np.testing.assert_allclose(a.grad.numpy(), b.grad.numpy(), **tolerance,
                                    err_msg=f"gradient of input {i}")
+
+
+def check_against_torch(torch: Any, fn: Any, libraries: tuple[Any, Any], inputs: list,
+                        params: dict, backend: str, seed: int, tolerance: dict[str, float]) -> None:
+    """Run `fn(library, *tensors, **params)` forward and backward (the same random upstream
+    gradient) with PyTorch and with minigrad on `backend`, and compare them. `libraries`:
+    (minigrad's module, PyTorch's), e.g. (F, torch.nn.functional)."""
+    ours_lib, theirs_lib = libraries
+    import minigrad as mg
+
+    # plain copies for PyTorch: its CPU batch_norm backward garbles the input gradient when
+    # size-1 dims make the strides ambiguous, e.g. (1, 2, 1, 2) with strides (1, 1, 2, 2)
+    theirs = [torch.tensor(x.copy(order="C"), requires_grad=True) for x in inputs]
+    expected = fn(theirs_lib, *theirs, **params)
+    upstream = np.random.default_rng(seed).standard_normal(tuple(expected.shape))
+    upstream = upstream.astype(inputs[0].dtype)
+    expected.backward(torch.tensor(upstream))
+    with mg.backend(backend):
+        ours = [mg.tensor(x, requires_grad=True) for x in inputs]
+        out = fn(ours_lib, *ours, **params)
+        out.backward(upstream)
+    assert_matches_torch(out, expected, ours, theirs, tolerance)

@@ -308,10 +308,13 @@ def blas_threads() -> int:
     return max(lib["num_threads"] for lib in threadpool_info() if lib["user_api"] == "blas")
 
 
+@pytest.mark.parametrize("geometry", [((2, 1), (1, 2), (1, 1)), ((1, 1), (1, 1), (1, 1)),
+                                      ((1, 1), (2, 0), (2, 1))],
+                         ids=["strided", "padded", "dilated"])
 @pytest.mark.parametrize("workers", [1, 2, 3])
-def test_convolutions_split_over_workers_match_the_reference(workers):
+def test_convolutions_split_over_workers_match_the_reference(workers, geometry):
     """Uneven splits (5 images over 3 workers, chunks smaller than a part) give the reference's
-    numbers for every conv kernel, with groups, stride and padding."""
+    numbers for every conv kernel, with groups, stride, padding and dilation."""
     from minigrad.backends import numba_backend
 
     split = numba_backend.NumbaBackend(workers)
@@ -319,7 +322,7 @@ def test_convolutions_split_over_workers_match_the_reference(workers):
     rng = np.random.default_rng(workers)
     x = rng.standard_normal((5, 4, 9, 7))
     weight = rng.standard_normal((6, 2, 3, 2))
-    args = ((2, 1), (1, 2), (1, 1), 2)
+    args = (*geometry, 2)
     out = reference.conv2d_forward(x, weight, *args)
     grad = rng.standard_normal(out.shape)
     np.testing.assert_allclose(split.conv2d_forward(x, weight, *args), out, rtol=1e-12)

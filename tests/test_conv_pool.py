@@ -15,7 +15,7 @@ from typing import Any
 
 import numpy as np
 import pytest
-from helpers import assert_matches_torch
+from helpers import check_against_torch
 from hypothesis import given
 from hypothesis import strategies as st
 from hypothesis.extra import numpy as hnp
@@ -136,17 +136,8 @@ def test_gradient_matches_finite_differences(case, backend, data):
 def test_forward_and_backward_match_pytorch(torch, case, backend, dtype, data):
     inputs, params = data.draw(case.inputs, label="inputs, params")
     inputs = [x.astype(dtype) for x in inputs]
-    theirs = [torch.tensor(x, requires_grad=True) for x in inputs]
-    expected = case.fn(torch.nn.functional, *theirs, **params)
-    upstream = np.random.default_rng(data.draw(st.integers(0, 2**16), label="seed")
-                                     ).standard_normal(tuple(expected.shape)).astype(dtype)
-    expected.backward(torch.tensor(upstream))
-    with mg.backend(backend):
-        ours = [mg.tensor(x, requires_grad=True) for x in inputs]
-        out = case.fn(F, *ours, **params)
-        out.backward(upstream)
-
-    assert_matches_torch(out, expected, ours, theirs, PYTORCH_TOLERANCE[dtype])
+    check_against_torch(torch, case.fn, (F, torch.nn.functional), inputs, params, backend,
+                        data.draw(st.integers(0, 2**16), label="seed"), PYTORCH_TOLERANCE[dtype])
 
 
 # ------------------------------------------------------------------- kernels, backend by backend

@@ -16,7 +16,7 @@ from typing import Any
 
 import numpy as np
 import pytest
-from helpers import assert_builds_no_graph, assert_matches_torch
+from helpers import assert_builds_no_graph, check_against_torch
 from hypothesis import given
 from hypothesis import strategies as st
 
@@ -189,19 +189,8 @@ def test_forward_and_backward_match_pytorch(torch, case, backend, dtype, data):
     inputs = [x.astype(dtype) for x in inputs]
     params = {k: v.astype(dtype) if isinstance(v, np.ndarray) and v.dtype.kind == "f" else v
               for k, v in params.items()}
-    # plain copies for PyTorch: its CPU batch_norm backward garbles the input gradient when
-    # size-1 dims make the strides ambiguous, e.g. (1, 2, 1, 2) with strides (1, 1, 2, 2)
-    theirs = [torch.tensor(x.copy(order="C"), requires_grad=True) for x in inputs]
-    expected = case.fn(torch, *theirs, **params)
-    upstream = np.random.default_rng(data.draw(st.integers(0, 2**16), label="seed")
-                                     ).standard_normal(tuple(expected.shape)).astype(dtype)
-    expected.backward(torch.tensor(upstream))
-    with mg.backend(backend):
-        ours = [mg.tensor(x, requires_grad=True) for x in inputs]
-        out = case.fn(mg, *ours, **params)
-        out.backward(upstream)
-
-    assert_matches_torch(out, expected, ours, theirs, PYTORCH_TOLERANCE[dtype])
+    check_against_torch(torch, case.fn, (mg, torch), inputs, params, backend,
+                        data.draw(st.integers(0, 2**16), label="seed"), PYTORCH_TOLERANCE[dtype])
 
 
 @pytest.mark.parametrize("case", CASES, ids=CASE_IDS)
