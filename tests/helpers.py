@@ -34,9 +34,9 @@ def check_against_torch(torch: Any, fn: Any, libraries: tuple[Any, Any], inputs:
     """Run `fn(library, *tensors, **params)` forward and backward (the same random upstream
     gradient) with PyTorch and with minigrad on `backend`, and compare them. `libraries`:
     (minigrad's module, PyTorch's), e.g. (F, torch.nn.functional)."""
-    ours_lib, theirs_lib = libraries
     import minigrad as mg
 
+    ours_lib, theirs_lib = libraries
     # plain copies for PyTorch: its CPU batch_norm backward garbles the input gradient when
     # size-1 dims make the strides ambiguous, e.g. (1, 2, 1, 2) with strides (1, 1, 2, 2)
     theirs = [torch.tensor(x.copy(order="C"), requires_grad=True) for x in inputs]
