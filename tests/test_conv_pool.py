@@ -2,9 +2,10 @@
 
 Each functional case is one `Case`: `fn(F, *tensors, **params)` written once against the
 functional API, so it runs with `F=minigrad.nn.functional` and `F=torch.nn.functional`, plus a
-strategy that draws `(float64 arrays, params)`. Those cases run on every CPU backend
-(`with mg.backend(name):`). The kernel tests below call the backends directly (arrays in,
-arrays out) and compare each one with the NumPy reference, channels-last views included.
+strategy that draws `(float64 arrays, params)`. Those cases run on every backend (`with
+mg.backend(name):`; cupy where a GPU is present). The kernel tests below call the backends
+directly (arrays in, arrays out) and compare each one with the NumPy reference, channels-last
+views included.
 """
 
 from __future__ import annotations
@@ -13,6 +14,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
+import cuda_on_cpu
 import numpy as np
 import pytest
 from helpers import check_against_torch
@@ -23,6 +25,7 @@ from hypothesis.extra import numpy as hnp
 import minigrad as mg
 import minigrad.nn.functional as F
 from minigrad.backends import available, load
+from minigrad.backends.cupy_backend import CupyBackend
 from minigrad.testing import gradcheck
 from minigrad.testing.strategies import (
     arrays,
@@ -33,12 +36,33 @@ from minigrad.testing.strategies import (
     shapes,
 )
 
-CPU_BACKENDS = ["numpy", "numba"]
+BACKENDS = ["numpy", "numba", "cupy"]  # cupy skips where CuPy or a GPU is missing
 DTYPES = ["float64", "float32"]
 PYTORCH_TOLERANCE = {"float64": {"rtol": 1e-10, "atol": 1e-10},
                      "float32": {"rtol": 1e-4, "atol": 1e-4}}
 KERNEL_TOLERANCE = {"float64": {"rtol": 1e-12, "atol": 1e-12},
                     "float32": {"rtol": 1e-5, "atol": 1e-5}}
+
+
+def backend_under_test(name: str):
+    """The backend `name`; CuPy (or, for its CPU stand-in, a C++ compiler) alone may be
+    missing, and then the test skips with the reason."""
+    if name == "cupy-on-cpu":
+        if cuda_on_cpu.compiler() is None:
+            pytest.skip("no C++ compiler to build the CUDA kernels for the CPU")
+        return CupyBackend(cuda_on_cpu.CupyOnCpu())
+    if name == "cupy":
+        status = available()["cupy"]
+        if status != "ok":
+            pytest.skip(status)
+    return load(name)
+
+
+@pytest.fixture(scope="module", params=BACKENDS)
+def backend(request) -> str:
+    """A backend's name, for the tests that run ops on tensors `with mg.backend(name):`."""
+    backend_under_test(request.param)
+    return request.param
 
 
 # ----------------------------------------------------------------------------- input strategies
@@ -118,7 +142,6 @@ CASE_IDS = [case.name for case in CASES]
 # ---------------------------------------------------------------- gradients and the PyTorch oracle
 
 
-@pytest.mark.parametrize("backend", CPU_BACKENDS)
 @pytest.mark.parametrize("case", CASES, ids=CASE_IDS)
 @given(data=st.data())
 def test_gradient_matches_finite_differences(case, backend, data):
@@ -130,7 +153,6 @@ def test_gradient_matches_finite_differences(case, backend, data):
 
 
 @pytest.mark.parametrize("dtype", DTYPES)
-@pytest.mark.parametrize("backend", CPU_BACKENDS)
 @pytest.mark.parametrize("case", CASES, ids=CASE_IDS)
 @given(data=st.data())
 def test_forward_and_backward_match_pytorch(torch, case, backend, dtype, data):
@@ -145,17 +167,11 @@ def test_forward_and_backward_match_pytorch(torch, case, backend, dtype, data):
 # (backend, layout) pairs compared with the NumPy reference on plain NCHW arrays. Layouts:
 # "nchw" (C-contiguous) and "channels_last" (an NCHW-shaped view of NHWC memory, what kernels
 # return). numpy on nchw would be compared with itself, so it is left out.
+# "cupy-on-cpu" is the CuPy backend with its CUDA kernels compiled for the CPU (cuda_on_cpu.py),
+# so CI, which has no GPU, still checks every kernel's index arithmetic.
 KERNEL_TARGETS = [("numba", "nchw"), ("numba", "channels_last"), ("numpy", "channels_last"),
-                  ("cupy", "nchw"), ("cupy", "channels_last")]
-
-
-def backend_under_test(name: str):
-    """The backend `name`; CuPy alone may be missing, and then skips with the reason."""
-    if name == "cupy":
-        status = available()["cupy"]
-        if status != "ok":
-            pytest.skip(status)
-    return load(name)
+                  ("cupy", "nchw"), ("cupy", "channels_last"),
+                  ("cupy-on-cpu", "nchw"), ("cupy-on-cpu", "channels_last")]
 
 
 @pytest.fixture(scope="module", params=KERNEL_TARGETS, ids=["-".join(t) for t in KERNEL_TARGETS])
@@ -386,7 +402,6 @@ def compare_with_torch(torch, fn, x: np.ndarray, backend: str) -> mg.Tensor:
     return out
 
 
-@pytest.mark.parametrize("backend", CPU_BACKENDS)
 def test_max_pool_padding_acts_as_minus_infinity(torch, backend):
     x = -1.0 - np.random.default_rng(0).random((2, 3, 5, 6))  # all in [-2, -1)
     out = compare_with_torch(torch, lambda F, t: F.max_pool2d(t, 3, stride=2, padding=1),
@@ -395,7 +410,6 @@ def test_max_pool_padding_acts_as_minus_infinity(torch, backend):
     assert np.all(out.numpy() < -1.0 + 1e-12)  # never the zero that padding with zeros gives
 
 
-@pytest.mark.parametrize("backend", CPU_BACKENDS)
 @pytest.mark.parametrize("op", ["max_pool2d", "avg_pool2d"])
 @pytest.mark.parametrize(("size", "kernel", "stride", "expected"),
                          [((7, 8), 2, 2, (3, 4)), ((7, 9), 3, 2, (3, 4)), ((5, 5), 2, 3, (2, 2))])
@@ -406,7 +420,6 @@ def test_pool_output_size_rounds_down(torch, backend, op, size, kernel, stride, 
     assert out.shape[2:] == expected
 
 
-@pytest.mark.parametrize("backend", CPU_BACKENDS)
 def test_avg_pool_counts_padding_in_its_divisor(torch, backend):
     x = np.ones((1, 1, 3, 3))
     out = compare_with_torch(torch, lambda F, t: F.avg_pool2d(t, 3, stride=1, padding=1),
@@ -416,7 +429,6 @@ def test_avg_pool_counts_padding_in_its_divisor(torch, backend):
                                                    [4 / 9, 6 / 9, 4 / 9]], rtol=1e-12)
 
 
-@pytest.mark.parametrize("backend", CPU_BACKENDS)
 def test_max_pool_propagates_nan_like_pytorch(torch, backend):
     x = np.array([[[[1.0, np.nan, 0.0, 5.0],
                     [3.0, 2.0, 4.0, -1.0]]]])

@@ -1,10 +1,10 @@
 """The reference backend: strided window views plus one GEMM per convolution (BLAS does the work).
 
-Written against `self.xp`, so the CuPy backend runs this same code on the GPU (cuBLAS for the
-GEMM). Convolutions work in channels-last order: the im2col columns are (N*OH*OW, kH*kW*C), so
-each column row reads whole channel vectors, and results come back as NCHW views of NHWC memory.
+Convolutions work in channels-last order: the im2col columns are (N*OH*OW, kH*kW*C), so each
+column row reads whole channel vectors, and results come back as NCHW views of NHWC memory.
 Gradients for the input are scattered back tap by tap (kH*kW strided adds over the whole batch),
-never with Python loops over pixels.
+never with Python loops over pixels. The CuPy backend shares the layouts (the column order, the
+weight and gradient matrices below) and builds and folds its columns with CUDA kernels instead.
 """
 
 from __future__ import annotations
@@ -95,7 +95,7 @@ class NumpyBackend(Backend):
         return grad_x.transpose(0, 3, 1, 2)
 
     def conv2d_backward_weight(self, grad, x, weight_shape, stride, padding, dilation, groups):
-        k, cg, kh, kw = weight_shape
+        kh, kw = weight_shape[2:]
         windows, pad = self.windows(x, (kh, kw), stride, padding, dilation, groups)
         rows = _grad_matrix(grad, groups)
 
@@ -106,9 +106,7 @@ class NumpyBackend(Backend):
             return total
 
         grad_w = sum(self.in_parts(partial_sum, self._chunk_parts(windows)))
-        # (groups, kH*kW*Cg, K/groups) -> (K, Cg, kH, kW)
-        grad_w = grad_w.reshape(groups, kh, kw, cg, k // groups).transpose(0, 4, 3, 1, 2)
-        return grad_w.reshape(weight_shape)
+        return _weight_from_matrix(grad_w, weight_shape, groups)
 
     def windows(self, x, kernel: Pair, stride: Pair, padding: Pair, dilation: Pair, groups: int):
         """(view, pad): a (groups, N, OH, OW, kH, kW, C/groups) strided view of every window of
@@ -265,8 +263,6 @@ def _tap_slice(tap: int, dilation: int, stride: int, count: int) -> slice:
     return slice(start, start + stride * (count - 1) + 1, stride)
 
 
-
-
 def _crop_hw(nhwc, padding: Pair):
     return nhwc[:, padding[0]:nhwc.shape[1] - padding[0], padding[1]:nhwc.shape[2] - padding[1]]
 
@@ -276,6 +272,13 @@ def _weight_matrix(weight, groups):
     k, cg, kh, kw = weight.shape
     per_group = weight.reshape(groups, k // groups, cg, kh, kw).transpose(0, 3, 4, 2, 1)
     return per_group.reshape(groups, kh * kw * cg, k // groups)
+
+
+def _weight_from_matrix(matrix, weight_shape, groups):
+    """(groups, kH*kW*Cg, K/groups) -> (K, Cg, kH, kW): the inverse of `_weight_matrix`."""
+    k, cg, kh, kw = weight_shape
+    per_group = matrix.reshape(groups, kh, kw, cg, k // groups).transpose(0, 4, 3, 1, 2)
+    return per_group.reshape(weight_shape)
 
 
 def _grad_matrix(grad, groups):
