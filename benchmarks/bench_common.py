@@ -1,4 +1,5 @@
-"""What every benchmark here shares: timing blocks, table printing, and the machine description.
+"""What every benchmark here shares: timing blocks, table printing, the machine description, and
+the --device flag (cpu: minigrad's backends and PyTorch CPU; cuda: the cupy backend, PyTorch CUDA).
 
 Timings are medians of alternating blocks (library A, pause, library B, pause, ...) in one
 process: the machine is shared and noisy, and alternating spreads passing load over both; the
@@ -11,6 +12,7 @@ import contextlib
 import gc
 import os
 import platform
+import sys
 import time
 from collections.abc import Callable, Sequence
 from typing import Any
@@ -21,6 +23,7 @@ import minigrad as mg
 
 THREAD_ENV_VARS = ("OMP_NUM_THREADS", "OPENBLAS_NUM_THREADS", "MKL_NUM_THREADS",
                    "NUMBA_NUM_THREADS")
+DEVICES = ("cpu", "cuda")
 
 
 def time_block(fn: Callable[[], Any], calls: int, warmup: int) -> list[float]:
@@ -79,6 +82,65 @@ def print_torch(torch: Any) -> None:
         return
     print(f"torch {torch.__version__}: {torch.get_num_threads()} intra-op threads, "
           f"{torch.get_num_interop_threads()} inter-op threads (defaults)")
+
+
+def add_device_flag(parser: Any) -> None:
+    parser.add_argument("--device", choices=DEVICES, default="cpu",
+                        help="cpu (default): each minigrad backend that runs here against "
+                             "PyTorch CPU; cuda: minigrad's cupy backend against PyTorch on the "
+                             "GPU")
+
+
+def minigrad_backends(device: str) -> tuple[list[str], dict[str, str]]:
+    """The minigrad backends to time on `device`, and every backend's status. cpu: each one that
+    runs here; cuda: cupy alone, and where it cannot run, a one-line error and exit status 2."""
+    status = mg.backends.available()
+    if device == "cpu":
+        return [name for name in mg.backends.NAMES if status[name] == "ok"], status
+    if status["cupy"] != "ok":
+        print("--device cuda: minigrad's cupy backend cannot run here: "
+              + " ".join(status["cupy"].split()), file=sys.stderr)
+        raise SystemExit(2)
+    return ["cupy"], status
+
+
+def torch_on(torch: Any, device: str) -> Any:
+    """Prints PyTorch's version and settings; returns `torch`, or None where it is missing or
+    has no CUDA under --device cuda (minigrad is then timed alone). On cuda it turns TF32 off
+    first: cuDNN's convolutions use it by default, CuPy's cuBLAS runs full float32, and TF32 would
+    skew both the 1e-3 agreement checks and the timings. cudnn.benchmark is left as it is."""
+    if torch is None or device == "cpu":
+        print_torch(torch)
+        return torch
+    if not torch.cuda.is_available():
+        print(f"torch {torch.__version__} (CUDA build: {torch.version.cuda}): "
+              "torch.cuda.is_available() is False -- timing minigrad alone")
+        return None
+    cudnn, matmul = torch.backends.cudnn, torch.backends.cuda.matmul
+    cudnn.allow_tf32 = False
+    matmul.allow_tf32 = False
+    print(f"torch {torch.__version__} (CUDA {torch.version.cuda}, cuDNN {cudnn.version()}) on "
+          f"{torch.cuda.get_device_name()}")
+    print(f"  TF32 turned off: torch.backends.cudnn.allow_tf32 = {cudnn.allow_tf32}, "
+          f"torch.backends.cuda.matmul.allow_tf32 = {matmul.allow_tf32}; "
+          f"torch.backends.cudnn.benchmark = {cudnn.benchmark} (left as it is)")
+    return torch
+
+
+def print_gpu() -> None:
+    """The GPU, CuPy's version and CUDA's (runtime and driver), and CUPY_TF32 (unset: cuBLAS
+    runs full float32)."""
+    import cupy
+
+    def version(v: int) -> str:
+        return f"{v // 1000}.{v % 1000 // 10}"
+
+    runtime = cupy.cuda.runtime
+    props = runtime.getDeviceProperties(0)
+    print(f"GPU 0: {props['name'].decode()}, {props['totalGlobalMem'] / 2**30:.0f} GiB; "
+          f"cupy {cupy.__version__}, CUDA runtime {version(runtime.runtimeGetVersion())}, "
+          f"driver {version(runtime.driverGetVersion())}; "
+          f"CUPY_TF32={os.environ.get('CUPY_TF32', 'unset')}")
 
 
 def print_machine() -> None:

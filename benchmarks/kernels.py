@@ -1,4 +1,4 @@
-"""minigrad's heavy kernels on each backend against PyTorch (CPU): conv2d, max pooling, matmul.
+"""minigrad's heavy kernels on each backend against PyTorch (CPU or GPU): conv2d, pooling, matmul.
 
 Every case is one call a user makes, timed at the tensor level: leaves made with
 `mg.tensor(..., requires_grad=True)`, the op through `minigrad.nn.functional` (or `@`), then
@@ -25,10 +25,17 @@ subprocesses: "cold compile" with an empty on-disk cache (a new NUMBA_CACHE_DIR)
 load" from that same directory. Steady-state times exclude both: `warmup()` and the untimed run
 come first.
 
+`--device cuda` times minigrad's cupy backend alone (exit status 2 where it cannot run) against
+PyTorch on the GPU (tensors moved with `.to("cuda")`, keeping their layout), with TF32 turned off
+in PyTorch (cuDNN's convolutions default to it; CuPy's cuBLAS runs full float32). The Numba
+probe and the numpy sgemm line give way to the GPU's name and versions and its float32 GEMM rate
+(`cupy.matmul`, 4096^3, median of 10), the peak for the conv shares.
+
 Run it from the repository root:
 
-    .venv/bin/python benchmarks/kernels.py           # full run, a few minutes
-    .venv/bin/python benchmarks/kernels.py --quick   # smoke run, well under a minute
+    .venv/bin/python benchmarks/kernels.py                 # full run, a few minutes
+    .venv/bin/python benchmarks/kernels.py --quick         # smoke run, well under a minute
+    .venv/bin/python benchmarks/kernels.py --device cuda   # cupy against PyTorch CUDA
 
 Libraries run with their default thread counts (printed at the top), in alternating blocks with
 pauses between them, as in `autograd_overhead.py`, whose notes on threads apply here too.
@@ -50,7 +57,16 @@ from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
-from bench_common import print_machine, print_table, print_torch, time_block, warm_up_numba
+from bench_common import (
+    add_device_flag,
+    minigrad_backends,
+    print_gpu,
+    print_machine,
+    print_table,
+    time_block,
+    torch_on,
+    warm_up_numba,
+)
 
 import minigrad as mg
 import minigrad.nn.functional as mgF
@@ -190,23 +206,36 @@ def no_sync() -> None:
     pass
 
 
+def gpu_array(a: np.ndarray) -> Any:
+    """`a` on the GPU in its own memory layout: cupy.asarray copies an array that is neither C-
+    nor F-contiguous (a channels-last view) to C order; mg.tensor then keeps the layout it gets."""
+    import cupy
+
+    if a.flags.c_contiguous or a.flags.f_contiguous:
+        return cupy.asarray(a)
+    axes = tuple(np.argsort(a.strides)[::-1].tolist())  # outermost in memory first
+    back = tuple(np.argsort(axes).tolist())
+    return cupy.asarray(np.ascontiguousarray(a.transpose(axes))).transpose(back)
+
+
 def minigrad_library(backend: str) -> Library:
-    sync = no_sync
+    sync, place = no_sync, lambda a: a
     if backend == "cupy":
         import cupy
 
-        sync = cupy.cuda.Device().synchronize
+        sync, place = cupy.cuda.Device().synchronize, gpu_array
     # mg.tensor copies its array with np.array, which keeps the memory layout (channels-last too)
-    return Library(backend, mgF, lambda a, grad: mg.tensor(a, requires_grad=grad),
+    return Library(backend, mgF, lambda a, grad: mg.tensor(place(a), requires_grad=grad),
                    lambda t: np.asarray(t.numpy()), lambda: mg.backend(backend), sync)
 
 
-def torch_library(torch: Any) -> Library:
-    # np.array keeps the layout and from_numpy keeps the strides: a channels-last array becomes a
-    # torch.channels_last tensor, so both libraries start from the same memory layout.
+def torch_library(torch: Any, device: str) -> Library:
+    # np.array keeps the layout, from_numpy and .to(device) keep the strides: a channels-last
+    # array becomes a torch.channels_last tensor, so both libraries start from the same layout.
     return Library("PyTorch", torch.nn.functional,
-                   lambda a, grad: torch.from_numpy(np.array(a)).requires_grad_(grad),
-                   lambda t: t.detach().numpy(), contextlib.nullcontext, no_sync)
+                   lambda a, grad: torch.from_numpy(np.array(a)).to(device).requires_grad_(grad),
+                   lambda t: t.detach().cpu().numpy(), contextlib.nullcontext,
+                   torch.cuda.synchronize if device == "cuda" else no_sync)
 
 
 def import_torch() -> Any:
@@ -287,6 +316,21 @@ def sgemm_gflops(size: int, repeats: int, warmup: int) -> float:
     out = np.empty_like(a)
     times = time_block(lambda: np.matmul(a, b, out=out), repeats, warmup)
     return 2.0 * size ** 3 / statistics.median(times) / 1e9
+
+
+def cupy_sgemm_gflops(size: int, repeats: int, warmup: int) -> float:
+    """The same on the GPU: cupy.matmul (cuBLAS), synchronised after each call."""
+    import cupy
+
+    a, b = cupy.asarray(np.random.default_rng(SEED).standard_normal((2, size, size), np.float32))
+    out = cupy.empty_like(a)
+    sync = cupy.cuda.Device().synchronize
+
+    def call() -> None:
+        cupy.matmul(a, b, out=out)
+        sync()
+
+    return 2.0 * size ** 3 / statistics.median(time_block(call, repeats, warmup)) / 1e9
 
 
 # ---------------------------------------------------------------------------- Numba first calls
@@ -401,16 +445,15 @@ def print_first_calls(runs: dict[str, dict[str, float]] | str) -> None:
     print_table(["step", "cold compile", "cached load"], rows)
 
 
-def print_environment(torch: Any, status: dict[str, str], warmup_s: float) -> None:
+def print_environment(status: dict[str, str], backends: list[str], warmup_s: float) -> None:
     print_machine()
     for name, state in status.items():
         print(f"  backend {name}: {state}")
-    if status["numba"] == "ok":
+    if "numba" in backends:
         import numba
 
         print(f"numba {numba.__version__} (serial kernels); in-process warmup() took "
               f"{warmup_s:.3f} s (default cache)")
-    print_torch(torch)
 
 
 # ---------------------------------------------------------------------------- main
@@ -420,6 +463,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--quick", action="store_true",
                         help="a fast smoke run: few repeats, short pauses")
+    add_device_flag(parser)
     parser.add_argument(PROBE_FLAG, action="store_true", help=argparse.SUPPRESS)
     args = parser.parse_args(argv)
     if args.numba_first_calls:  # the subprocess of time_numba_first_calls
@@ -427,15 +471,18 @@ def main(argv: Sequence[str] | None = None) -> int:
         return 0
     rounds, pause, warmup = (2, 0.1, 1) if args.quick else (4, 1.0, 1)
 
-    status = mg.backends.available()
-    backends = [name for name in mg.backends.NAMES if status[name] == "ok"]
+    cuda = args.device == "cuda"
+    backends, status = minigrad_backends(args.device)  # cuda: cupy alone (numba is not timed)
     warmup_s = warm_up_numba(backends)
-    torch = import_torch()
+    installed = import_torch()  # before print_machine, which lists the thread pools it loads
+    print_environment(status, backends, warmup_s)
+    torch = torch_on(installed, args.device)  # None where it cannot run on the device
+    if cuda:
+        print_gpu()
     libraries = [minigrad_library(name) for name in backends]
     if torch is not None:
-        libraries.append(torch_library(torch))
+        libraries.append(torch_library(torch, args.device))
     names = [library.name for library in libraries]
-    print_environment(torch, status, warmup_s)
     print()
 
     if "numba" in backends:
@@ -443,12 +490,18 @@ def main(argv: Sequence[str] | None = None) -> int:
         print()
 
     time.sleep(pause)
-    sizes = {1024: 3 if args.quick else 10, 2048: 2 if args.quick else 5}
-    rates = {size: sgemm_gflops(size, repeats, warmup=1) for size, repeats in sizes.items()}
-    peak = max(rates.values())
-    print("numpy float32 GEMM (median): "
-          + ", ".join(f"{size}^3 {rate:.1f} GFLOP/s" for size, rate in rates.items())
-          + f"; peak for the shares below: {peak:.1f} GFLOP/s")
+    if cuda:
+        size, repeats = 4096, 10
+        peak = cupy_sgemm_gflops(size, repeats, warmup=2)
+        print(f"GPU float32 GEMM (cupy.matmul {size}^3 into a preallocated out, median of "
+              f"{repeats}): {peak:.1f} GFLOP/s; peak for the shares below")
+    else:
+        sizes = {1024: 3 if args.quick else 10, 2048: 2 if args.quick else 5}
+        rates = {size: sgemm_gflops(size, repeats, warmup=1) for size, repeats in sizes.items()}
+        peak = max(rates.values())
+        print("numpy float32 GEMM (median): "
+              + ", ".join(f"{size}^3 {rate:.1f} GFLOP/s" for size, rate in rates.items())
+              + f"; peak for the shares below: {peak:.1f} GFLOP/s")
     for shape in (BIG, SMALL):
         print(shape.describe())
     print()
@@ -466,7 +519,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     print()
     print_conv_rates(results, case_list, names, peak)
     if torch is None:
-        print("Note: PyTorch is not installed, so only minigrad's backends were timed.")
+        why = "is not installed" if installed is None else "cannot use CUDA here"
+        print(f"Note: PyTorch {why}, so only minigrad's backends were timed.")
     return 0 if ok else 1
 
 

@@ -1,4 +1,4 @@
-"""Whole models on each minigrad backend against PyTorch (CPU): time per step and peak memory.
+"""Whole models on each minigrad backend against PyTorch (CPU or GPU): time per step, memory.
 
 Three cases, each one call a user makes in a training or evaluation loop:
 
@@ -24,11 +24,18 @@ the peak and the growth from setup to peak, each with its ratio to PyTorch's. Th
 subprocess never imports minigrad's backends (so neither their libraries nor minigrad's malloc
 tuning), and uses PyTorch's own initialisation: the weights' values do not change the memory.
 
+`--device cuda` times minigrad's cupy backend alone (exit status 2 where it cannot run) against
+PyTorch on the GPU (model and data moved with `.to("cuda")`, TF32 turned off). Instead of peak
+RSS it reports GPU memory per case, in this process after the timed steps: the size of CuPy's
+default memory pool (it keeps freed blocks, so this is its high-water mark) and PyTorch's
+`torch.cuda.max_memory_reserved()`, both reset before each case.
+
 Run it from the repository root:
 
     .venv/bin/python benchmarks/models.py            # full run, a few minutes
     .venv/bin/python benchmarks/models.py --quick    # smoke run
     .venv/bin/python benchmarks/models.py --profile  # cProfile of 10 numba resnet20 steps
+    .venv/bin/python benchmarks/models.py --device cuda  # cupy against PyTorch CUDA
 
 Without PyTorch installed minigrad's backends are timed alone (no ratios, no checks).
 """
@@ -38,6 +45,7 @@ from __future__ import annotations
 import argparse
 import contextlib
 import cProfile
+import gc
 import json
 import os
 import pstats
@@ -51,7 +59,16 @@ from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
-from bench_common import print_machine, print_table, print_torch, time_block, warm_up_numba
+from bench_common import (
+    add_device_flag,
+    minigrad_backends,
+    print_gpu,
+    print_machine,
+    print_table,
+    time_block,
+    torch_on,
+    warm_up_numba,
+)
 
 from minigrad.testing.torch_models import torch_resnet20, torch_simple_cnn
 
@@ -148,17 +165,18 @@ def minigrad_runner(case: Case, backend: str, state: dict[str, np.ndarray] | Non
             m.train(on and case.train)
 
     return Runner(backend, train_step if case.train else infer,
-                  lambda t: np.asarray(t.numpy() if backend != "cupy" else t.data.get()),
+                  lambda t: np.asarray(t.numpy()),  # a host array on every backend
                   dropout, lambda: mg.backend(backend), sync)
 
 
-def torch_runner(torch: Any, case: Case, state: dict[str, np.ndarray] | None) -> Runner:
+def torch_runner(torch: Any, case: Case, state: dict[str, np.ndarray] | None,
+                 device: str = "cpu") -> Runner:
     model = torch_simple_cnn(torch) if case.model == "simple_cnn" else torch_resnet20(torch)
     if state is not None:
         model.load_state_dict({k: torch.from_numpy(np.array(v)) for k, v in state.items()})
-    model.train(case.train)
+    model.to(device).train(case.train)
     x_np, y_np = make_data(case)
-    x, y = torch.from_numpy(x_np), torch.from_numpy(y_np)
+    x, y = torch.from_numpy(x_np).to(device), torch.from_numpy(y_np).to(device)
     optimizer = torch.optim.SGD(model.parameters(), lr=LR, momentum=MOMENTUM)
     dropouts = [m for m in model.modules() if isinstance(m, torch.nn.Dropout)]
 
@@ -177,8 +195,9 @@ def torch_runner(torch: Any, case: Case, state: dict[str, np.ndarray] | None) ->
         for m in dropouts:
             m.train(on and case.train)
 
-    return Runner(TORCH, train_step if case.train else infer,
-                  lambda t: t.detach().numpy(), dropout, contextlib.nullcontext, no_sync)
+    return Runner(TORCH, train_step if case.train else infer, lambda t: t.detach().cpu().numpy(),
+                  dropout, contextlib.nullcontext,
+                  torch.cuda.synchronize if device == "cuda" else no_sync)
 
 
 def import_torch() -> Any:
@@ -189,13 +208,6 @@ def import_torch() -> Any:
     return torch
 
 
-def minigrad_backends() -> tuple[list[str], dict[str, str]]:
-    import minigrad as mg
-
-    status = mg.backends.available()
-    return [name for name in mg.backends.NAMES if status[name] == "ok"], status
-
-
 # ------------------------------------------------------------------------------ checks and timing
 
 
@@ -204,6 +216,7 @@ class Result:
     check: dict[str, str]  # library -> the checked value and its agreement
     ok: bool
     times: dict[str, list[float]]
+    gpu_mib: dict[str, float]  # --device cuda: library -> GPU memory after the timed steps
 
 
 def check_step(case: Case, runners: list[Runner]) -> tuple[dict[str, str], bool]:
@@ -260,13 +273,41 @@ def time_case(runners: list[Runner], rounds: int, block_s: float, pause: float,
 
 
 def run_case(torch: Any, case: Case, backends: list[str], rounds: int, block_s: float,
-             pause: float, warmup: int) -> Result:
+             pause: float, warmup: int, device: str = "cpu") -> Result:
+    if device == "cuda":
+        reset_gpu_memory(torch)
     state = {k: v.numpy().copy() for k, v in build_minigrad_model(case).state_dict().items()}
     runners = [minigrad_runner(case, name, state) for name in backends]
     if torch is not None:
-        runners.append(torch_runner(torch, case, state))
+        runners.append(torch_runner(torch, case, state, device))
     check, ok = check_step(case, runners)
-    return Result(check, ok, time_case(runners, rounds, block_s, pause, warmup))
+    times = time_case(runners, rounds, block_s, pause, warmup)
+    return Result(check, ok, times, gpu_memory_mib(torch) if device == "cuda" else {})
+
+
+# ------------------------------------------------------------------------------ GPU memory
+
+
+def reset_gpu_memory(torch: Any) -> None:
+    """Free what the last case left in CuPy's pool and PyTorch's cache; restart PyTorch's peak."""
+    import cupy
+
+    gc.collect()  # the last case's models and graphs, if a reference cycle still holds them
+    cupy.get_default_memory_pool().free_all_blocks()
+    if torch is not None:
+        torch.cuda.empty_cache()
+        torch.cuda.reset_peak_memory_stats()
+
+
+def gpu_memory_mib(torch: Any) -> dict[str, float]:
+    """CuPy's default pool size (its high-water mark: it keeps freed blocks) and PyTorch's peak
+    reserved memory, MiB."""
+    import cupy
+
+    mib = {"cupy": cupy.get_default_memory_pool().total_bytes() / 2**20}
+    if torch is not None:
+        mib[TORCH] = torch.cuda.max_memory_reserved() / 2**20
+    return mib
 
 
 # ------------------------------------------------------------------------------ peak memory
@@ -363,6 +404,16 @@ def print_memory(memory: dict[str, dict[str, dict[str, float] | str]],
                  "steps' growth MiB", "growth / PyTorch"), rows)
 
 
+def print_gpu_memory(results: dict[str, Result], libraries: list[str]) -> None:
+    rows = []
+    for name, result in results.items():
+        ref = result.gpu_mib.get(TORCH)
+        for library in libraries:
+            mib = result.gpu_mib[library]
+            rows.append((name, library, f"{mib:.0f}", f"{mib / ref:.2f}x" if ref else "-"))
+    print_table(("case", "library", "GPU MiB", "/ PyTorch"), rows)
+
+
 def profile_numba_resnet(steps: int = 10, top: int = 12) -> None:
     import minigrad as mg
 
@@ -392,6 +443,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser.add_argument("--profile", action="store_true",
                         help="only print a cProfile of 10 numba resnet20 training steps")
     parser.add_argument("--no-memory", action="store_true", help="skip the peak-RSS subprocesses")
+    add_device_flag(parser)
     parser.add_argument(RSS_FLAG, nargs=3, help=argparse.SUPPRESS)
     args = parser.parse_args(argv)
     if args.rss_probe:
@@ -405,12 +457,15 @@ def main(argv: Sequence[str] | None = None) -> int:
         return 0
     rounds, block_s, pause, warmup = (2, 0.3, 0.1, 1) if args.quick else (5, 1.0, 1.0, 1)
     rss_steps = 2 if args.quick else 5
-    backends, status = minigrad_backends()
+    cuda = args.device == "cuda"
+    backends, status = minigrad_backends(args.device)  # cuda: cupy alone
     warmup_s = warm_up_numba(backends)
-    torch = import_torch()
+    torch = import_torch()  # before print_machine, which lists the thread pools it loads
 
     print_machine()
-    print_torch(torch)
+    torch = torch_on(torch, args.device)  # None where it cannot run on the device
+    if cuda:
+        print_gpu()
     for name, state in status.items():
         print(f"  backend {name}: {state}")
     if "numba" in backends:
@@ -423,7 +478,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     results: dict[str, Result] = {}
     all_ok = True
     for case in CASES:
-        result = run_case(torch, case, backends, rounds, block_s, pause, warmup)
+        result = run_case(torch, case, backends, rounds, block_s, pause, warmup, args.device)
         results[case.name] = result
         all_ok &= result.ok
         print(f"check {case.name} (one step, dropout off):"
@@ -433,7 +488,13 @@ def main(argv: Sequence[str] | None = None) -> int:
     print()
     print_times(results, libraries)
 
-    if not args.no_memory:
+    if cuda:
+        print()
+        print("GPU memory after each case's timed steps (both reset before each case): CuPy's "
+              "default pool size for cupy, torch.cuda.max_memory_reserved() for pytorch; "
+              "peak RSS not measured on cuda")
+        print_gpu_memory(results, libraries)
+    elif not args.no_memory:
         print()
         print(f"peak RSS (VmHWM), one fresh subprocess per (case, library): after setup, and "
               f"after {rss_steps} steps")

@@ -124,7 +124,10 @@ class Function:
         needs_grad = tuple([isinstance(a, Tensor) and a._requires_grad for a in args])
         arrays = [a.data if isinstance(a, Tensor) else a for a in args]
         try:
-            ctx = Context(cls, needs_grad, array_module(arrays))
+            xp = array_module([a.data for a in args if isinstance(a, Tensor)])
+            if xp is not np:  # NumPy constants go to the tensors' GPU, as Python numbers do
+                arrays = [xp.asarray(a) if type(a) is np.ndarray else a for a in arrays]
+            ctx = Context(cls, needs_grad, xp)
             out = cls.forward(ctx, *arrays, **kwargs)
         except (ValueError, TypeError, IndexError, ArithmeticError, DeviceError) as error:
             raise op_error(op_name(cls), error, args) from error
@@ -162,6 +165,14 @@ def array_module(arrays: list) -> Any:
     import cupy
 
     return cupy
+
+
+def beside(target: Any, value: Any) -> Any:
+    """`value` on `target`'s device: a NumPy array next to GPU data is copied to the GPU (a
+    constant, like a Python number); anything else is returned as it is."""
+    if type(value) is np.ndarray and _on_gpu(target):
+        return array_module([target]).asarray(value)
+    return value
 
 
 def op_name(function: type[Function]) -> str:
@@ -291,7 +302,9 @@ def _accumulate(leaf: Tensor, grad: Any, handed_to_leaves: set[int]) -> None:
     if leaf.grad is not None:
         leaf.grad.data += grad
         return
-    if id(grad) in handed_to_leaves or not grad.flags.owndata or not grad.flags.writeable:
+    # CuPy's flags have no `writeable`: its arrays always are
+    if (id(grad) in handed_to_leaves or not grad.flags.owndata
+            or not getattr(grad.flags, "writeable", True)):
         grad = grad.copy(order="K")  # keeps a channels-last gradient channels-last
     handed_to_leaves.add(id(grad))
     leaf.grad = Tensor._wrap(grad)

@@ -14,7 +14,14 @@ from typing import Any
 
 import numpy as np
 
-from minigrad.autograd import Function, describe, is_grad_enabled, op_error, unscalar
+from minigrad.autograd import (
+    Function,
+    beside,
+    describe,
+    is_grad_enabled,
+    op_error,
+    unscalar,
+)
 from minigrad.backends import load as load_backend
 from minigrad.tensor import Tensor
 
@@ -85,8 +92,9 @@ class Pow(Function):
         if ctx.needs_input_grad[0]:
             grad_a = grad * b * a ** (b - 1)
         if ctx.needs_input_grad[1]:
-            safe_a = xp.where(a == 0, 1, a)
-            grad_b = grad * out * xp.log(safe_a)
+            # a is a number for `2.5 ** t`: cupy.where wants an array condition
+            log_a = xp.log(xp.where(a == 0, 1, a)) if hasattr(a, "shape") else float(np.log(a or 1))
+            grad_b = grad * out * log_a
         return grad_a, grad_b
 
 
@@ -493,7 +501,7 @@ _COMPARISONS = {"eq": operator.eq, "ne": operator.ne, "lt": operator.lt,
 
 def compare(name: str, a: Tensor, b: Any) -> Tensor:
     """An elementwise comparison: a bool tensor outside the graph."""
-    other = b.data if isinstance(b, Tensor) else b
+    other = beside(a.data, b.data if isinstance(b, Tensor) else b)
     try:
         return Tensor._wrap(unscalar(_COMPARISONS[name](a.data, other)))
     except (ValueError, TypeError) as error:
@@ -510,7 +518,7 @@ def update_in_place(name: str, target: Tensor, value: Any, ufunc: Any) -> Tensor
         raise RuntimeError(
             f"{name}: a tensor that requires grad cannot be changed in place while the graph is "
             "recorded; wrap the update in `with mg.no_grad():` or use an out-of-place op")
-    other = value.data if isinstance(value, Tensor) else value
+    other = beside(target.data, value.data if isinstance(value, Tensor) else value)
     try:
         if ufunc is None:
             target.data[...] = other

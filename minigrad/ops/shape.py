@@ -10,7 +10,7 @@ from typing import Any
 
 import numpy as np
 
-from minigrad.autograd import Function, describe, is_grad_enabled, op_error
+from minigrad.autograd import Function, beside, describe, is_grad_enabled, op_error
 from minigrad.tensor import Tensor, shape_arg
 
 
@@ -112,7 +112,9 @@ class Gather(Function):
         (index,) = ctx.saved_tensors
         xp = ctx.xp
         full = xp.zeros(ctx.in_shape, dtype=grad.dtype)
-        positions = list(xp.indices(index.shape, sparse=True))
+        # open-grid positions of every index element (cupy.indices has no `sparse=`)
+        positions = [xp.arange(n).reshape([n if d == i else 1 for d in range(index.ndim)])
+                     for i, n in enumerate(index.shape)]
         positions[ctx.dim] = index
         _scatter_add(xp, full, tuple(positions), grad)
         return full, None
@@ -227,7 +229,8 @@ def set_item(a: Tensor, index: Any, value: Any) -> None:
         raise RuntimeError("setitem: a tensor that requires grad cannot be assigned into while "
                            "the graph is recorded; do it under `with mg.no_grad():`")
     try:
-        a.data[_index_parts(index)] = value.data if isinstance(value, Tensor) else value
+        a.data[_index_parts(index)] = beside(a.data, value.data if isinstance(value, Tensor)
+                                             else value)
     except (ValueError, TypeError, IndexError) as error:
         raise op_error("setitem", error, (a, value)) from None
 

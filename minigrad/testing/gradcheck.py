@@ -88,7 +88,7 @@ def _numeric_gradient(fn, inputs, tensor, upstream, eps) -> np.ndarray:
     numeric = np.zeros(data.shape)
     with no_grad():
         for index in np.ndindex(*data.shape):
-            saved = data[index]
+            saved = data[index].item()  # a copy: CuPy's data[index] is a view
             data[index] = saved + eps
             plus = _plain_sum(fn(*inputs), upstream)
             data[index] = saved - eps
