@@ -5,14 +5,14 @@
 # and model benchmarks against PyTorch on cuda, and a Fashion-MNIST epoch through the CLI.
 # Each step has its own time limit and the script goes on when one fails; the GPU machines lent
 # here have CuPy, PyTorch (CUDA), pytest, pytest-xdist and hypothesis preinstalled, so it uses
-# their python3 with PYTHONPATH=. instead of installing. DATA: a directory holding Fashion-MNIST.
+# their python3 with PYTHONPATH set to this checkout instead of installing. DATA: a directory holding Fashion-MNIST.
 set -u
 cd "$(dirname "$0")/.."
 LOGS=${1:-gpu-logs}
 DATA=${DATA:-/usr/share/datasets/fashion-mnist}
 PY=${PYTHON:-python3}
 mkdir -p "$LOGS"
-export PYTHONPATH=. PYTHONUNBUFFERED=1
+export PYTHONPATH="$PWD" PYTHONUNBUFFERED=1  # absolute: tests run examples from other directories
 
 step() {  # step NAME SECONDS COMMAND...: run with a limit, log to $LOGS/NAME.log, print the tail
     local name=$1 limit=$2

@@ -214,12 +214,12 @@ def test_running_statistics_follow_pytorch_over_training_steps(torch, backend, d
     variance, momentum); eval then normalises with them."""
     rng = np.random.default_rng(0)
     channels = shape[1]
-    ours = [mg.zeros(channels, dtype=dtype), mg.ones(channels, dtype=dtype)]
     theirs = [torch.zeros(channels, dtype=getattr(torch, dtype)),
               torch.ones(channels, dtype=getattr(torch, dtype))]
     weight, bias = rng.standard_normal((2, channels)).astype(dtype)
     tolerance = PYTORCH_TOLERANCE[dtype]
     with mg.backend(backend):
+        ours = [mg.zeros(channels, dtype=dtype), mg.ones(channels, dtype=dtype)]
         for step, momentum in enumerate([0.1, 0.1, 0.3, 0.1]):
             x = (rng.standard_normal(shape) * (step + 1) + step).astype(dtype)
             x = channels_last(x) if layout == "channels_last" else x

@@ -110,7 +110,7 @@ def test_resnet_init_is_torchvisions():
 ], ids=["simple_cnn", "resnet20", "resnet20_1x28x28"])
 def test_eval_logits_match_torch(torch, rng, backend, ours, theirs, shape):
     reference = randomised(torch, theirs(torch)).eval()
-    model = ours().eval()
+    model = ours().eval().to(backend)  # built on the default backend, which may be cupy
     load_torch_weights(model, reference)
     x = rng.standard_normal(shape, dtype=np.float32)
     with torch.no_grad():
@@ -131,7 +131,7 @@ def test_resnet20_training_step_matches_torch(torch, rng, backend):
     running ones (compiled passes on the Numba backend); the loss, a few gradients along the
     network and the new running statistics agree."""
     reference = randomised(torch, torch_resnet20(torch)).train()
-    model = resnet20().train()
+    model = resnet20().train().to(backend)  # built on the default backend, which may be cupy
     load_torch_weights(model, reference)
     x = rng.standard_normal((8, 3, 32, 32), dtype=np.float32)
     y = rng.integers(0, 10, size=8)

@@ -228,7 +228,7 @@ def test_zero_grad(set_to_none):
         assert params[0].grad is None
     else:
         assert params[0].grad.data is grad_array
-        np.testing.assert_array_equal(grad_array, 0)
+        np.testing.assert_array_equal(params[0].grad.numpy(), 0)
 
 
 def test_state_lives_in_the_parameters_dtype():

@@ -385,7 +385,7 @@ def test_detach_shares_data_and_leaves_the_graph():
     for source in (x, y):
         d = source.detach()
         assert not d.requires_grad and d.is_leaf and d.grad_fn is None
-        assert np.shares_memory(d.numpy(), source.numpy())
+        assert d.data is source.data
     d = x.detach()
     d += 1.0  # allowed: d does not require grad; x sees the change
     assert x.tolist() == [2.0, 3.0]
@@ -752,7 +752,8 @@ def test_int_tensor_plus_int_stays_int64():
 
 def test_from_numpy_shares_memory_and_refuses_other_inputs():
     array = np.arange(6, dtype=np.float64).reshape(2, 3)
-    t = mg.from_numpy(array)
+    with mg.backend("numpy"):  # on the cupy backend from_numpy copies to the GPU
+        t = mg.from_numpy(array)
     assert t.dtype == np.float64 and t.shape == (2, 3) and not t.requires_grad
     array[0, 0] = 42
     assert t.numpy()[0, 0] == 42

@@ -88,6 +88,7 @@ def test_training_steps_match_torch(torch, backend, config, model_name):
     mg.manual_seed(0)
     torch.manual_seed(0)
     ours, theirs = build(torch)
+    ours.to(backend)  # built on the default backend, which may be cupy
     ours.double()
     theirs.double()
     copy_into_torch(torch, ours, theirs)
