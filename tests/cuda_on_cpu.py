@@ -10,7 +10,9 @@ what it cannot check (NVRTC accepting the source, the GPU's memory model) the GP
 
 from __future__ import annotations
 
+import atexit
 import ctypes
+import functools
 import hashlib
 import shutil
 import subprocess
@@ -37,17 +39,23 @@ def compiler() -> str | None:
     return shutil.which("c++") or shutil.which("g++") or shutil.which("clang++")
 
 
+@functools.cache
+def build_dir() -> Path:
+    """One scratch directory per test run for the compiled kernels, removed at exit."""
+    path = Path(tempfile.mkdtemp(prefix="minigrad-cuda-on-cpu-"))
+    atexit.register(shutil.rmtree, path, ignore_errors=True)
+    return path
+
+
 class RawModule:
     """cupy.RawModule's interface: the source is compiled once into a shared library."""
-
-    _build_dir = Path(tempfile.mkdtemp(prefix="minigrad-cuda-on-cpu-"))
 
     def __init__(self, code: str) -> None:
         source = CUDA_BUILTINS + code
         name = hashlib.sha256(source.encode()).hexdigest()[:16]
-        library = self._build_dir / f"{name}.so"
+        library = build_dir() / f"{name}.so"
         if not library.exists():
-            path = self._build_dir / f"{name}.cpp"
+            path = build_dir() / f"{name}.cpp"
             path.write_text(source)
             subprocess.run([compiler(), "-O1", "-shared", "-fPIC", "-Wall", "-Werror",
                             "-o", str(library), str(path)], check=True, capture_output=True)
