@@ -302,11 +302,15 @@ def _accumulate(leaf: Tensor, grad: Any, handed_to_leaves: set[int]) -> None:
     if leaf.grad is not None:
         leaf.grad.data += grad
         return
-    # CuPy's flags have no `writeable`: its arrays always are
-    if (id(grad) in handed_to_leaves or not grad.flags.owndata
+    # A view is kept when the array it views is one no other leaf got (kernels return their
+    # channels-last results as such views; copying them cost a tenth of a max-pool step).
+    # CuPy's flags have no `writeable`: its arrays always are.
+    owner = grad if grad.base is None else grad.base
+    if (id(grad) in handed_to_leaves or id(owner) in handed_to_leaves
+            or not getattr(owner, "flags", grad.flags).owndata
             or not getattr(grad.flags, "writeable", True)):
-        grad = grad.copy(order="K")  # keeps a channels-last gradient channels-last
-    handed_to_leaves.add(id(grad))
+        grad = owner = grad.copy(order="K")  # keeps a channels-last gradient channels-last
+    handed_to_leaves.update((id(grad), id(owner)))
     leaf.grad = Tensor._wrap(grad)
 
 

@@ -421,6 +421,22 @@ def test_gradients_of_two_inputs_of_add_do_not_alias():
     assert y.grad.tolist() == [1.0, 1.0]
 
 
+@pytest.mark.parametrize("order", ["view first", "array first"])
+def test_leaves_given_views_of_one_gradient_do_not_alias(order):
+    """Views are handed to leaves uncopied (kernels return channels-last views): only while
+    no other leaf holds the memory they view."""
+    x = mg.tensor([[1.0, 2.0], [3.0, 4.0]], requires_grad=True)
+    y = mg.tensor([1.0, 2.0, 3.0, 4.0], requires_grad=True)
+    z = mg.tensor([[1.0, 2.0], [3.0, 4.0]], requires_grad=True)
+    terms = [x.T.reshape(4), y, z.reshape(4)]
+    out = sum(terms if order == "view first" else terms[::-1])
+    out.backward(gradient=np.array([1.0, 2.0, 3.0, 4.0], dtype=np.float32))
+    grads = [x.grad.numpy(), y.grad.numpy(), z.grad.numpy()]
+    assert not any(np.shares_memory(a, b) for i, a in enumerate(grads) for b in grads[i + 1:])
+    assert x.grad.tolist() == [[1.0, 3.0], [2.0, 4.0]]
+    assert z.grad.tolist() == [[1.0, 2.0], [3.0, 4.0]]
+
+
 @pytest.mark.parametrize(
     "op",
     [lambda x: x, lambda x: x + 0.0, lambda x: x.reshape(2, 2), lambda x: x.T,

@@ -16,7 +16,10 @@ to the pixel it came from with the padding folded in: 3-10x faster than NumPy's 
 and 3x faster than gathering each pixel's taps, which jumps between column rows; the workers
 take disjoint images. im2col stays NumPy's strided copy, which beat a compiled loop for every
 shape measured. Pooling runs over channels-last memory, whole channel vectors at a time, with
-the argmax kept as a one-byte offset inside its window.
+the argmax kept as a one-byte offset inside its window; its backward kernels are gathers (each
+input pixel sums its windows), so they need no zero-filled output, and every pooling kernel
+runs on the workers, each on its own images (max pool 2x2/2 forward+backward on
+(64, 32, 26, 26): 3.3 ms on one thread with a scatter, 1.3 ms so).
 
 The loops are serial Numba, not `prange`: measured here (numba 0.68), `parallel=True` kernels
 loaded from the on-disk cache ran 1.3-4x slower than freshly compiled ones (numba issue #8085),
@@ -86,26 +89,37 @@ class NumbaBackend(NumpyBackend):
         _col2im(np.ascontiguousarray(cols), out, oh, ow, *kernel, *stride, *padding, *dilation)
 
     def maxpool2d_forward(self, x, kernel, stride, padding):
-        pixels = _nhwc(x)
-        out, argmax = _pooled_like(pixels, kernel, stride, padding, window_index_dtype(kernel))
-        _maxpool_forward(pixels, out, argmax, *kernel, *stride, *padding)
+        out, argmax = _pooled_like(x.shape, kernel, stride, padding, x.dtype,
+                                   window_index_dtype(kernel))
+        self._over_images(_maxpool_forward, [x], [out, argmax], *kernel, *stride, *padding)
         return out.transpose(0, 3, 1, 2), argmax.transpose(0, 3, 1, 2)
 
     def maxpool2d_backward(self, grad, argmax, input_shape, kernel, stride, padding):
-        out = np.zeros(_nhwc_shape(input_shape), grad.dtype)
-        _maxpool_backward(_nhwc(grad), _nhwc(argmax), out, kernel[1], *stride, *padding)
+        out = np.empty(_nhwc_shape(input_shape), grad.dtype)
+        self._over_images(_maxpool_backward, [grad, argmax], [out], *kernel, *stride, *padding)
         return out.transpose(0, 3, 1, 2)
 
     def avgpool2d_forward(self, x, kernel, stride, padding):
-        pixels = _nhwc(x)
-        out = _pooled_like(pixels, kernel, stride, padding)[0]
-        _avgpool_forward(pixels, out, *kernel, *stride, *padding)
+        out = _pooled_like(x.shape, kernel, stride, padding, x.dtype)[0]
+        self._over_images(_avgpool_forward, [x], [out], *kernel, *stride, *padding)
         return out.transpose(0, 3, 1, 2)
 
     def avgpool2d_backward(self, grad, input_shape, kernel, stride, padding):
-        out = np.zeros(_nhwc_shape(input_shape), grad.dtype)
-        _avgpool_backward(_nhwc(grad), out, *kernel, *stride, *padding)
+        out = np.empty(_nhwc_shape(input_shape), grad.dtype)
+        self._over_images(_avgpool_backward, [grad], [out], *kernel, *stride, *padding)
         return out.transpose(0, 3, 1, 2)
+
+    def _over_images(self, kernel, inputs, outputs, *geometry):
+        """kernel(inputs..., outputs..., *geometry) on each worker's range of images: NCHW
+        inputs as channels-last copies of that range (made by the worker, free when they are
+        channels-last already), outputs as slices of (N, H, W, C) arrays."""
+
+        def images(span):
+            start, stop = span
+            kernel(*[_nhwc(a[start:stop]) for a in inputs], *[a[start:stop] for a in outputs],
+                   *geometry)
+
+        self.in_parts(images, _ranges(len(outputs[0]), self.workers))
 
     # ---------------------------------------------------------------------------- batch norm
     fused_batch_norm = True
@@ -170,10 +184,11 @@ def _nhwc_shape(nchw_shape):
     return (n, h, w, c)
 
 
-def _pooled_like(pixels, kernel, stride, padding, index_dtype=None):
-    n, h, w, c = pixels.shape
+def _pooled_like(nchw_shape, kernel, stride, padding, dtype, index_dtype=None):
+    """Empty channels-last (N, OH, OW, C) pooling results (and argmax offsets)."""
+    n, c, h, w = nchw_shape
     oh, ow = _output_hw((h, w), kernel, stride, padding, (1, 1))
-    out = np.empty((n, oh, ow, c), pixels.dtype)
+    out = np.empty((n, oh, ow, c), dtype)
     return out, None if index_dtype is None else np.empty(out.shape, index_dtype)
 
 
@@ -234,14 +249,30 @@ def _maxpool_forward(x, out, argmax, kh, kw, sh, sw, ph, pw):
 
 
 @njit(cache=True, nogil=True)
-def _maxpool_backward(grad, argmax, out, kw, sh, sw, ph, pw):
-    n, oh, ow, c = grad.shape
+def _maxpool_backward(grad, argmax, out, kh, kw, sh, sw, ph, pw):
+    """A gather: each input pixel sums the gradients of the windows whose maximum it is, so
+    `out` needs no zero-fill and the workers' images never overlap."""
+    n, h, w, c = out.shape
+    _, oh, ow, _ = grad.shape
     for b in range(n):
-        for y in range(oh):
-            for xo in range(ow):
+        for hi in range(h):
+            y_first, y_stop = _windows_over(hi, kh, sh, ph, oh)
+            for wj in range(w):
+                x_first, x_stop = _windows_over(wj, kw, sw, pw, ow)
                 for ch in range(c):
-                    k = argmax[b, y, xo, ch]
-                    out[b, y * sh - ph + k // kw, xo * sw - pw + k % kw, ch] += grad[b, y, xo, ch]
+                    out[b, hi, wj, ch] = 0
+                for y in range(y_first, y_stop):
+                    for xo in range(x_first, x_stop):
+                        k = (hi + ph - y * sh) * kw + wj + pw - xo * sw
+                        for ch in range(c):
+                            if argmax[b, y, xo, ch] == k:
+                                out[b, hi, wj, ch] += grad[b, y, xo, ch]
+
+
+@njit(cache=True, nogil=True)
+def _windows_over(pixel, k, stride, pad, count):
+    """(first, stop): the windows along one axis that contain input `pixel`."""
+    return max(0, (pixel + pad - k) // stride + 1), min(count, (pixel + pad) // stride + 1)
 
 
 @njit(cache=True, nogil=True)
@@ -249,36 +280,38 @@ def _avgpool_forward(x, out, kh, kw, sh, sw, ph, pw):
     n, h, w, c = x.shape
     _, oh, ow, _ = out.shape
     scale = 1.0 / (kh * kw)
-    for row in range(n * oh):
-        b = row // oh
-        y = row - b * oh
-        for xo in range(ow):
-            out[b, y, xo, :] = 0
-            for i in range(kh):
-                hi = y * sh - ph + i
-                if 0 <= hi < h:
-                    for j in range(kw):
-                        wj = xo * sw - pw + j
-                        if 0 <= wj < w:
-                            out[b, y, xo, :] += x[b, hi, wj, :]
-            out[b, y, xo, :] *= scale
+    for b in range(n):
+        for y in range(oh):
+            for xo in range(ow):
+                for ch in range(c):
+                    out[b, y, xo, ch] = 0
+                for hi in range(max(0, y * sh - ph), min(h, y * sh - ph + kh)):
+                    for wj in range(max(0, xo * sw - pw), min(w, xo * sw - pw + kw)):
+                        for ch in range(c):
+                            out[b, y, xo, ch] += x[b, hi, wj, ch]
+                for ch in range(c):
+                    out[b, y, xo, ch] *= scale
 
 
 @njit(cache=True, nogil=True)
 def _avgpool_backward(grad, out, kh, kw, sh, sw, ph, pw):
+    """A gather, like `_maxpool_backward`: each input pixel sums its windows' shares."""
     n, h, w, c = out.shape
     _, oh, ow, _ = grad.shape
     scale = 1.0 / (kh * kw)
     for b in range(n):
-        for y in range(oh):
-            for xo in range(ow):
-                for i in range(kh):
-                    hi = y * sh - ph + i
-                    if 0 <= hi < h:
-                        for j in range(kw):
-                            wj = xo * sw - pw + j
-                            if 0 <= wj < w:
-                                out[b, hi, wj, :] += grad[b, y, xo, :] * scale
+        for hi in range(h):
+            y_first, y_stop = _windows_over(hi, kh, sh, ph, oh)
+            for wj in range(w):
+                x_first, x_stop = _windows_over(wj, kw, sw, pw, ow)
+                for ch in range(c):
+                    out[b, hi, wj, ch] = 0
+                for y in range(y_first, y_stop):
+                    for xo in range(x_first, x_stop):
+                        for ch in range(c):
+                            out[b, hi, wj, ch] += grad[b, y, xo, ch]
+                for ch in range(c):
+                    out[b, hi, wj, ch] *= scale
 
 
 @njit(cache=True, nogil=True)
