@@ -216,9 +216,26 @@ def test_mixing_devices_raises_a_clear_error():
 
 # ------------------------------------------------------------------------------ numba backend
 
-NUMBA_KERNELS = ["_col2im", "_maxpool_forward", "_maxpool_backward", "_batch_norm_forward",
-                 "_batch_norm_backward",
-                 "_avgpool_forward", "_avgpool_backward"]
+NUMBA_KERNELS = ["_transpose_images", "_col2im", "_maxpool_forward", "_maxpool_backward",
+                 "_avgpool_forward", "_avgpool_backward", "_batch_norm_forward",
+                 "_batch_norm_backward"]
+
+
+@pytest.mark.parametrize("backend", HOST_BACKENDS)
+@pytest.mark.parametrize("shape", [(1, 1, 1, 1), (3, 5, 7, 2), (2, 40, 9, 33), (5, 64, 6, 6)])
+@pytest.mark.parametrize("source", ["nchw", "sliced", "channels_last"])
+def test_channels_last_keeps_the_values_and_lays_them_out_nhwc(backend, shape, source):
+    x = np.random.default_rng(0).standard_normal(shape).astype(np.float32)
+    if source == "sliced":  # neither C-contiguous nor channels-last
+        x = np.concatenate([x, x], axis=3)[..., ::2]
+    elif source == "channels_last":
+        x = np.ascontiguousarray(x.transpose(0, 2, 3, 1)).transpose(0, 3, 1, 2)
+    already = x.transpose(0, 2, 3, 1).flags.c_contiguous  # channels-last, or a single pixel
+    out = load(backend).channels_last(x)
+    np.testing.assert_array_equal(out, x)
+    assert out.transpose(0, 2, 3, 1).flags.c_contiguous
+    assert np.shares_memory(out, x) == already
+    assert already == (source == "channels_last" or x.size == 1)
 
 
 def numba_kernels() -> dict[str, Dispatcher]:

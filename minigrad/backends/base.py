@@ -20,15 +20,6 @@ from typing import Any
 Pair = tuple[int, int]
 
 
-def channels_last(xp: Any, nchw: Any) -> Any:
-    """The same values as an NCHW-shaped view of NHWC memory: free when already so laid out.
-
-    Convolution kernels read channel vectors; converting once per op, not once per kernel,
-    saves a copy of the input (forward and weight gradient) and of the output gradient.
-    """
-    return xp.ascontiguousarray(nchw.transpose(0, 2, 3, 1)).transpose(0, 3, 1, 2)
-
-
 def keep_freed_memory() -> bool:
     """Ask glibc to keep freed blocks for reuse instead of handing them back to the OS.
 
@@ -70,6 +61,14 @@ class Backend:
     def matmul(self, a: Any, b: Any) -> Any:
         """Batched matrix product with NumPy's broadcasting rules."""
         raise NotImplementedError
+
+    def channels_last(self, nchw: Any) -> Any:
+        """The same values as an NCHW-shaped view of NHWC memory: free when already so laid out.
+
+        Convolution kernels read channel vectors; converting once per op, not once per kernel,
+        saves a copy of the input (forward and weight gradient) and of the output gradient.
+        """
+        return self.xp.ascontiguousarray(nchw.transpose(0, 2, 3, 1)).transpose(0, 3, 1, 2)
 
     def conv2d_forward(self, x: Any, weight: Any, stride: Pair, padding: Pair, dilation: Pair,
                        groups: int) -> Any:

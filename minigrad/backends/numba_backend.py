@@ -84,6 +84,20 @@ class NumbaBackend(NumpyBackend):
         self.in_parts(rows, _ranges(a.shape[0], self.workers))
         return out
 
+    def channels_last(self, nchw):
+        """The workers transpose their own images with a compiled loop: NumPy's transposing
+        copy ran on one core at about a third of the speed (big conv input: 6.0 ms, against
+        1.7 ms so)."""
+        if nchw.transpose(0, 2, 3, 1).flags.c_contiguous:
+            return nchw
+        out = np.empty(_nhwc_shape(nchw.shape), nchw.dtype)
+
+        def images(span):
+            _fill_nhwc(nchw[span[0]:span[1]], out[span[0]:span[1]])
+
+        self.in_parts(images, _ranges(len(nchw), self.workers))
+        return out.transpose(0, 3, 1, 2)
+
     def col2im(self, cols, out, kernel, stride, padding, dilation):
         oh, ow = _output_hw(out.shape[1:3], kernel, stride, padding, dilation)
         _col2im(np.ascontiguousarray(cols), out, oh, ow, *kernel, *stride, *padding, *dilation)
@@ -145,6 +159,7 @@ class NumbaBackend(NumpyBackend):
         """Compile (or load from the cache) the float32 kernels on a tiny problem."""
         x = np.ones((1, 2, 4, 4), np.float32)
         w = np.ones((2, 2, 3, 3), np.float32)
+        self.channels_last(x)
         out = self.conv2d_forward(x, w, (1, 1), (1, 1), (1, 1), 1)
         self.conv2d_backward_input(out, w, x.shape, (1, 1), (1, 1), (1, 1), 1)
         pooled, argmax = self.maxpool2d_forward(x, (2, 2), (2, 2), (0, 0))
@@ -176,7 +191,21 @@ def _nhwc(nchw):
     """The (N, H, W, C) C-contiguous array of an NCHW one: free for channels-last memory (what
     the kernels return), one copy otherwise (a per-image loop over plain NCHW memory, one
     channel at a time, ran 18x slower than this copy plus the channel-vectorised kernel)."""
-    return np.ascontiguousarray(nchw.transpose(0, 2, 3, 1))
+    nhwc = nchw.transpose(0, 2, 3, 1)
+    if nhwc.flags.c_contiguous:
+        return nhwc
+    out = np.empty(nhwc.shape, nchw.dtype)
+    _fill_nhwc(nchw, out)
+    return out
+
+
+def _fill_nhwc(nchw, out):
+    """out (N, H, W, C) = nchw's values, compiled for C-contiguous NCHW, NumPy's copy else."""
+    if not nchw.flags.c_contiguous:
+        np.copyto(out, nchw.transpose(0, 2, 3, 1))
+        return
+    n, c, h, w = nchw.shape
+    _transpose_images(nchw.reshape(n, c, h * w), out.reshape(n, h * w, c))
 
 
 def _nhwc_shape(nchw_shape):
@@ -195,6 +224,18 @@ def _pooled_like(nchw_shape, kernel, stride, padding, dtype, index_dtype=None):
 # ------------------------------------------------------------------------------------ kernels
 # Arguments are C-contiguous channels-last (N, H, W, C) arrays and plain ints; the innermost
 # loops run over channels, so they read and write contiguous memory.
+
+
+@njit(cache=True, nogil=True)
+def _transpose_images(x, out, tile=32):
+    """out[b] = x[b].T, in tile x tile blocks so that reads and writes both stay in cache."""
+    n, rows, cols = x.shape
+    for b in range(n):
+        for r0 in range(0, rows, tile):
+            for c0 in range(0, cols, tile):
+                for r in range(r0, min(rows, r0 + tile)):
+                    for col in range(c0, min(cols, c0 + tile)):
+                        out[b, col, r] = x[b, r, col]
 
 
 @njit(cache=True, nogil=True)
@@ -256,9 +297,9 @@ def _maxpool_backward(grad, argmax, out, kh, kw, sh, sw, ph, pw):
     _, oh, ow, _ = grad.shape
     for b in range(n):
         for hi in range(h):
-            y_first, y_stop = _windows_over(hi, kh, sh, ph, oh)
+            y_first, y_stop = max(0, (hi + ph - kh) // sh + 1), min(oh, (hi + ph) // sh + 1)
             for wj in range(w):
-                x_first, x_stop = _windows_over(wj, kw, sw, pw, ow)
+                x_first, x_stop = max(0, (wj + pw - kw) // sw + 1), min(ow, (wj + pw) // sw + 1)
                 for ch in range(c):
                     out[b, hi, wj, ch] = 0
                 for y in range(y_first, y_stop):
@@ -267,12 +308,6 @@ def _maxpool_backward(grad, argmax, out, kh, kw, sh, sw, ph, pw):
                         for ch in range(c):
                             if argmax[b, y, xo, ch] == k:
                                 out[b, hi, wj, ch] += grad[b, y, xo, ch]
-
-
-@njit(cache=True, nogil=True)
-def _windows_over(pixel, k, stride, pad, count):
-    """(first, stop): the windows along one axis that contain input `pixel`."""
-    return max(0, (pixel + pad - k) // stride + 1), min(count, (pixel + pad) // stride + 1)
 
 
 @njit(cache=True, nogil=True)
@@ -301,9 +336,9 @@ def _avgpool_backward(grad, out, kh, kw, sh, sw, ph, pw):
     scale = 1.0 / (kh * kw)
     for b in range(n):
         for hi in range(h):
-            y_first, y_stop = _windows_over(hi, kh, sh, ph, oh)
+            y_first, y_stop = max(0, (hi + ph - kh) // sh + 1), min(oh, (hi + ph) // sh + 1)
             for wj in range(w):
-                x_first, x_stop = _windows_over(wj, kw, sw, pw, ow)
+                x_first, x_stop = max(0, (wj + pw - kw) // sw + 1), min(ow, (wj + pw) // sw + 1)
                 for ch in range(c):
                     out[b, hi, wj, ch] = 0
                 for y in range(y_first, y_stop):

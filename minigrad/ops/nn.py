@@ -9,7 +9,6 @@ from __future__ import annotations
 
 from minigrad.autograd import Function
 from minigrad.backends import kernels_for
-from minigrad.backends.base import channels_last
 
 
 class Conv2d(Function):
@@ -20,7 +19,7 @@ class Conv2d(Function):
     def forward(ctx, x, weight, bias, stride, padding, dilation, groups):
         kernels = kernels_for(ctx.xp)
         ctx.kernels, ctx.geometry = kernels, (stride, padding, dilation, groups)
-        x = channels_last(ctx.xp, x)
+        x = kernels.channels_last(x)
         ctx.save_for_backward(x, weight)
         out = kernels.conv2d_forward(x, weight, stride, padding, dilation, groups)
         if bias is not None:
@@ -31,7 +30,7 @@ class Conv2d(Function):
     def backward(ctx, grad):
         x, weight = ctx.saved_tensors
         kernels, geometry = ctx.kernels, ctx.geometry
-        grad = channels_last(ctx.xp, grad)
+        grad = kernels.channels_last(grad)
         needs_x, needs_w, needs_b = ctx.needs_input_grad[:3]
         grad_x = grad_w = grad_b = None
         if needs_x:
