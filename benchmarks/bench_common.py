@@ -4,6 +4,11 @@ the --device flag (cpu: minigrad's backends and PyTorch CPU; cuda: the cupy back
 Timings are medians of alternating blocks (library A, pause, library B, pause, ...) in one
 process: the machine is shared and noisy, and alternating spreads passing load over both; the
 pause lets one library's idle BLAS/OpenMP threads stop spinning before the other runs.
+After the pause each library runs untimed for WARM_S seconds before its timed calls: on this
+VM a worker thread woken after a pause starts late for a while (the idle vCPU is slow to wake:
+a Numba max-pool step took 2.6 ms for the first ~80 ms of calls after a 0.5 s pause and 1.5 ms
+afterwards, against a steady 2.5 ms on one thread). A training loop never pauses, so both
+libraries are timed warm, in steady state.
 """
 
 from __future__ import annotations
@@ -24,12 +29,18 @@ import minigrad as mg
 THREAD_ENV_VARS = ("OMP_NUM_THREADS", "OPENBLAS_NUM_THREADS", "MKL_NUM_THREADS",
                    "NUMBA_NUM_THREADS")
 DEVICES = ("cpu", "cuda")
+WARM_S = 0.25
 
 
-def time_block(fn: Callable[[], Any], calls: int, warmup: int) -> list[float]:
-    """Seconds per call of `fn` after `warmup` untimed calls; the garbage collector is off
-    while timing (as in timeit), so a collection does not land inside one library's block."""
+def time_block(fn: Callable[[], Any], calls: int, warmup: int,
+               warm_s: float = WARM_S) -> list[float]:
+    """Seconds per call of `fn` after `warmup` untimed calls, then more until `warm_s` seconds
+    have passed; the garbage collector is off while timing (as in timeit), so a collection does
+    not land inside one library's block."""
+    start = time.perf_counter()
     for _ in range(warmup):
+        fn()
+    while time.perf_counter() - start < warm_s:
         fn()
     gc.collect()
     gc.disable()

@@ -38,7 +38,8 @@ Run it from the repository root:
     .venv/bin/python benchmarks/kernels.py --device cuda   # cupy against PyTorch CUDA
 
 Libraries run with their default thread counts (printed at the top), in alternating blocks with
-pauses between them, as in `autograd_overhead.py`, whose notes on threads apply here too.
+pauses between them, as in `autograd_overhead.py`, whose notes on threads apply here too; after
+each pause a library runs untimed for a quarter of a second (bench_common.py says why).
 """
 
 from __future__ import annotations

@@ -36,7 +36,7 @@ process may run on; 1 runs everything in the calling thread with BLAS's own thre
 from __future__ import annotations
 
 import os
-from concurrent.futures import ThreadPoolExecutor
+from concurrent.futures import ThreadPoolExecutor, wait
 
 import numpy as np
 from threadpoolctl import ThreadpoolController
@@ -62,14 +62,20 @@ class NumbaBackend(NumpyBackend):
     def __init__(self, workers: int) -> None:
         super().__init__()
         self.workers = workers
-        self._pool = ThreadPoolExecutor(workers, "minigrad-numba") if workers > 1 else None
+        self._pool = ThreadPoolExecutor(workers - 1, "minigrad-numba") if workers > 1 else None
         self._threadpools = ThreadpoolController()
 
     def in_parts(self, work, parts):
+        """The calling thread takes the first part itself: one thread hand-off fewer."""
         if self._pool is None or len(parts) < 2:
             return [work(part) for part in parts]
         with self._threadpools.limit(limits=1, user_api="blas"):
-            return list(self._pool.map(work, parts))
+            others = [self._pool.submit(work, part) for part in parts[1:]]
+            try:
+                first = work(parts[0])
+            finally:  # an error here still waits: the others write into the same outputs
+                wait(others)
+            return [first] + [future.result() for future in others]
 
     def matmul(self, a, b):
         """Large 2-D products split by rows of `a` over the workers."""
