@@ -26,6 +26,7 @@ import minigrad as mg
 import minigrad.nn.functional as F
 from minigrad.backends import available, load
 from minigrad.backends.cupy_backend import CupyBackend
+from minigrad.backends.numba_backend import _winograd_fits
 from minigrad.testing import gradcheck
 from minigrad.testing.strategies import (
     arrays,
@@ -86,6 +87,27 @@ def pool_inputs(draw, distinct: bool):
     return (draw(distinct_arrays(shape) if distinct else arrays(shape)),), params
 
 
+@st.composite
+def winograd_cases(draw) -> dict:
+    """3x3 stride-1 convolutions with channels enough for the Numba backend's Winograd path
+    (conv2d_cases almost never draws one): padding 0-2 per side, odd and even outputs."""
+    padding = (draw(st.integers(0, 2)), draw(st.integers(0, 2)))
+    h, w = (draw(st.integers(max(1, 3 - 2 * p), 5)) for p in padding)
+    c, k = draw(st.integers(8, 9)), draw(st.integers(8, 9))
+    case = {"x": (draw(st.integers(1, 2)), c, h, w), "weight": (k, c, 3, 3), "stride": (1, 1),
+            "padding": padding, "dilation": (1, 1), "groups": 1}
+    assert _winograd_fits(case["weight"], case["stride"], case["dilation"], case["groups"])
+    return case
+
+
+@st.composite
+def winograd_inputs(draw):
+    case = draw(winograd_cases())
+    inputs = (draw(arrays(case["x"])), draw(arrays(case["weight"])),
+              draw(arrays((case["weight"][0],))))
+    return inputs, {"padding": case["padding"]}
+
+
 def _divisors(n: int) -> list[int]:
     return [d for d in range(1, n + 1) if n % d == 0]
 
@@ -129,6 +151,8 @@ class Case:
 CASES = [
     Case("conv2d_bias", lambda F, x, w, b, **p: F.conv2d(x, w, b, **p), conv_inputs(bias=True)),
     Case("conv2d_no_bias", lambda F, x, w, **p: F.conv2d(x, w, **p), conv_inputs(bias=False)),
+    Case("conv2d_3x3_stride_1", lambda F, x, w, b, **p: F.conv2d(x, w, b, **p),
+         winograd_inputs()),
     Case("max_pool2d", lambda F, x, **p: F.max_pool2d(x, **p), pool_inputs(distinct=True)),
     Case("avg_pool2d", lambda F, x, **p: F.avg_pool2d(x, **p), pool_inputs(distinct=False)),
     Case("adaptive_avg_pool2d", lambda F, x, **p: F.adaptive_avg_pool2d(x, **p),
@@ -234,6 +258,32 @@ def test_conv2d_kernels_match_numpy(target, dtype, data):
     grad_w = backend.conv2d_backward_weight(put(backend, grad, layout), put(backend, x, layout),
                                             weight.shape, *geometry)
     assert_same(grad_w, expected, dtype)
+
+
+@pytest.mark.parametrize("dtype", DTYPES)
+@given(data=st.data())
+def test_3x3_stride_1_conv_kernels_match_numpy(target, dtype, data):
+    """Numba's Winograd path. Its sums run in another order than im2col's GEMM, so float32
+    results may differ by a few ulps of the largest term: the tolerance scales with it."""
+    backend, layout = target
+    reference = load("numpy")
+    case = data.draw(winograd_cases(), label="case")
+    geometry = (case["stride"], case["padding"], case["dilation"], case["groups"])
+    x = data.draw(arrays(case["x"], dtype=dtype), label="x")
+    weight = data.draw(arrays(case["weight"], dtype=dtype), label="weight")
+
+    def assert_close(actual, expected):
+        assert actual.shape == expected.shape and actual.dtype == expected.dtype
+        tolerance = KERNEL_TOLERANCE[dtype]["atol"] * max(1.0, float(np.abs(expected).max()))
+        np.testing.assert_allclose(host(actual), expected, rtol=0, atol=tolerance)
+
+    expected = reference.conv2d_forward(x, weight, *geometry)
+    assert_close(backend.conv2d_forward(put(backend, x, layout), put(backend, weight), *geometry),
+                 expected)
+    grad = data.draw(arrays(expected.shape, dtype=dtype), label="grad")
+    expected = reference.conv2d_backward_input(grad, weight, x.shape, *geometry)
+    assert_close(backend.conv2d_backward_input(put(backend, grad, layout), put(backend, weight),
+                                               x.shape, *geometry), expected)
 
 
 @st.composite

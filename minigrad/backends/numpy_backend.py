@@ -129,13 +129,15 @@ class NumpyBackend(Backend):
         return view, pad
 
     def _chunk_parts(self, windows) -> list[list[tuple[int, int]]]:
-        """The batch as image ranges whose im2col columns take about CHUNK_BYTES each, dealt
-        into `workers` parts of consecutive chunks (at least one chunk per part when the batch
-        has the images for it)."""
+        """The batch dealt into `workers` near-equal image ranges, each cut into consecutive
+        chunks whose im2col columns take at most about CHUNK_BYTES. (Dealing whole chunks
+        instead left one worker 20 of 32 images on ResNet-20's first stage: 2.8 ms against
+        2.2 for that conv's forward.)"""
         n, oh, ow = windows.shape[1:4]
         row_bytes = math.prod(windows.shape[4:]) * windows.dtype.itemsize
-        per_chunk = max(1, min(CHUNK_BYTES // max(1, oh * ow * row_bytes), -(-n // self.workers)))
-        return _split(_ranges(n, -(-n // per_chunk)), self.workers)
+        per_chunk = max(1, CHUNK_BYTES // max(1, oh * ow * row_bytes))
+        return [_ranges(stop - start, -(-(stop - start) // per_chunk), start)
+                for start, stop in _ranges(n, self.workers)]
 
     def _column_chunks(self, windows, pad, chunks: list[tuple[int, int]]):
         """(row span, im2col columns) for each image range, padded first by `pad`: columns
@@ -246,15 +248,11 @@ def _output_hw(hw, kernel, stride, padding, dilation) -> tuple[int, int]:
 CHUNK_BYTES = 4 << 20
 
 
-def _ranges(total: int, count: int) -> list[tuple[int, int]]:
-    """0..total cut into at most `count` consecutive (start, stop) ranges of near-equal size."""
+def _ranges(total: int, count: int, offset: int = 0) -> list[tuple[int, int]]:
+    """offset..offset+total cut into at most `count` consecutive (start, stop) ranges of
+    near-equal size."""
     count = max(1, min(count, total))
-    return [(total * i // count, total * (i + 1) // count) for i in range(count)]
-
-
-def _split(items: list, count: int) -> list[list]:
-    """`items` dealt into at most `count` runs of consecutive items."""
-    return [items[start:stop] for start, stop in _ranges(len(items), count)]
+    return [(offset + total * i // count, offset + total * (i + 1) // count) for i in range(count)]
 
 
 def _tap_slice(tap: int, dilation: int, stride: int, count: int) -> slice:
