@@ -216,7 +216,8 @@ def test_mixing_devices_raises_a_clear_error():
 
 # ------------------------------------------------------------------------------ numba backend
 
-NUMBA_KERNELS = ["_transpose_images", "_winograd_input", "_winograd_output", "_col2im",
+NUMBA_KERNELS = ["_transpose_images", "_winograd_input", "_winograd_output",
+                 "_winograd_output_grad", "_col2im",
                  "_maxpool_forward", "_maxpool_backward", "_avgpool_forward", "_avgpool_backward",
                  "_batch_norm_forward", "_batch_norm_backward"]
 

@@ -263,8 +263,9 @@ def test_conv2d_kernels_match_numpy(target, dtype, data):
 @pytest.mark.parametrize("dtype", DTYPES)
 @given(data=st.data())
 def test_3x3_stride_1_conv_kernels_match_numpy(target, dtype, data):
-    """Numba's Winograd path. Its sums run in another order than im2col's GEMM, so float32
-    results may differ by a few ulps of the largest term: the tolerance scales with it."""
+    """Numba's Winograd path (forward and both gradients). Its sums run in another order than
+    im2col's GEMMs, so float32 results may differ by a few ulps of the largest term: the
+    tolerance scales with it."""
     backend, layout = target
     reference = load("numpy")
     case = data.draw(winograd_cases(), label="case")
@@ -284,6 +285,9 @@ def test_3x3_stride_1_conv_kernels_match_numpy(target, dtype, data):
     expected = reference.conv2d_backward_input(grad, weight, x.shape, *geometry)
     assert_close(backend.conv2d_backward_input(put(backend, grad, layout), put(backend, weight),
                                                x.shape, *geometry), expected)
+    expected = reference.conv2d_backward_weight(grad, x, weight.shape, *geometry)
+    assert_close(backend.conv2d_backward_weight(put(backend, grad, layout), put(backend, x, layout),
+                                                weight.shape, *geometry), expected)
 
 
 @st.composite
