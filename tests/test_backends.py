@@ -216,21 +216,42 @@ def test_mixing_devices_raises_a_clear_error():
 
 # ------------------------------------------------------------------------------ numba backend
 
-NUMBA_KERNELS = ["_transpose_images", "_winograd_input", "_winograd_output",
-                 "_winograd_output_grad", "_col2im",
+NUMBA_KERNELS = ["_relu", "_relu_backward", "_transpose_images", "_winograd_input",
+                 "_winograd_output", "_winograd_output_grad", "_col2im",
                  "_maxpool_forward", "_maxpool_backward", "_avgpool_forward", "_avgpool_backward",
                  "_batch_norm_forward", "_batch_norm_backward"]
+
+
+def layout_of(x: np.ndarray, source: str) -> np.ndarray:
+    """x as plain NCHW, as channels-last memory, or as a strided slice (neither)."""
+    if source == "sliced":
+        return np.concatenate([x, x], axis=3)[..., ::2]
+    if source == "channels_last":
+        return np.ascontiguousarray(x.transpose(0, 2, 3, 1)).transpose(0, 3, 1, 2)
+    return x
+
+
+@pytest.mark.parametrize("backend", HOST_BACKENDS)
+@pytest.mark.parametrize("source", ["nchw", "sliced", "channels_last"])
+def test_relu_kernels_match_numpy_and_keep_the_layout(backend, source):
+    rng = np.random.default_rng(0)
+    x = layout_of(rng.standard_normal((3, 5, 4, 6)).astype(np.float32), source)
+    x[0, 0, 0, :3] = [np.nan, np.inf, -np.inf]
+    grad = layout_of(rng.standard_normal(x.shape).astype(np.float32), source)
+    kernels = load(backend)
+    out = kernels.relu(x)
+    np.testing.assert_array_equal(out, np.maximum(x, 0))  # NaN stays NaN
+    if source != "sliced":
+        assert out.strides == x.strides
+    expected = np.where(out <= 0, 0, grad)  # PyTorch's threshold_backward: NaN passes grad
+    np.testing.assert_array_equal(kernels.relu_backward(grad, out), expected)
 
 
 @pytest.mark.parametrize("backend", HOST_BACKENDS)
 @pytest.mark.parametrize("shape", [(1, 1, 1, 1), (3, 5, 7, 2), (2, 40, 9, 33), (5, 64, 6, 6)])
 @pytest.mark.parametrize("source", ["nchw", "sliced", "channels_last"])
 def test_channels_last_keeps_the_values_and_lays_them_out_nhwc(backend, shape, source):
-    x = np.random.default_rng(0).standard_normal(shape).astype(np.float32)
-    if source == "sliced":  # neither C-contiguous nor channels-last
-        x = np.concatenate([x, x], axis=3)[..., ::2]
-    elif source == "channels_last":
-        x = np.ascontiguousarray(x.transpose(0, 2, 3, 1)).transpose(0, 3, 1, 2)
+    x = layout_of(np.random.default_rng(0).standard_normal(shape).astype(np.float32), source)
     already = x.transpose(0, 2, 3, 1).flags.c_contiguous  # channels-last, or a single pixel
     out = load(backend).channels_last(x)
     np.testing.assert_array_equal(out, x)

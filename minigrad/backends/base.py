@@ -62,6 +62,15 @@ class Backend:
         """Batched matrix product with NumPy's broadcasting rules."""
         raise NotImplementedError
 
+    def relu(self, x: Any) -> Any:
+        """max(x, 0); NaN stays NaN, as in PyTorch."""
+        return self.xp.maximum(x, 0)
+
+    def relu_backward(self, grad: Any, out: Any) -> Any:
+        """The gradient where relu's output `out` is not <= 0 (positive, or NaN: PyTorch's
+        rule), else 0."""
+        return grad * ~(out <= 0)
+
     def channels_last(self, nchw: Any) -> Any:
         """The same values as an NCHW-shaped view of NHWC memory: free when already so laid out.
 

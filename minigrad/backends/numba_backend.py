@@ -95,15 +95,15 @@ class NumbaBackend(NumpyBackend):
 
     def conv2d_forward(self, x, weight, stride, padding, dilation, groups):
         if _winograd_fits(weight.shape, stride, dilation, groups):
-            return self._winograd(x, weight, padding)
+            return self._winograd(x, _winograd_kernels(weight).transpose(0, 2, 1), padding)
         return super().conv2d_forward(x, weight, stride, padding, dilation, groups)
 
     def conv2d_backward_input(self, grad, weight, input_shape, stride, padding, dilation, groups):
         """For a 3x3 stride-1 convolution the input gradient is itself one: of the output
         gradient with the kernel flipped and its channel axes swapped, padded by 2 - padding."""
         if _winograd_fits(weight.shape, stride, dilation, groups) and max(padding) <= 2:
-            flipped = weight.transpose(1, 0, 2, 3)[:, :, ::-1, ::-1]
-            return self._winograd(grad, flipped, (2 - padding[0], 2 - padding[1]))
+            spectra = _winograd_kernels(weight, flipped=True)  # (16, K, C): K in, C out
+            return self._winograd(grad, spectra, (2 - padding[0], 2 - padding[1]))
         return super().conv2d_backward_input(grad, weight, input_shape, stride, padding,
                                              dilation, groups)
 
@@ -125,31 +125,32 @@ class NumbaBackend(NumpyBackend):
                                                                      x.dtype):
                 _winograd_input(_nhwc(x[start:stop]), spectra, *padding, tiles_across)
                 _winograd_output_grad(_nhwc(grad[start:stop]), grads)
-                total = total + np.matmul(spectra.transpose(0, 2, 1), grads)
+                total = total + np.matmul(grads.transpose(0, 2, 1), spectra)
             return total
 
         sums = sum(self.in_parts(partial_sum, _ranges(n, self.workers)))
-        return _winograd_weight_grad(sums).astype(x.dtype)
+        return _winograd_kernel_grad(sums)
 
-    def _winograd(self, x, weight, padding):
+    def _winograd(self, x, kernel_spectra, padding):
         """A 3x3 stride-1 convolution by Winograd's F(2x2, 3x3) (Lavin and Gray, 2015): each 2x2
         block of outputs from its 4x4 input tile with 16 multiplications per channel pair
         instead of 36. The tiles' transforms are compiled loops; the products are 16 GEMMs of
         (tiles, C) by (C, K), run on the workers a few images at a time so that the transformed
         tiles are read back from cache. The GEMMs do 2.25x fewer multiply-adds than im2col's;
-        with the transforms, a ResNet-20 training step took 105 ms against 122 (batch 32)."""
+        with the transforms, a ResNet-20 training step took 105 ms against 122 (batch 32).
+        `kernel_spectra`: (16, C, K), G g G^T of every kernel g (`_winograd_kernels`)."""
         n, c, h, w = x.shape
-        k = weight.shape[0]
+        k = kernel_spectra.shape[2]
         oh, ow = h + 2 * padding[0] - 2, w + 2 * padding[1] - 2
         tiles_per_image = -(-oh // 2) * -(-ow // 2)
-        transformed = _winograd_weights(weight).astype(x.dtype)
+        kernel_spectra = kernel_spectra.astype(x.dtype, copy=False)
         out = np.empty((n, oh, ow, k), x.dtype)
 
         def images(span):
             for start, stop, spectra, products in self._winograd_chunks(span, tiles_per_image,
                                                                         c, k, x.dtype):
                 _winograd_input(_nhwc(x[start:stop]), spectra, *padding, -(-ow // 2))
-                np.matmul(spectra, transformed, out=products)
+                np.matmul(spectra, kernel_spectra, out=products)
                 _winograd_output(products, out[start:stop])
 
         self.in_parts(images, _ranges(n, self.workers))
@@ -166,6 +167,23 @@ class NumbaBackend(NumpyBackend):
             buffer = self.scratch((16 * tiles * (c + k),), dtype)
             yield (start, stop, buffer[:16 * tiles * c].reshape(16, tiles, c),
                    buffer[16 * tiles * c:].reshape(16, tiles, k))
+
+    def relu(self, x):
+        out = np.empty_like(x)  # x's memory layout
+        memory = _flat_memory(x, out)
+        if memory is None:
+            return super().relu(x)
+        _relu(*memory)
+        return out
+
+    def relu_backward(self, grad, out):
+        """One pass and no temporary: NumPy's grad * (out > 0) makes two, and a bool array."""
+        result = np.empty_like(out)
+        memory = _flat_memory(grad, out, result)
+        if memory is None:
+            return super().relu_backward(grad, out)
+        _relu_backward(*memory)
+        return result
 
     def channels_last(self, nchw):
         """The workers transpose their own images with a compiled loop: NumPy's transposing
@@ -243,6 +261,7 @@ class NumbaBackend(NumpyBackend):
         x = np.ones((1, 8, 4, 4), np.float32)
         w = np.ones((8, 8, 3, 3), np.float32)
         self.channels_last(x)
+        self.relu_backward(x, self.relu(x))
         for stride in (1, 1), (2, 2):  # Winograd's kernels, then im2col's
             out = self.conv2d_forward(x, w, stride, (1, 1), (1, 1), 1)
             self.conv2d_backward_input(out, w, x.shape, stride, (1, 1), (1, 1), 1)
@@ -270,6 +289,18 @@ def worker_count() -> int:
                              f"got {setting!r}")
         return int(setting)
     return len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count() or 1
+
+
+def _flat_memory(*arrays):
+    """1-D views of arrays that lay out their elements in the same order in memory (C order,
+    channels-last, any order), matching element for element; None if they do not."""
+    if any(a.shape != arrays[0].shape or a.dtype != arrays[0].dtype for a in arrays):
+        return None
+    outermost_first = np.argsort(arrays[0].strides, kind="stable")[::-1]
+    views = [a.transpose(outermost_first) for a in arrays]
+    if not all(view.flags.c_contiguous for view in views):
+        return None
+    return [view.reshape(-1) for view in views]
 
 
 def _nhwc(nchw):
@@ -319,26 +350,27 @@ WINOGRAD_MIN_CHANNELS = 8
 
 # Winograd F(2x2, 3x3): input tiles d (4x4) become B^T d B, kernels g (3x3) become G g G^T, and
 # A^T (their product) A is the 2x2 output block. B^T and A^T are written out in the kernels.
+# G g G^T is linear in g's 9 taps: row ab of _WINOGRAD_GG holds G[a, i] G[b, j] for each tap ij.
+# Its entries are products of 0, 1/2 and 1, exact in every float type.
 _WINOGRAD_G = np.array([[1.0, 0.0, 0.0], [0.5, 0.5, 0.5], [0.5, -0.5, 0.5], [0.0, 0.0, 1.0]])
+_WINOGRAD_GG = np.einsum("ai,bj->abij", _WINOGRAD_G, _WINOGRAD_G).reshape(16, 9)
 
 
-def _winograd_weights(weight):
-    """(K, C, 3, 3) -> (16, C, K): G g G^T for every kernel, as two GEMMs (a batched matmul or
-    einsum over the K*C little kernels took a millisecond for 64x64 channels)."""
+def _winograd_kernels(weight, flipped=False):
+    """(K, C, 3, 3) -> (16, K, C): G g G^T for every kernel g, or for g turned by 180 degrees
+    (its 9 taps reversed), as one small GEMM straight from the weight's memory. (Transposing
+    a 64x64x3x3 weight first took 150 us, six times the GEMM.)"""
     k, c = weight.shape[:2]
-    g_right = weight.reshape(k * c * 3, 3) @ _WINOGRAD_G.T  # rows of g G^T: (k, c, i) x b
-    spectra = _WINOGRAD_G @ g_right.reshape(k * c, 3, 4).transpose(1, 0, 2).reshape(3, -1)
-    return np.ascontiguousarray(spectra.reshape(4, k, c, 4).transpose(0, 3, 2, 1)).reshape(16, c, k)
+    gg = _WINOGRAD_GG[:, ::-1] if flipped else _WINOGRAD_GG
+    return (gg.astype(weight.dtype) @ weight.reshape(k * c, 9).T).reshape(16, k, c)
 
 
-def _winograd_weight_grad(spectra):
-    """(16, C, K) -> (K, C, 3, 3): G^T m G for every channel pair, the adjoint of
-    `_winograd_weights`, as two GEMMs too."""
-    _, c, k = spectra.shape
-    m = spectra.reshape(4, 4, c, k).transpose(3, 2, 0, 1).reshape(k * c * 4, 4)
-    right = (m @ _WINOGRAD_G).reshape(k * c, 4, 3)  # m G: (k, c, a) x v
-    both = _WINOGRAD_G.T @ right.transpose(1, 0, 2).reshape(4, -1)  # u x (k, c, v)
-    return np.ascontiguousarray(both.reshape(3, k, c, 3).transpose(1, 2, 0, 3))
+def _winograd_kernel_grad(spectra):
+    """(16, K, C) -> (K, C, 3, 3): G^T m G for every channel pair, the adjoint of
+    `_winograd_kernels`."""
+    _, k, c = spectra.shape
+    taps = spectra.reshape(16, k * c).T @ _WINOGRAD_GG.astype(spectra.dtype)  # (k*c, 9)
+    return taps.reshape(k, c, 3, 3)
 
 
 # The transformed tiles and products of a chunk of images that `_winograd` works on at a time.
@@ -348,6 +380,18 @@ WINOGRAD_CHUNK_BYTES = 1 << 20
 # ------------------------------------------------------------------------------------ kernels
 # Arguments are C-contiguous channels-last (N, H, W, C) arrays and plain ints; the innermost
 # loops run over channels, so they read and write contiguous memory.
+
+
+@njit(cache=True, nogil=True)
+def _relu(x, out):
+    for i in range(x.size):
+        out[i] = 0 if x[i] <= 0 else x[i]  # NaN is not <= 0: it stays NaN, as in PyTorch
+
+
+@njit(cache=True, nogil=True)
+def _relu_backward(grad, out, result):
+    for i in range(grad.size):
+        result[i] = 0 if out[i] <= 0 else grad[i]
 
 
 @njit(cache=True, nogil=True)
