@@ -1,18 +1,21 @@
-"""The Numba backend: col2im, Winograd's transforms and pooling as JIT-compiled loops, the GEMMs
-in BLAS, and every convolution and large matmul split over worker threads that each run BLAS on
-one thread.
+"""The Numba backend: col2im, Winograd's transforms, pooling, ReLU and batch norm as JIT-compiled
+loops, the GEMMs in BLAS, and every convolution, pooling call and large matmul split over
+worker threads that each run BLAS on one thread.
 
-3x3 stride-1 convolutions with 8 channels or more (nearly all of ResNet-20's), and the input
-gradients of those, run as Winograd F(2x2, 3x3): `_winograd` says how. The others are the
-reference convolution (`NumpyBackend`: im2col by a strided copy, one GEMM per cache-sized chunk
-of columns), with the batch dealt in equal image ranges to one worker thread per core.
+3x3 stride-1 convolutions with 8 channels or more (nearly all of ResNet-20's), forward and both
+gradients, run as Winograd F(2x2, 3x3): `_winograd` says how. The others are the reference
+convolution (`NumpyBackend`: im2col by a strided copy, one GEMM per cache-sized chunk of
+columns), with the batch dealt in equal image ranges to one worker thread per core.
 Each worker copies its columns and multiplies them itself, with OpenBLAS limited to one thread
 (threadpoolctl) for the call: measured on the 2-core VM this was built on, OpenBLAS's own
 threads hand off inside every GEMM, and for long stretches those hand-offs cost milliseconds
 (ResNet-20's first-stage conv forward: 14-16 ms against 3.5-4 ms in the fast stretches; a
 ResNet-20 training step 390-420 ms against 200-215). One hand-off per kernel call instead keeps
-the 2-core speed-up in both stretches (that conv: 3-4.5 ms throughout). NumPy's copies, BLAS and
-the `nogil` Numba kernels all release the GIL, so Python threads do run in parallel.
+the 2-core speed-up in both stretches (that conv: 3-4.5 ms throughout). The small GEMMs between
+kernel calls run on one BLAS thread too (`one_blas_thread`). NumPy's copies, BLAS and the
+`nogil` Numba kernels all release the GIL, so Python threads do run in parallel. A hand-off
+costs 25-70 us here, so kernels of a few hundred microseconds (batch norm, ReLU) stay on the
+calling thread: batch norm on two workers took 0.55 ms against 0.33 on one.
 
 col2im is a compiled loop that streams through the columns in memory order, adding each entry
 to the pixel it came from with the padding folded in: 3-10x faster than NumPy's tap-by-tap adds,
@@ -22,7 +25,9 @@ shape measured. Pooling runs over channels-last memory, whole channel vectors at
 the argmax kept as a one-byte offset inside its window; its backward kernels are gathers (each
 input pixel sums its windows), so they need no zero-filled output, and every pooling kernel
 runs on the workers, each on its own images (max pool 2x2/2 forward+backward on
-(64, 32, 26, 26): 3.3 ms on one thread with a scatter, 1.3 ms so).
+(64, 32, 26, 26): 3.3 ms on one thread with a scatter, 1.3 ms so). NCHW input is transposed to
+channels-last by a compiled tiled loop on the workers (NumPy's transposing copy ran at a third
+of the speed on one core).
 
 The loops are serial Numba, not `prange`: measured here (numba 0.68), `parallel=True` kernels
 loaded from the on-disk cache ran 1.3-4x slower than freshly compiled ones (numba issue #8085),
