@@ -419,9 +419,17 @@ def _relu_backward(grad, out, result):
 
 @njit(cache=True, nogil=True)
 def _transpose_images(x, out, tile=32):
-    """out[b] = x[b].T, in tile x tile blocks so that reads and writes both stay in cache."""
+    """out[b] = x[b].T. Row by row of `out` (reading a column of x) unless x's rows are a
+    multiple of 256 bytes long: then the column's elements fall into the same few cache sets
+    and evict each other, and tile x tile blocks are faster (a 64x1024 image: 1.8 against
+    6.0 ms for 32; a 32x676 one: 0.4 against 1.0)."""
     n, rows, cols = x.shape
     for b in range(n):
+        if cols % 64:
+            for col in range(cols):
+                for r in range(rows):
+                    out[b, col, r] = x[b, r, col]
+            continue
         for r0 in range(0, rows, tile):
             for c0 in range(0, cols, tile):
                 for r in range(r0, min(rows, r0 + tile)):
