@@ -248,7 +248,9 @@ def test_relu_kernels_match_numpy_and_keep_the_layout(backend, source):
 
 
 @pytest.mark.parametrize("backend", HOST_BACKENDS)
-@pytest.mark.parametrize("shape", [(1, 1, 1, 1), (3, 5, 7, 2), (2, 40, 9, 33), (5, 64, 6, 6)])
+# (2, 40, 8, 8) and (2, 3, 8, 16): H*W a multiple of 64, the tiled loop (40 rows: a partial tile)
+@pytest.mark.parametrize("shape", [(1, 1, 1, 1), (3, 5, 7, 2), (2, 40, 9, 33), (5, 64, 6, 6),
+                                   (2, 40, 8, 8), (2, 3, 8, 16)])
 @pytest.mark.parametrize("source", ["nchw", "sliced", "channels_last"])
 def test_channels_last_keeps_the_values_and_lays_them_out_nhwc(backend, shape, source):
     x = layout_of(np.random.default_rng(0).standard_normal(shape).astype(np.float32), source)
