@@ -20,10 +20,11 @@ Before timing, each case runs once per library, untimed (the JIT warmup, first-t
 and that run's output and gradients are checked against PyTorch (or the numpy backend without
 it). Also printed: this machine's float32 GEMM rate (numpy sgemm, 1024^3 and 2048^3), the
 GFLOP/s each conv row reaches as a share of it (2 N K C kH kW OH OW per forward, three times
-that for forward+backward), and Numba's first-call cost per kernel, measured in fresh
-subprocesses: "cold compile" with an empty on-disk cache (a new NUMBA_CACHE_DIR), then "cached
-load" from that same directory. Steady-state times exclude both: `warmup()` and the untimed run
-come first.
+that for forward+backward: a direct convolution's count, so an algorithm that multiplies less,
+like the Numba backend's Winograd path for 3x3 stride-1 convolutions, can pass 100%), and
+Numba's first-call cost per kernel, measured in fresh subprocesses: "cold compile" with an
+empty on-disk cache (a new NUMBA_CACHE_DIR), then "cached load" from that same directory.
+Steady-state times exclude both: `warmup()` and the untimed run come first.
 
 `--device cuda` times minigrad's cupy backend alone (exit status 2 where it cannot run) against
 PyTorch on the GPU (tensors moved with `.to("cuda")`, keeping their layout), with TF32 turned off
@@ -340,7 +341,8 @@ def cupy_sgemm_gflops(size: int, repeats: int, warmup: int) -> float:
 def numba_first_calls() -> dict[str, float]:
     """Seconds for importing the Numba backend and for the first call of each of its kernels
     (float32, as `warmup()` runs them). Meant for a fresh process: see `time_numba_first_calls`.
-    The conv forward and weight gradient use NumPy's im2col, so they compile nothing."""
+    A stride-1 3x3 convolution with 8 channels takes the Winograd path, a stride-2 one im2col
+    (NumPy's: only its input gradient compiles a kernel, col2im)."""
     timings: dict[str, float] = {}
 
     def first(label: str, call: Callable[[], Any]) -> Any:
@@ -350,20 +352,31 @@ def numba_first_calls() -> dict[str, float]:
         return result
 
     backend = first("import numba + minigrad's numba backend", lambda: mg.backends.load("numba"))
-    x = np.ones((1, 2, 4, 4), np.float32)
-    w = np.ones((2, 2, 3, 3), np.float32)
+    x = np.ones((2, 8, 4, 4), np.float32)
+    w = np.ones((8, 8, 3, 3), np.float32)
     one, two, zero = (1, 1), (2, 2), (0, 0)
-    out = first("conv2d_forward (NumPy im2col, no kernel)",
+    rows = first("_transpose_images (NCHW to channels-last)", lambda: backend.channels_last(x))
+    first("_relu, _relu_backward", lambda: backend.relu_backward(rows, backend.relu(rows)))
+    out = first("_winograd_input, _winograd_output (3x3 stride-1 forward)",
                 lambda: backend.conv2d_forward(x, w, one, one, one, 1))
-    first("_col2im (conv2d_backward_input)",
+    first("its input gradient (the same kernels)",
           lambda: backend.conv2d_backward_input(out, w, x.shape, one, one, one, 1))
-    first("conv2d_backward_weight (NumPy im2col, no kernel)",
+    first("_winograd_output_grad (its weight gradient)",
           lambda: backend.conv2d_backward_weight(out, x, w.shape, one, one, one, 1))
+    out = backend.conv2d_forward(x, w, two, one, one, 1)
+    first("_col2im (stride-2 input gradient)",
+          lambda: backend.conv2d_backward_input(out, w, x.shape, two, one, one, 1))
     pooled, argmax = first("_maxpool_forward", lambda: backend.maxpool2d_forward(x, two, two, zero))
     first("_maxpool_backward",
           lambda: backend.maxpool2d_backward(pooled, argmax, x.shape, two, two, zero))
     pooled = first("_avgpool_forward", lambda: backend.avgpool2d_forward(x, two, two, zero))
     first("_avgpool_backward", lambda: backend.avgpool2d_backward(pooled, x.shape, two, two, zero))
+    flat = x.reshape(-1, 8)
+    normed, mean, var = first("_batch_norm_forward",
+                              lambda: backend.batch_norm_forward(flat, None, None, 1e-5))
+    vector = mean.astype(np.float32)
+    first("_batch_norm_backward",
+          lambda: backend.batch_norm_backward(normed, flat, vector, vector, vector))
     return timings
 
 
@@ -423,7 +436,8 @@ def print_checks(results: dict[str, Result], names: list[str]) -> bool:
 
 def print_conv_rates(results: dict[str, Result], case_list: list[Case], names: list[str],
                      peak: float) -> None:
-    print(f"Conv GFLOP/s (median time) and share of the sgemm peak ({peak:.1f} GFLOP/s):")
+    print(f"Conv GFLOP/s (median time; a direct convolution's multiply-adds, which Winograd "
+          f"needs fewer of) and share of the sgemm peak ({peak:.1f} GFLOP/s):")
     rows = []
     for case in case_list:
         if case.flops:
