@@ -166,7 +166,7 @@ class NumbaBackend(NumpyBackend):
         k = kernel_spectra.shape[2]
         oh, ow = h + 2 * padding[0] - 2, w + 2 * padding[1] - 2
         tiles_per_image = -(-oh // 2) * -(-ow // 2)
-        kernel_spectra = kernel_spectra.astype(x.dtype, copy=False)  # a float64 weight
+        kernel_spectra = kernel_spectra.astype(x.dtype, copy=False)  # no-op for matching dtypes
         out = np.empty((n, oh, ow, k), x.dtype)
 
         def images(span):
@@ -200,7 +200,8 @@ class NumbaBackend(NumpyBackend):
         return out
 
     def relu_backward(self, grad, out):
-        """One pass and no temporary: NumPy's grad * (out > 0) makes two, and a bool array."""
+        """One pass and no temporary: NumPy's grad * ~(out <= 0) makes three, and two bool
+        arrays."""
         result = np.empty_like(out)
         memory = _flat_memory(grad, out, result)
         if memory is None:
