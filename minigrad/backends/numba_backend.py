@@ -55,6 +55,7 @@ from minigrad.backends.numpy_backend import NumpyBackend, _output_hw, _ranges
 
 try:
     from numba import njit
+    from numba.extending import register_jitable
 except ImportError as error:  # numba is a dependency, but its wheels can lag behind NumPy's
     raise RuntimeError(f"numba backend: Numba cannot be imported ({error}); "
                        "pip install -U numba") from error
@@ -589,6 +590,13 @@ def _maxpool_forward(x, out, argmax, kh, kw, sh, sw, ph, pw):
                             argmax[b, y, xo, ch] = i * kw + j
 
 
+@register_jitable
+def _windows_over(pixel, kernel, stride, pad, count):
+    """(first, stop): the windows along one axis that contain input `pixel`. (Compiled into
+    its callers, so it is not a kernel of its own.)"""
+    return max(0, (pixel + pad - kernel) // stride + 1), min(count, (pixel + pad) // stride + 1)
+
+
 @njit(cache=True, nogil=True)
 def _maxpool_backward(grad, argmax, out, kh, kw, sh, sw, ph, pw):
     """A gather: each input pixel sums the gradients of the windows whose maximum it is, so
@@ -597,9 +605,9 @@ def _maxpool_backward(grad, argmax, out, kh, kw, sh, sw, ph, pw):
     _, oh, ow, _ = grad.shape
     for b in range(n):
         for hi in range(h):
-            y_first, y_stop = max(0, (hi + ph - kh) // sh + 1), min(oh, (hi + ph) // sh + 1)
+            y_first, y_stop = _windows_over(hi, kh, sh, ph, oh)
             for wj in range(w):
-                x_first, x_stop = max(0, (wj + pw - kw) // sw + 1), min(ow, (wj + pw) // sw + 1)
+                x_first, x_stop = _windows_over(wj, kw, sw, pw, ow)
                 for ch in range(c):
                     out[b, hi, wj, ch] = 0
                 for y in range(y_first, y_stop):
@@ -636,9 +644,9 @@ def _avgpool_backward(grad, out, kh, kw, sh, sw, ph, pw):
     scale = 1.0 / (kh * kw)
     for b in range(n):
         for hi in range(h):
-            y_first, y_stop = max(0, (hi + ph - kh) // sh + 1), min(oh, (hi + ph) // sh + 1)
+            y_first, y_stop = _windows_over(hi, kh, sh, ph, oh)
             for wj in range(w):
-                x_first, x_stop = max(0, (wj + pw - kw) // sw + 1), min(ow, (wj + pw) // sw + 1)
+                x_first, x_stop = _windows_over(wj, kw, sw, pw, ow)
                 for ch in range(c):
                     out[b, hi, wj, ch] = 0
                 for y in range(y_first, y_stop):
