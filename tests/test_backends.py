@@ -248,6 +248,16 @@ def test_relu_kernels_match_numpy_and_keep_the_layout(backend, source):
 
 
 @pytest.mark.parametrize("backend", HOST_BACKENDS)
+@pytest.mark.parametrize("values", [[3, -2, 0], [True, False]], ids=["int", "bool"])
+def test_relu_of_non_float_arrays_matches_the_reference(backend, values):
+    x = np.array(values)
+    out = load(backend).relu(x)
+    expected = load("numpy").relu(x)
+    assert out.dtype == expected.dtype
+    np.testing.assert_array_equal(out, expected)
+
+
+@pytest.mark.parametrize("backend", HOST_BACKENDS)
 # (2, 40, 8, 8) and (2, 3, 8, 16): H*W a multiple of 64, the tiled loop (40 rows: a partial tile)
 @pytest.mark.parametrize("shape", [(1, 1, 1, 1), (3, 5, 7, 2), (2, 40, 9, 33), (5, 64, 6, 6),
                                    (2, 40, 8, 8), (2, 3, 8, 16)])

@@ -193,8 +193,10 @@ class NumbaBackend(NumpyBackend):
                    buffer[16 * tiles * c:].reshape(16, tiles, k))
 
     def relu(self, x):
+        """Compiled for floating-point arrays; others get the reference's promotion (a bool
+        array comes back as integers there)."""
         out = np.empty_like(x)  # x's memory layout
-        memory = _flat_memory(x, out)
+        memory = _flat_memory(x, out) if x.dtype.kind == "f" else None
         if memory is None:
             return super().relu(x)
         _relu(*memory)
