@@ -234,60 +234,46 @@ def test_channels_last_inputs_really_are_views_of_nhwc_memory():
     assert x.transpose(0, 2, 3, 1).flags.c_contiguous
 
 
+def assert_close_to_scale(actual: Any, expected: np.ndarray, dtype: str) -> None:
+    """For Numba's Winograd path: its sums run in another order than im2col's GEMMs, so float32
+    results may differ by a few ulps of the largest term; the tolerance scales with it."""
+    assert actual.shape == expected.shape and actual.dtype == expected.dtype
+    tolerance = KERNEL_TOLERANCE[dtype]["atol"] * max(1.0, float(np.abs(expected).max()))
+    np.testing.assert_allclose(host(actual), expected, rtol=0, atol=tolerance)
+
+
+# Any convolution, and the 3x3 stride-1 ones with 8+ channels (Numba's Winograd path), which
+# conv2d_cases almost never draws.
+CONV_KERNEL_CASES = {"any": (conv2d_cases(), assert_same),
+                     "3x3-stride-1": (winograd_cases(), assert_close_to_scale)}
+
+
 @pytest.mark.parametrize("dtype", DTYPES)
+@pytest.mark.parametrize("cases", sorted(CONV_KERNEL_CASES))
 @given(data=st.data())
-def test_conv2d_kernels_match_numpy(target, dtype, data):
+def test_conv2d_kernels_match_numpy(target, cases, dtype, data):
     backend, layout = target
+    strategy, check = CONV_KERNEL_CASES[cases]
     reference = load("numpy")
-    case = data.draw(conv2d_cases(), label="case")
+    case = data.draw(strategy, label="case")
     geometry = (case["stride"], case["padding"], case["dilation"], case["groups"])
     x = data.draw(arrays(case["x"], dtype=dtype), label="x")
     weight = data.draw(arrays(case["weight"], dtype=dtype), label="weight")
 
     expected = reference.conv2d_forward(x, weight, *geometry)
     out = backend.conv2d_forward(put(backend, x, layout), put(backend, weight), *geometry)
-    assert_same(out, expected, dtype)
+    check(out, expected, dtype)
 
     grad = data.draw(arrays(expected.shape, dtype=dtype), label="grad")
     expected = reference.conv2d_backward_input(grad, weight, x.shape, *geometry)
     grad_x = backend.conv2d_backward_input(put(backend, grad, layout), put(backend, weight),
                                            x.shape, *geometry)
-    assert_same(grad_x, expected, dtype)
+    check(grad_x, expected, dtype)
 
     expected = reference.conv2d_backward_weight(grad, x, weight.shape, *geometry)
     grad_w = backend.conv2d_backward_weight(put(backend, grad, layout), put(backend, x, layout),
                                             weight.shape, *geometry)
-    assert_same(grad_w, expected, dtype)
-
-
-@pytest.mark.parametrize("dtype", DTYPES)
-@given(data=st.data())
-def test_3x3_stride_1_conv_kernels_match_numpy(target, dtype, data):
-    """Numba's Winograd path (forward and both gradients). Its sums run in another order than
-    im2col's GEMMs, so float32 results may differ by a few ulps of the largest term: the
-    tolerance scales with it."""
-    backend, layout = target
-    reference = load("numpy")
-    case = data.draw(winograd_cases(), label="case")
-    geometry = (case["stride"], case["padding"], case["dilation"], case["groups"])
-    x = data.draw(arrays(case["x"], dtype=dtype), label="x")
-    weight = data.draw(arrays(case["weight"], dtype=dtype), label="weight")
-
-    def assert_close(actual, expected):
-        assert actual.shape == expected.shape and actual.dtype == expected.dtype
-        tolerance = KERNEL_TOLERANCE[dtype]["atol"] * max(1.0, float(np.abs(expected).max()))
-        np.testing.assert_allclose(host(actual), expected, rtol=0, atol=tolerance)
-
-    expected = reference.conv2d_forward(x, weight, *geometry)
-    assert_close(backend.conv2d_forward(put(backend, x, layout), put(backend, weight), *geometry),
-                 expected)
-    grad = data.draw(arrays(expected.shape, dtype=dtype), label="grad")
-    expected = reference.conv2d_backward_input(grad, weight, x.shape, *geometry)
-    assert_close(backend.conv2d_backward_input(put(backend, grad, layout), put(backend, weight),
-                                               x.shape, *geometry), expected)
-    expected = reference.conv2d_backward_weight(grad, x, weight.shape, *geometry)
-    assert_close(backend.conv2d_backward_weight(put(backend, grad, layout), put(backend, x, layout),
-                                                weight.shape, *geometry), expected)
+    check(grad_w, expected, dtype)
 
 
 @st.composite
