@@ -12,6 +12,7 @@ import os
 import subprocess
 import sys
 import textwrap
+import time
 from pathlib import Path
 
 import numpy as np
@@ -383,6 +384,69 @@ def test_convolutions_split_over_workers_match_the_reference(workers, geometry):
     np.testing.assert_allclose(split.conv2d_backward_weight(grad, x, weight.shape, *args),
                                reference.conv2d_backward_weight(grad, x, weight.shape, *args),
                                rtol=1e-12)
+
+
+@pytest.mark.parametrize("workers", [2, 3])
+def test_winograd_chunks_taken_by_any_worker_match_the_reference_every_time(monkeypatch,
+                                                                           workers):
+    """Chunks of one or two images (4 or 6, a multiple of the workers), each taken by
+    whichever worker is free: the reference's numbers, and the weight gradient (a sum over
+    chunks) is the same on every call."""
+    from minigrad.backends import numba_backend
+
+    monkeypatch.setattr(numba_backend, "WINOGRAD_CHUNK_BYTES", 16 * 25 * 17 * 8 * 2)  # 2 images
+    split = numba_backend.NumbaBackend(workers)
+    reference = load("numpy")
+    rng = np.random.default_rng(workers)
+    x = rng.standard_normal((7, 8, 9, 10))
+    weight = rng.standard_normal((9, 8, 3, 3))
+    args = ((1, 1), (1, 1), (1, 1), 1)
+    assert numba_backend._winograd_fits(weight.shape, *args[:1], *args[2:])
+    assert len(split._winograd_chunks(7, 25, 17, x.dtype)) % workers == 0
+    out = reference.conv2d_forward(x, weight, *args)
+    grad = rng.standard_normal(out.shape)
+    np.testing.assert_allclose(split.conv2d_forward(x, weight, *args), out, rtol=1e-10,
+                               atol=1e-10)
+    np.testing.assert_allclose(split.conv2d_backward_input(grad, weight, x.shape, *args),
+                               reference.conv2d_backward_input(grad, weight, x.shape, *args),
+                               rtol=1e-10, atol=1e-10)
+    grad_w = [split.conv2d_backward_weight(grad, x, weight.shape, *args) for _ in range(4)]
+    np.testing.assert_allclose(grad_w[0], reference.conv2d_backward_weight(grad, x, weight.shape,
+                                                                          *args), rtol=1e-10)
+    assert all(np.array_equal(g, grad_w[0]) for g in grad_w[1:])
+
+
+def test_in_parts_runs_every_part_once_and_returns_results_in_order():
+    from minigrad.backends import numba_backend
+
+    backend = numba_backend.NumbaBackend(3)
+    ran = []
+
+    def work(part):  # uneven durations, so threads take parts out of order
+        time.sleep(0.002 * (part % 3 == 0))
+        ran.append(part)
+        return part * part
+
+    assert backend.in_parts(work, list(range(20))) == [p * p for p in range(20)]
+    assert sorted(ran) == list(range(20))
+
+
+def test_in_parts_raises_a_workers_error_after_every_part_has_stopped():
+    from minigrad.backends import numba_backend
+
+    backend = numba_backend.NumbaBackend(2)
+    running = []
+
+    def work(part):
+        running.append(part)
+        time.sleep(0.001)
+        if part == 5:
+            raise ValueError("part 5 failed")
+        running.remove(part)
+
+    with pytest.raises(ValueError, match="part 5 failed"):
+        backend.in_parts(work, list(range(12)))
+    assert running == [5]  # nothing still running when the error reached the caller
 
 
 @pytest.mark.parametrize("dtype", [np.float32, np.float64])

@@ -65,11 +65,11 @@ class NumpyBackend(Backend):
         weights = _weight_matrix(weight, groups)
         out = self.xp.empty((groups, n * oh * ow, k // groups), x.dtype)
 
-        def product(chunks):
-            for rows, cols in self._column_chunks(windows, pad, chunks):
-                self.xp.matmul(cols, weights, out=out[:, rows])
+        def product(images):
+            rows, cols = self._columns(windows, pad, images)
+            self.xp.matmul(cols, weights, out=out[:, rows])
 
-        self.in_parts(product, self._chunk_parts(windows))
+        self.in_parts(product, self._chunks(windows))
         return _groups_to_nchw(self.xp, out, (n, oh, ow, k))
 
     def conv2d_backward_input(self, grad, weight, input_shape, stride, padding, dilation, groups):
@@ -99,20 +99,18 @@ class NumpyBackend(Backend):
         windows, pad = self.windows(x, (kh, kw), stride, padding, dilation, groups)
         rows = _grad_matrix(grad, groups)
 
-        def partial_sum(chunks):
-            total = 0
-            for span, cols in self._column_chunks(windows, pad, chunks):
-                total = total + self.xp.matmul(cols.swapaxes(1, 2), rows[:, span])
-            return total
+        def partial_sum(images):
+            span, cols = self._columns(windows, pad, images)
+            return self.xp.matmul(cols.swapaxes(1, 2), rows[:, span])
 
-        grad_w = sum(self.in_parts(partial_sum, self._chunk_parts(windows)))
+        grad_w = sum(self.in_parts(partial_sum, self._chunks(windows)))  # in chunk order
         return _weight_from_matrix(grad_w, weight_shape, groups)
 
     def windows(self, x, kernel: Pair, stride: Pair, padding: Pair, dilation: Pair, groups: int):
         """(view, pad): a (groups, N, OH, OW, kH, kW, C/groups) strided view of every window of
         x padded into a scratch buffer (channels-last, so each window row is whole channel
         vectors), and `pad(start, stop)`, which writes images start..stop into that buffer.
-        `_column_chunks` pads chunk by chunk, so each worker pads its own images and im2col
+        `_columns` pads chunk by chunk, so each worker pads its own images and im2col
         reads them from cache: padding the whole batch up front took 7% of a ResNet-20 step,
         on one core."""
         n, c, h, w = x.shape
@@ -128,29 +126,25 @@ class NumpyBackend(Backend):
         )
         return view, pad
 
-    def _chunk_parts(self, windows) -> list[list[tuple[int, int]]]:
-        """The batch dealt into `workers` near-equal image ranges, each cut into consecutive
-        chunks whose im2col columns take at most about CHUNK_BYTES. (Dealing whole chunks
-        instead left one worker 20 of 32 images on ResNet-20's first stage: 2.8 ms against
-        2.2 for that conv's forward.)"""
+    def _chunks(self, windows) -> list[tuple[int, int]]:
+        """The batch cut into consecutive image ranges whose im2col columns take at most about
+        CHUNK_BYTES; the Numba backend's workers take them one at a time."""
         n, oh, ow = windows.shape[1:4]
         row_bytes = math.prod(windows.shape[4:]) * windows.dtype.itemsize
-        per_chunk = max(1, CHUNK_BYTES // max(1, oh * ow * row_bytes))
-        return [_ranges(stop - start, -(-(stop - start) // per_chunk), start)
-                for start, stop in _ranges(n, self.workers)]
+        return _chunk_ranges(n, CHUNK_BYTES // max(1, oh * ow * row_bytes), self.workers)
 
-    def _column_chunks(self, windows, pad, chunks: list[tuple[int, int]]):
-        """(row span, im2col columns) for each image range, padded first by `pad`: columns
-        (groups, rows, kH*kW*C/groups), one row per output pixel, in a scratch buffer that the
-        next chunk overwrites (so a chunk is used before the next is asked for)."""
+    def _columns(self, windows, pad, images: tuple[int, int]):
+        """(row span, im2col columns) for an image range, padded first by `pad`: columns
+        (groups, rows, kH*kW*C/groups), one row per output pixel, in a per-thread scratch
+        buffer that the thread's next chunk overwrites."""
         groups, n, oh, ow = windows.shape[:4]
-        row_length = math.prod(windows.shape[4:])
-        for start, stop in chunks:
-            pad(start, stop)
-            chunk = windows[:, start:stop]
-            cols = self.scratch((groups, (stop - start) * oh * ow, row_length), windows.dtype)
-            self.xp.copyto(cols.reshape(chunk.shape), chunk)
-            yield slice(start * oh * ow, stop * oh * ow), cols
+        start, stop = images
+        pad(start, stop)
+        chunk = windows[:, start:stop]
+        cols = self.scratch((groups, (stop - start) * oh * ow, math.prod(windows.shape[4:])),
+                            windows.dtype)
+        self.xp.copyto(cols.reshape(chunk.shape), chunk)
+        return slice(start * oh * ow, stop * oh * ow), cols
 
     def col2im(self, cols, out, kernel: Pair, stride: Pair, padding: Pair, dilation: Pair):
         """The adjoint of im2col: `out` (N, H, W, C) gets every column entry added back to the
@@ -253,6 +247,14 @@ def _ranges(total: int, count: int, offset: int = 0) -> list[tuple[int, int]]:
     near-equal size."""
     count = max(1, min(count, total))
     return [(offset + total * i // count, offset + total * (i + 1) // count) for i in range(count)]
+
+
+def _chunk_ranges(total: int, per_chunk: int, workers: int) -> list[tuple[int, int]]:
+    """0..total cut into near-equal ranges of at most `per_chunk` (at least 1), as many as a
+    multiple of `workers`, so that threads taking them one at a time finish together (three
+    chunks on two threads would leave one thread twice the work)."""
+    count = -(-total // max(1, per_chunk))
+    return _ranges(total, -(-count // workers) * workers)
 
 
 def _tap_slice(tap: int, dilation: int, stride: int, count: int) -> slice:
