@@ -414,6 +414,11 @@ def test_winograd_chunks_taken_by_any_worker_match_the_reference_every_time(monk
     np.testing.assert_allclose(grad_w[0], reference.conv2d_backward_weight(grad, x, weight.shape,
                                                                           *args), rtol=1e-10)
     assert all(np.array_equal(g, grad_w[0]) for g in grad_w[1:])
+    both = split.conv2d_backward(grad, x, weight, *args)  # one pass for the two
+    np.testing.assert_allclose(both[0], reference.conv2d_backward_input(grad, weight, x.shape,
+                                                                        *args),
+                               rtol=1e-10, atol=1e-10)
+    assert np.array_equal(both[1], grad_w[0])
 
 
 def test_in_parts_runs_every_part_once_and_returns_results_in_order():

@@ -265,15 +265,25 @@ def test_conv2d_kernels_match_numpy(target, cases, dtype, data):
     check(out, expected, dtype)
 
     grad = data.draw(arrays(expected.shape, dtype=dtype), label="grad")
-    expected = reference.conv2d_backward_input(grad, weight, x.shape, *geometry)
+    expected_x = reference.conv2d_backward_input(grad, weight, x.shape, *geometry)
     grad_x = backend.conv2d_backward_input(put(backend, grad, layout), put(backend, weight),
                                            x.shape, *geometry)
-    check(grad_x, expected, dtype)
+    check(grad_x, expected_x, dtype)
 
-    expected = reference.conv2d_backward_weight(grad, x, weight.shape, *geometry)
+    expected_w = reference.conv2d_backward_weight(grad, x, weight.shape, *geometry)
     grad_w = backend.conv2d_backward_weight(put(backend, grad, layout), put(backend, x, layout),
                                             weight.shape, *geometry)
-    check(grad_w, expected, dtype)
+    check(grad_w, expected_w, dtype)
+
+    # both at once (Numba's Winograd path shares one pass over the batch), and each alone
+    for wanted in [(True, True), (True, False), (False, True)]:
+        both = backend.conv2d_backward(put(backend, grad, layout), put(backend, x, layout),
+                                       put(backend, weight), *geometry, *wanted)
+        for gradient, expected, asked in zip(both, (expected_x, expected_w), wanted):
+            if asked:
+                check(gradient, expected, dtype)
+            else:
+                assert gradient is None
 
 
 @st.composite

@@ -94,6 +94,17 @@ class Backend:
         """d loss / d weight: grad (as a matrix) times the im2col columns of x."""
         raise NotImplementedError
 
+    def conv2d_backward(self, grad: Any, x: Any, weight: Any, stride: Pair, padding: Pair,
+                        dilation: Pair, groups: int, input_grad: bool = True,
+                        weight_grad: bool = True) -> tuple[Any, Any]:
+        """(d loss / d x, d loss / d weight), None where not asked for. A backend that can share
+        work between the two (reading `grad` once) overrides this; Conv2d calls it."""
+        geometry = (stride, padding, dilation, groups)
+        return (self.conv2d_backward_input(grad, weight, x.shape, *geometry) if input_grad
+                else None,
+                self.conv2d_backward_weight(grad, x, weight.shape, *geometry) if weight_grad
+                else None)
+
     def maxpool2d_forward(self, x: Any, kernel: Pair, stride: Pair,
                           padding: Pair) -> tuple[Any, Any]:
         """(max values, argmax offset inside each window); padding counts as -inf."""

@@ -44,6 +44,7 @@ process may run on; 1 runs everything in the calling thread with BLAS's own thre
 from __future__ import annotations
 
 import contextlib
+import functools
 import os
 import threading
 from concurrent.futures import ThreadPoolExecutor, wait
@@ -143,10 +144,8 @@ class NumbaBackend(NumpyBackend):
     def conv2d_backward_input(self, grad, weight, input_shape, stride, padding, dilation, groups):
         """For a 3x3 stride-1 convolution the input gradient is itself one: of the output
         gradient with the kernel flipped and its channel axes swapped, padded by 2 - padding."""
-        if _winograd_fits(weight.shape, stride, dilation, groups) and max(padding) <= 2:
-            with self.one_blas_thread():
-                spectra = _winograd_kernels(weight, flipped=True)  # (16, K, C): K in, C out
-            return self._winograd(grad, spectra, (2 - padding[0], 2 - padding[1]))
+        if _winograd_backward_fits(weight.shape, stride, padding, dilation, groups):
+            return self._winograd(grad, self._flipped_spectra(weight), _back_padding(padding))
         return super().conv2d_backward_input(grad, weight, input_shape, stride, padding,
                                              dilation, groups)
 
@@ -157,22 +156,32 @@ class NumbaBackend(NumpyBackend):
         if not _winograd_fits(weight_shape, stride, dilation, groups):
             return super().conv2d_backward_weight(grad, x, weight_shape, stride, padding,
                                                   dilation, groups)
-        n, c = x.shape[:2]
-        k = weight_shape[0]
-        tiles_across = -(-grad.shape[3] // 2)
-        tiles_per_image = -(-grad.shape[2] // 2) * tiles_across
+        chunks = self._winograd_chunks(len(x), _tiles(*grad.shape[2:]), x.shape[1] + grad.shape[1],
+                                       x.dtype)
+        return self._kernel_grad(self.in_parts(
+            functools.partial(self._weight_grad_chunk, grad, x, padding), chunks))
 
-        def chunk_sum(images):
-            start, stop = images
-            spectra, grads = self._winograd_scratch(stop - start, tiles_per_image, c, k, x.dtype)
-            _winograd_input(_nhwc(x[start:stop]), spectra, *padding, tiles_across)
-            _winograd_output_grad(_nhwc(grad[start:stop]), grads)
-            return np.matmul(grads.transpose(0, 2, 1), spectra)
+    def conv2d_backward(self, grad, x, weight, stride, padding, dilation, groups,
+                        input_grad=True, weight_grad=True):
+        """Both Winograd gradients in one pass over the batch: each chunk of `grad` is read
+        once for the two, and the workers are handed work once, not twice (a hand-off costs
+        tens of microseconds here)."""
+        if not (input_grad and weight_grad
+                and _winograd_backward_fits(weight.shape, stride, padding, dilation, groups)):
+            return super().conv2d_backward(grad, x, weight, stride, padding, dilation, groups,
+                                           input_grad, weight_grad)
+        flipped, back_padding = self._flipped_spectra(weight), _back_padding(padding)
+        grad_x = np.empty(_nhwc_shape(x.shape), grad.dtype)
 
-        chunks = self._winograd_chunks(n, tiles_per_image, c + k, x.dtype)
-        sums = sum(self.in_parts(chunk_sum, chunks))  # in chunk order, whichever thread ran each
-        with self.one_blas_thread():
-            return _winograd_kernel_grad(sums)
+        def chunk(images):
+            self._winograd_chunk(grad, flipped, back_padding, grad_x, images)
+            return self._weight_grad_chunk(grad, x, padding, images)
+
+        tiles_per_image = max(_tiles(*x.shape[2:]), _tiles(*grad.shape[2:]))
+        chunks = self._winograd_chunks(len(x), tiles_per_image, x.shape[1] + grad.shape[1],
+                                       x.dtype)
+        sums = self.in_parts(chunk, chunks)
+        return grad_x.transpose(0, 3, 1, 2), self._kernel_grad(sums)
 
     def _winograd(self, x, kernel_spectra, padding):
         """A 3x3 stride-1 convolution by Winograd's F(2x2, 3x3) (Lavin and Gray, 2015): each 2x2
@@ -184,21 +193,42 @@ class NumbaBackend(NumpyBackend):
         `kernel_spectra`: (16, C, K), G g G^T of every kernel g (`_winograd_kernels`)."""
         n, c, h, w = x.shape
         k = kernel_spectra.shape[2]
-        oh, ow = h + 2 * padding[0] - 2, w + 2 * padding[1] - 2
-        tiles_per_image = -(-oh // 2) * -(-ow // 2)
-        kernel_spectra = kernel_spectra.astype(x.dtype, copy=False)  # no-op for matching dtypes
-        out = np.empty((n, oh, ow, k), x.dtype)
-
-        def chunk(images):
-            start, stop = images
-            spectra, products = self._winograd_scratch(stop - start, tiles_per_image, c, k,
-                                                       x.dtype)
-            _winograd_input(_nhwc(x[start:stop]), spectra, *padding, -(-ow // 2))
-            np.matmul(spectra, kernel_spectra, out=products)
-            _winograd_output(products, out[start:stop])
-
-        self.in_parts(chunk, self._winograd_chunks(n, tiles_per_image, c + k, x.dtype))
+        out = np.empty((n, h + 2 * padding[0] - 2, w + 2 * padding[1] - 2, k), x.dtype)
+        chunks = self._winograd_chunks(n, _tiles(*out.shape[1:3]), c + k, x.dtype)
+        self.in_parts(functools.partial(self._winograd_chunk, x, kernel_spectra, padding, out),
+                      chunks)
         return out.transpose(0, 3, 1, 2)
+
+    def _winograd_chunk(self, x, kernel_spectra, padding, out, images):
+        """Images start..stop of `_winograd`: their tiles' spectra, 16 GEMMs, the output
+        blocks written into `out` (N, OH, OW, K)."""
+        start, stop = images
+        oh, ow, k = out.shape[1:]
+        spectra, products = self._winograd_scratch(stop - start, _tiles(oh, ow), x.shape[1], k,
+                                                   x.dtype)
+        _winograd_input(_nhwc(x[start:stop]), spectra, *padding, -(-ow // 2))
+        np.matmul(spectra, kernel_spectra.astype(x.dtype, copy=False), out=products)
+        _winograd_output(products, out[start:stop])
+
+    def _weight_grad_chunk(self, grad, x, padding, images):
+        """The (16, K, C) gradient of the transformed kernels from images start..stop."""
+        start, stop = images
+        spectra, grads = self._winograd_scratch(stop - start, _tiles(*grad.shape[2:]), x.shape[1],
+                                                grad.shape[1], x.dtype)
+        _winograd_input(_nhwc(x[start:stop]), spectra, *padding, -(-grad.shape[3] // 2))
+        _winograd_output_grad(_nhwc(grad[start:stop]), grads)
+        return np.matmul(grads.transpose(0, 2, 1), spectra)
+
+    def _flipped_spectra(self, weight):
+        """(16, K, C): the transformed kernels of the input gradient (K in, C out)."""
+        with self.one_blas_thread():
+            return _winograd_kernels(weight, flipped=True)
+
+    def _kernel_grad(self, chunk_sums):
+        """(K, C, 3, 3) from the chunks' (16, K, C) sums, added in chunk order (whichever
+        thread ran each), so every run gives the same bits."""
+        with self.one_blas_thread():
+            return _winograd_kernel_grad(sum(chunk_sums))
 
     def _winograd_chunks(self, n, tiles_per_image, channels, dtype):
         """The batch cut into image ranges whose transformed tiles and products (`channels`
@@ -396,6 +426,20 @@ def _winograd_fits(weight_shape, stride, dilation, groups) -> bool:
 
 
 WINOGRAD_MIN_CHANNELS = 8
+
+
+def _winograd_backward_fits(weight_shape, stride, padding, dilation, groups) -> bool:
+    """The input gradient as a Winograd convolution needs padding 2 - p >= 0."""
+    return _winograd_fits(weight_shape, stride, dilation, groups) and max(padding) <= 2
+
+
+def _back_padding(padding):
+    return (2 - padding[0], 2 - padding[1])
+
+
+def _tiles(oh, ow) -> int:
+    """2x2 blocks per image of an OH x OW Winograd output (cut at odd edges)."""
+    return -(-oh // 2) * -(-ow // 2)
 
 
 # Winograd F(2x2, 3x3): input tiles d (4x4) become B^T d B, kernels g (3x3) become G g G^T, and

@@ -32,13 +32,8 @@ class Conv2d(Function):
         kernels, geometry = ctx.kernels, ctx.geometry
         grad = kernels.channels_last(grad)
         needs_x, needs_w, needs_b = ctx.needs_input_grad[:3]
-        grad_x = grad_w = grad_b = None
-        if needs_x:
-            grad_x = kernels.conv2d_backward_input(grad, weight, x.shape, *geometry)
-        if needs_w:
-            grad_w = kernels.conv2d_backward_weight(grad, x, weight.shape, *geometry)
-        if needs_b:
-            grad_b = grad.sum(axis=(0, 2, 3))
+        grad_x, grad_w = kernels.conv2d_backward(grad, x, weight, *geometry, needs_x, needs_w)
+        grad_b = grad.sum(axis=(0, 2, 3)) if needs_b else None
         return grad_x, grad_w, grad_b, None, None, None, None
 
 
