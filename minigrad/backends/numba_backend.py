@@ -75,16 +75,27 @@ class NumbaBackend(NumpyBackend):
         super().__init__()
         self.workers = workers
         self._pool = ThreadPoolExecutor(workers - 1, "minigrad-numba") if workers > 1 else None
-        self._threadpools = ThreadpoolController()
+        self._blas = ThreadpoolController().select(user_api="blas").lib_controllers
 
+    @contextlib.contextmanager
     def one_blas_thread(self):
         """OpenBLAS on one thread, for the workers' GEMMs and for the small products between
         them: after a call on several threads, OpenBLAS's idle threads spin for a while and
         take the cores from the workers (a ResNet-20 step took 190 ms against 125 while the
-        Winograd kernel transforms, a few tens of microseconds, ran on two BLAS threads)."""
+        Winograd kernel transforms, a few tens of microseconds, ran on two BLAS threads).
+        Set directly, not with threadpoolctl's `limit`: 2 us against 8-14, about 100 times
+        a step."""
         if self._pool is None:
-            return contextlib.nullcontext()
-        return self._threadpools.limit(limits=1, user_api="blas")
+            yield
+            return
+        before = [blas.num_threads for blas in self._blas]
+        for blas in self._blas:
+            blas.set_num_threads(1)
+        try:
+            yield
+        finally:
+            for blas, threads in zip(self._blas, before):
+                blas.set_num_threads(threads)
 
     def in_parts(self, work, parts):
         """[work(part) for part in parts] on the calling thread and the workers at once, each
