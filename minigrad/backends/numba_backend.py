@@ -5,17 +5,17 @@ worker threads that each run BLAS on one thread.
 3x3 stride-1 convolutions with 8 channels or more (nearly all of ResNet-20's), forward and both
 gradients, run as Winograd F(2x2, 3x3): `_winograd` says how. The others are the reference
 convolution (`NumpyBackend`: im2col by a strided copy, one GEMM per cache-sized chunk of
-columns), with the batch dealt in equal image ranges to one worker thread per core.
-Each worker copies its columns and multiplies them itself, with OpenBLAS limited to one thread
-(threadpoolctl) for the call: measured on the 2-core VM this was built on, OpenBLAS's own
+columns). The calling thread and one worker thread per further core take the chunks one at a
+time (`in_parts`). Each copies its columns and multiplies them itself, with OpenBLAS limited to
+one thread for the call: measured on the 2-core VM this was built on, OpenBLAS's own
 threads hand off inside every GEMM, and for long stretches those hand-offs cost milliseconds
 (ResNet-20's first-stage conv forward: 14-16 ms against 3.5-4 ms in the fast stretches; a
 ResNet-20 training step 390-420 ms against 200-215). One hand-off per kernel call instead keeps
 the 2-core speed-up in both stretches (that conv: 3-4.5 ms throughout). The small GEMMs between
 kernel calls run on one BLAS thread too (`one_blas_thread`). NumPy's copies, BLAS and the
-`nogil` Numba kernels all release the GIL, so Python threads do run in parallel. A hand-off
-costs 25-70 us here, so kernels of a few hundred microseconds (batch norm, ReLU) stay on the
-calling thread: batch norm on two workers took 0.55 ms against 0.33 on one.
+`nogil` Numba kernels all release the GIL, so Python threads do run in parallel. Handing work
+to a worker and back costs 70-160 us here, so kernels of a few hundred microseconds (batch
+norm, ReLU) stay on the calling thread: batch norm on two workers took 0.55 ms against 0.33.
 
 col2im is a compiled loop that streams through the columns in memory order, adding each entry
 to the pixel it came from with the padding folded in: 3-10x faster than NumPy's tap-by-tap adds,
