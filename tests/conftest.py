@@ -1,4 +1,4 @@
-"""Hypothesis profiles and the PyTorch oracle.
+"""Hypothesis profiles, the PyTorch oracle and the backends under test.
 
 HYPOTHESIS_PROFILE picks a profile: `ci` (the default: deterministic and small, for `make test`),
 `dev` (random, a little more) or `thorough` (>= 500 examples per property, for explicit runs).
@@ -8,6 +8,7 @@ import os
 
 import numpy as np
 import pytest
+from helpers import BACKENDS, HOST_BACKENDS, backend_under_test
 from hypothesis import HealthCheck, settings
 
 _common = {"deadline": None, "suppress_health_check": [HealthCheck.too_slow]}
@@ -28,3 +29,24 @@ def torch():
 @pytest.fixture
 def rng():
     return np.random.default_rng(0)
+
+
+# ------------------------------------------------------------------------------- the backends
+
+
+@pytest.fixture(scope="module", params=BACKENDS)
+def backend(request) -> str:
+    """Every backend, by name: "numpy", "numba", "cupy" (cupy skips, with the reason
+    `minigrad.backends.available()["cupy"]` gives, where CuPy or a GPU is missing). The test
+    gets the name; the fixture checks that the backend loads but leaves the active one alone,
+    so the test runs its ops `with mg.backend(backend):` (or moves a model `.to(backend)`)."""
+    backend_under_test(request.param)
+    return request.param
+
+
+@pytest.fixture(scope="module", params=HOST_BACKENDS)
+def host_backend(request) -> str:
+    """The backends whose arrays are NumPy arrays in host memory, by name: "numpy", "numba".
+    For tests about host memory (layouts, strides); otherwise as `backend`."""
+    backend_under_test(request.param)
+    return request.param

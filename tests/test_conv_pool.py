@@ -1,33 +1,31 @@
 """conv2d, pooling and linear: gradients, PyTorch, backend kernels, bad input, semantics.
 
-Each functional case is one `Case`: `fn(F, *tensors, **params)` written once against the
-functional API, so it runs with `F=minigrad.nn.functional` and `F=torch.nn.functional`, plus a
-strategy that draws `(float64 arrays, params)`. Those cases run on every backend (`with
-mg.backend(name):`; cupy where a GPU is present). The kernel tests below call the backends
-directly (arrays in, arrays out) and compare each one with the NumPy reference, channels-last
-views included.
+Each functional case is one `OpCase` (tests/op_table.py, the harness the op tables share):
+`fn(F, *tensors, **params)` written once against the functional API, so it runs with
+`F=minigrad.nn.functional` and `F=torch.nn.functional`, plus a strategy that draws
+`(float64 arrays, params)`. Those cases run on every backend (the `backend` fixture of
+conftest.py; cupy where a GPU is present). The kernel tests below call the backends directly
+(arrays in, arrays out) and compare each one with the NumPy reference, channels-last views
+included.
 """
 
 from __future__ import annotations
 
-from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
-import cuda_on_cpu
 import numpy as np
 import pytest
-from helpers import check_against_torch
+from helpers import BACKENDS, backend_under_test
 from hypothesis import given
 from hypothesis import strategies as st
 from hypothesis.extra import numpy as hnp
+from op_table import DTYPES, OpCase, check_against_pytorch, check_gradient, over
 
 import minigrad as mg
 import minigrad.nn.functional as F
-from minigrad.backends import available, load
-from minigrad.backends.cupy_backend import CupyBackend
+from minigrad.backends import load
 from minigrad.backends.numba_backend import _winograd_fits
-from minigrad.testing import gradcheck
 from minigrad.testing.strategies import (
     arrays,
     conv2d_cases,
@@ -37,33 +35,10 @@ from minigrad.testing.strategies import (
     shapes,
 )
 
-BACKENDS = ["numpy", "numba", "cupy"]  # cupy skips where CuPy or a GPU is missing
-DTYPES = ["float64", "float32"]
 PYTORCH_TOLERANCE = {"float64": {"rtol": 1e-10, "atol": 1e-10},
                      "float32": {"rtol": 1e-4, "atol": 1e-4}}
 KERNEL_TOLERANCE = {"float64": {"rtol": 1e-12, "atol": 1e-12},
                     "float32": {"rtol": 1e-5, "atol": 1e-5}}
-
-
-def backend_under_test(name: str):
-    """The backend `name`; CuPy (or, for its CPU stand-in, a C++ compiler) alone may be
-    missing, and then the test skips with the reason."""
-    if name == "cupy-on-cpu":
-        if cuda_on_cpu.compiler() is None:
-            pytest.skip("no C++ compiler to build the CUDA kernels for the CPU")
-        return CupyBackend(cuda_on_cpu.CupyOnCpu())
-    if name == "cupy":
-        status = available()["cupy"]
-        if status != "ok":
-            pytest.skip(status)
-    return load(name)
-
-
-@pytest.fixture(scope="module", params=BACKENDS)
-def backend(request) -> str:
-    """A backend's name, for the tests that run ops on tensors `with mg.backend(name):`."""
-    backend_under_test(request.param)
-    return request.param
 
 
 # ----------------------------------------------------------------------------- input strategies
@@ -140,50 +115,36 @@ def linear_inputs(draw, bias: bool):
 
 # ---------------------------------------------------------------------------------- the table
 
-
-@dataclass(frozen=True)
-class Case:
-    name: str
-    fn: Callable[..., Any]  # fn(F, *tensors, **params), F being minigrad's or torch's functional
-    inputs: st.SearchStrategy  # draws (tuple of float64 arrays, dict of params)
-
-
+# fn(F, *tensors, **params), F being minigrad's or torch's functional
 CASES = [
-    Case("conv2d_bias", lambda F, x, w, b, **p: F.conv2d(x, w, b, **p), conv_inputs(bias=True)),
-    Case("conv2d_no_bias", lambda F, x, w, **p: F.conv2d(x, w, **p), conv_inputs(bias=False)),
-    Case("conv2d_3x3_stride_1", lambda F, x, w, b, **p: F.conv2d(x, w, b, **p),
-         winograd_inputs()),
-    Case("max_pool2d", lambda F, x, **p: F.max_pool2d(x, **p), pool_inputs(distinct=True)),
-    Case("avg_pool2d", lambda F, x, **p: F.avg_pool2d(x, **p), pool_inputs(distinct=False)),
-    Case("adaptive_avg_pool2d", lambda F, x, **p: F.adaptive_avg_pool2d(x, **p),
-         adaptive_inputs()),
-    Case("linear_bias", lambda F, x, w, b: F.linear(x, w, b), linear_inputs(bias=True)),
-    Case("linear_no_bias", lambda F, x, w: F.linear(x, w), linear_inputs(bias=False)),
+    OpCase("conv2d_bias", lambda F, x, w, b, **p: F.conv2d(x, w, b, **p), conv_inputs(bias=True)),
+    OpCase("conv2d_no_bias", lambda F, x, w, **p: F.conv2d(x, w, **p), conv_inputs(bias=False)),
+    OpCase("conv2d_3x3_stride_1", lambda F, x, w, b, **p: F.conv2d(x, w, b, **p),
+           winograd_inputs()),
+    OpCase("max_pool2d", lambda F, x, **p: F.max_pool2d(x, **p), pool_inputs(distinct=True)),
+    OpCase("avg_pool2d", lambda F, x, **p: F.avg_pool2d(x, **p), pool_inputs(distinct=False)),
+    OpCase("adaptive_avg_pool2d", lambda F, x, **p: F.adaptive_avg_pool2d(x, **p),
+           adaptive_inputs()),
+    OpCase("linear_bias", lambda F, x, w, b: F.linear(x, w, b), linear_inputs(bias=True)),
+    OpCase("linear_no_bias", lambda F, x, w: F.linear(x, w), linear_inputs(bias=False)),
 ]
-CASE_IDS = [case.name for case in CASES]
 
 
 # ---------------------------------------------------------------- gradients and the PyTorch oracle
 
 
-@pytest.mark.parametrize("case", CASES, ids=CASE_IDS)
+@over(CASES)
 @given(data=st.data())
 def test_gradient_matches_finite_differences(case, backend, data):
-    inputs, params = data.draw(case.inputs, label="inputs, params")
-    seed = data.draw(st.integers(0, 2**16), label="upstream seed")
-    with mg.backend(backend):
-        tensors = [mg.tensor(x, requires_grad=True) for x in inputs]
-        assert gradcheck(lambda *ts: case.fn(F, *ts, **params), tensors, seed=seed)
+    check_gradient(case, data, F, backend)
 
 
 @pytest.mark.parametrize("dtype", DTYPES)
-@pytest.mark.parametrize("case", CASES, ids=CASE_IDS)
+@over(CASES)
 @given(data=st.data())
 def test_forward_and_backward_match_pytorch(torch, case, backend, dtype, data):
-    inputs, params = data.draw(case.inputs, label="inputs, params")
-    inputs = [x.astype(dtype) for x in inputs]
-    check_against_torch(torch, case.fn, (F, torch.nn.functional), inputs, params, backend,
-                        data.draw(st.integers(0, 2**16), label="seed"), PYTORCH_TOLERANCE[dtype])
+    check_against_pytorch(torch, case, data, dtype, (F, torch.nn.functional), PYTORCH_TOLERANCE,
+                          backend)
 
 
 # ------------------------------------------------------------------- kernels, backend by backend
@@ -355,8 +316,9 @@ def test_avgpool_kernels_match_numpy(target, dtype, data):
     assert_same(grad_x, expected, dtype)
 
 
-@pytest.fixture(scope="module", params=["numba", "cupy"])
+@pytest.fixture(scope="module", params=[name for name in BACKENDS if name != "numpy"])
 def matmul_backend(request):
+    """Every backend's kernels but the NumPy reference's, which the test compares them with."""
     return backend_under_test(request.param)
 
 

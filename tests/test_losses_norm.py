@@ -1,41 +1,39 @@
 """Losses, dropout and normalisation: gradients, PyTorch, running statistics, layouts, bad input.
 
-Each functional case is one `Case`: `fn(lib, *tensors, **params)` written once against the
-PyTorch-shaped API (`lib.nn.functional`), so it runs with `lib=minigrad` and `lib=torch`, plus a
-strategy that draws `(float64 arrays, params)`: every array is a differentiable input (input,
-target of mse, weight, bias); integer targets, running statistics and flags are params. Batch
-norm draws its input in plain NCHW memory or channels-last (an NCHW-shaped view of NHWC
-memory, what convolutions return), which takes a different path through the op.
+Each functional case is one `OpCase` (tests/op_table.py, the harness the op tables share):
+`fn(lib, *tensors, **params)` written once against the PyTorch-shaped API
+(`lib.nn.functional`), so it runs with `lib=minigrad` and `lib=torch`, plus a strategy that
+draws `(float64 arrays, params)`: every array is a differentiable input (input, target of mse,
+weight, bias); integer targets, running statistics and flags are params. Batch norm draws its
+input in plain NCHW memory or channels-last (an NCHW-shaped view of NHWC memory, what
+convolutions return), which takes a different path through the op.
+
+Running statistics over several training steps are compared with PyTorch's through the
+BatchNorm modules, which add the batch count and the cumulative average
+(tests/test_nn_modules.py); dropout's statistics are tested here, for F.dropout and so for
+nn.Dropout.
 """
 
 from __future__ import annotations
 
 from collections.abc import Callable
-from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
 import pytest
-from helpers import assert_builds_no_graph, check_against_torch
+from helpers import channels_last
 from hypothesis import given
 from hypothesis import strategies as st
+from op_table import DTYPES, OpCase, check_against_pytorch, check_gradient, check_no_graph, over
 
 import minigrad as mg
 import minigrad.nn.functional as F
 from minigrad.testing import gradcheck
 from minigrad.testing.strategies import arrays, distinct_arrays, shapes
 
-CPU_BACKENDS = ["numpy", "numba"]
-DTYPES = ["float64", "float32"]
 PYTORCH_TOLERANCE = {"float64": {"rtol": 1e-10, "atol": 1e-10},
                      "float32": {"rtol": 1e-4, "atol": 1e-4}}
 REDUCTION = st.sampled_from(["mean", "sum", "none"])
-
-
-def channels_last(x: np.ndarray) -> np.ndarray:
-    """The same values as an NCHW-shaped view of NHWC memory (for any rank >= 3)."""
-    moved = np.ascontiguousarray(np.moveaxis(x, 1, -1))
-    return np.moveaxis(moved, -1, 1)
 
 
 # ----------------------------------------------------------------------------- input strategies
@@ -134,37 +132,28 @@ def layer_norm(lib, x, *affine, normalized_shape, eps):
     return lib.nn.functional.layer_norm(x, normalized_shape, *affine, eps=eps)
 
 
-@dataclass(frozen=True)
-class Case:
-    name: str
-    fn: Callable[..., Any]  # fn(lib, *tensors, **params), lib being minigrad or torch
-    inputs: st.SearchStrategy  # draws (tuple of float64 arrays, dict of params)
-
-
+# fn(lib, *tensors, **params), lib being minigrad or torch
 CASES = [
-    Case("cross_entropy", cross_entropy, class_inputs()),
-    Case("cross_entropy_smoothed_weighted", cross_entropy,
-         class_inputs(smoothed_and_weighted=True)),
-    Case("cross_entropy_probabilities", soft_cross_entropy, class_inputs(probabilities=True)),
-    Case("nll_loss", nll_loss, class_inputs()),
-    Case("mse_loss", lambda lib, x, t, **p: lib.nn.functional.mse_loss(x, t, **p), mse_inputs()),
-    Case("batch_norm_training", batch_norm, batch_norm_inputs(training=True)),
-    Case("batch_norm_eval", batch_norm, batch_norm_inputs(training=False)),
-    Case("layer_norm", layer_norm, layer_norm_inputs()),
+    OpCase("cross_entropy", cross_entropy, class_inputs()),
+    OpCase("cross_entropy_smoothed_weighted", cross_entropy,
+           class_inputs(smoothed_and_weighted=True)),
+    OpCase("cross_entropy_probabilities", soft_cross_entropy, class_inputs(probabilities=True)),
+    OpCase("nll_loss", nll_loss, class_inputs()),
+    OpCase("mse_loss", lambda lib, x, t, **p: lib.nn.functional.mse_loss(x, t, **p),
+           mse_inputs()),
+    OpCase("batch_norm_training", batch_norm, batch_norm_inputs(training=True)),
+    OpCase("batch_norm_eval", batch_norm, batch_norm_inputs(training=False)),
+    OpCase("layer_norm", layer_norm, layer_norm_inputs()),
 ]
-CASE_IDS = [case.name for case in CASES]
 
 
 # ---------------------------------------------------------------- gradients and the PyTorch oracle
 
 
-@pytest.mark.parametrize("case", CASES, ids=CASE_IDS)
+@over(CASES)
 @given(data=st.data())
 def test_gradient_matches_finite_differences(case, data):
-    inputs, params = data.draw(case.inputs, label="inputs, params")
-    tensors = [mg.tensor(x, requires_grad=True) for x in inputs]
-    seed = data.draw(st.integers(0, 2**16), label="upstream seed")
-    assert gradcheck(lambda *ts: case.fn(mg, *ts, **params), tensors, seed=seed)
+    check_gradient(case, data, mg)
 
 
 @given(data=st.data())
@@ -181,63 +170,19 @@ def test_numba_batch_norm_kernels_match_finite_differences(data):
 
 
 @pytest.mark.parametrize("dtype", DTYPES)
-@pytest.mark.parametrize("backend", CPU_BACKENDS)
-@pytest.mark.parametrize("case", CASES, ids=CASE_IDS)
+@over(CASES)
 @given(data=st.data())
 def test_forward_and_backward_match_pytorch(torch, case, backend, dtype, data):
-    inputs, params = data.draw(case.inputs, label="inputs, params")
-    inputs = [x.astype(dtype) for x in inputs]
-    params = {k: v.astype(dtype) if isinstance(v, np.ndarray) and v.dtype.kind == "f" else v
-              for k, v in params.items()}
-    check_against_torch(torch, case.fn, (mg, torch), inputs, params, backend,
-                        data.draw(st.integers(0, 2**16), label="seed"), PYTORCH_TOLERANCE[dtype])
+    check_against_pytorch(torch, case, data, dtype, (mg, torch), PYTORCH_TOLERANCE, backend)
 
 
-@pytest.mark.parametrize("case", CASES, ids=CASE_IDS)
+@over(CASES)
 @given(data=st.data())
 def test_no_graph_under_no_grad(case, data):
-    inputs, params = data.draw(case.inputs, label="inputs, params")
-    assert_builds_no_graph(case.fn, inputs, params)
+    check_no_graph(case, data, mg)
 
 
 # -------------------------------------------------------------------------- running statistics
-
-
-@pytest.mark.parametrize("dtype", DTYPES)
-@pytest.mark.parametrize("backend", CPU_BACKENDS)
-@pytest.mark.parametrize(("shape", "layout"), [((8, 3), "plain"), ((4, 3, 5), "plain"),
-                                               ((4, 3, 5, 6), "plain"),
-                                               ((4, 3, 5, 6), "channels_last")])
-def test_running_statistics_follow_pytorch_over_training_steps(torch, backend, dtype, shape,
-                                                               layout):
-    """Several training steps update running_mean/var in place as PyTorch does (unbiased
-    variance, momentum); eval then normalises with them."""
-    rng = np.random.default_rng(0)
-    channels = shape[1]
-    theirs = [torch.zeros(channels, dtype=getattr(torch, dtype)),
-              torch.ones(channels, dtype=getattr(torch, dtype))]
-    weight, bias = rng.standard_normal((2, channels)).astype(dtype)
-    tolerance = PYTORCH_TOLERANCE[dtype]
-    with mg.backend(backend):
-        ours = [mg.zeros(channels, dtype=dtype), mg.ones(channels, dtype=dtype)]
-        for step, momentum in enumerate([0.1, 0.1, 0.3, 0.1]):
-            x = (rng.standard_normal(shape) * (step + 1) + step).astype(dtype)
-            x = channels_last(x) if layout == "channels_last" else x
-            out = F.batch_norm(mg.tensor(x), *ours, mg.tensor(weight), mg.tensor(bias),
-                               training=True, momentum=momentum)
-            expected = torch.nn.functional.batch_norm(
-                torch.tensor(x), *theirs, torch.tensor(weight), torch.tensor(bias),
-                training=True, momentum=momentum)
-            np.testing.assert_allclose(out.numpy(), expected.numpy(), **tolerance)
-            for a, b in zip(ours, theirs):
-                np.testing.assert_allclose(a.numpy(), b.numpy(), **tolerance,
-                                           err_msg=f"running statistics after step {step}")
-        x = rng.standard_normal(shape).astype(dtype)
-        out = F.batch_norm(mg.tensor(x), *ours, mg.tensor(weight), mg.tensor(bias))
-    expected = torch.nn.functional.batch_norm(torch.tensor(x), *theirs, torch.tensor(weight),
-                                              torch.tensor(bias))
-    np.testing.assert_allclose(out.numpy(), expected.numpy(), **tolerance)
-    assert all(a.dtype == np.dtype(dtype) for a in ours)
 
 
 def test_running_statistics_update_under_no_grad_and_without_affine():
@@ -279,10 +224,9 @@ def is_channels_last(a: np.ndarray) -> bool:
     return np.moveaxis(a, 1, -1).flags.c_contiguous
 
 
-@pytest.mark.parametrize("backend", CPU_BACKENDS)
 @pytest.mark.parametrize("shape", [(4, 3, 5, 6), (4, 16, 5), (2, 3, 1, 1)])
 @pytest.mark.parametrize("op", ["batch_norm_train", "batch_norm_eval", "layer_norm"])
-def test_norms_keep_a_channels_last_layout(backend, op, shape):
+def test_norms_keep_a_channels_last_layout(host_backend, op, shape):
     """A channels-last input gives a channels-last output and input gradient (a plain one
     plain ones), with the values of the plain NCHW computation."""
     rng = np.random.default_rng(2)
@@ -302,7 +246,7 @@ def test_norms_keep_a_channels_last_layout(backend, op, shape):
         grad_x = out.grad_fn.function.backward(out.grad_fn, upstream)[0]
         return out.numpy(), grad_x
 
-    with mg.backend(backend):
+    with mg.backend(host_backend):
         out, grad = run(channels_last(x))
         plain_out, plain_grad = run(x)
     assert is_channels_last(out) and is_channels_last(grad)
@@ -349,7 +293,7 @@ def test_cross_entropy_is_stable_at_extreme_logits(torch, scale, label_smoothing
 
 
 @pytest.mark.parametrize("dtype", DTYPES)
-@pytest.mark.parametrize("p", [0.1, 0.5, 0.8])
+@pytest.mark.parametrize("p", [0.1, 0.2, 0.5, 0.8])
 def test_dropout_drops_a_fraction_p_and_scales_the_rest(p, dtype):
     mg.manual_seed(0)
     x = mg.tensor(np.random.default_rng(3).uniform(1, 2, (1000, 1000)).astype(dtype),
@@ -375,16 +319,19 @@ def test_dropout_is_the_identity_in_eval_and_at_p_0_and_zero_at_p_1():
     np.testing.assert_array_equal(x.grad.numpy(), 0)
 
 
-def test_dropout_masks_are_reproducible_under_manual_seed_on_every_backend():
-    masks = []
-    for backend in [*CPU_BACKENDS, "numpy"]:
-        with mg.backend(backend):
+def test_dropout_masks_are_reproducible_under_manual_seed_on_every_backend(backend):
+    """The masks come from minigrad's one generator, on the host: after the same seed every
+    backend draws the NumPy backend's masks, and each call a fresh one."""
+
+    def masks(name: str) -> list[np.ndarray]:
+        with mg.backend(name):
             mg.manual_seed(7)
-            masks.append(F.dropout(mg.ones(50, 40), 0.3).numpy())
-            masks.append(F.dropout(mg.ones(50, 40), 0.3).numpy())
-    assert not np.array_equal(masks[0], masks[1])  # the generator moves on
-    for i, mask in enumerate(masks[2:], start=2):
-        np.testing.assert_array_equal(mask, masks[i % 2], err_msg=f"mask {i}")
+            return [F.dropout(mg.ones(50, 40), 0.3).numpy() for _ in range(2)]
+
+    ours, reference = masks(backend), masks("numpy")
+    assert not np.array_equal(ours[0], ours[1])  # the generator moves on
+    for i, (mask, expected) in enumerate(zip(ours, reference)):
+        np.testing.assert_array_equal(mask, expected, err_msg=f"mask {i}")
 
 
 # ------------------------------------------------------------------------------------ bad input

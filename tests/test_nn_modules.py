@@ -17,6 +17,7 @@ from typing import Any
 
 import numpy as np
 import pytest
+from helpers import channels_last
 from hypothesis import given
 from hypothesis import strategies as st
 
@@ -163,26 +164,48 @@ def assert_same_state(ours: nn.Module, theirs: Any, tolerance: dict) -> None:
 # ------------------------------------------------------------------------------------ BatchNorm
 
 
-@pytest.mark.parametrize("momentum", [0.1, 0.5, None], ids=["0.1", "0.5", "cumulative"])
 @pytest.mark.parametrize("dtype", ["float64", "float32"])
-def test_batch_norm_running_statistics_follow_pytorch_over_several_steps(torch, dtype,
-                                                                        momentum, rng):
-    theirs = torch.nn.BatchNorm2d(3, momentum=momentum).to(getattr(torch, dtype))
-    ours = nn.BatchNorm2d(3, momentum=momentum).to(dtype)
+@pytest.mark.parametrize(("shape", "layout"), [((8, 3), "plain"), ((4, 3, 5), "plain"),
+                                               ((4, 3, 5, 6), "plain"),
+                                               ((4, 3, 5, 6), "channels_last")],
+                         ids=["nc", "ncl", "nchw", "nchw-channels_last"])
+def test_batch_norm_running_statistics_follow_pytorch_over_training_steps(torch, backend, dtype,
+                                                                         shape, layout):
+    """Training steps update running_mean/var in place as PyTorch does: the unbiased batch
+    variance, averaged with the module's momentum, or with momentum None cumulatively (each
+    batch weighs 1 / num_batches_tracked); on every backend, 1d and 2d, plain or channels-last.
+    Eval then normalises with them and leaves them, and the batch count, alone."""
+    rng = np.random.default_rng(0)
+    layer = "BatchNorm2d" if len(shape) == 4 else "BatchNorm1d"
+    theirs = getattr(torch.nn, layer)(shape[1]).to(getattr(torch, dtype))
+    theirs.load_state_dict({k: torch.tensor(v) for k, v in random_state(theirs, rng).items()})
+    ours = getattr(nn, layer)(shape[1]).to(dtype)
+    ours.load_state_dict({k: v.numpy() for k, v in theirs.state_dict().items()})
+    ours.to(backend)  # built on the default backend, which may be cupy
+    running = (ours.running_mean, ours.running_var)
     tolerance = PYTORCH_TOLERANCE[dtype]
-    for _ in range(4):
-        x = (rng.standard_normal((4, 3, 5, 5)) * 3 + 2).astype(dtype)
-        ours(mg.tensor(x))
-        theirs(torch.tensor(x))
-        assert_same_state(ours, theirs, tolerance)
-    assert int(ours.num_batches_tracked) == 4
+    momenta = [None, None, 0.1, 0.5, 0.3, None]
+    with mg.backend(backend):
+        for step, momentum in enumerate(momenta):
+            ours.momentum = theirs.momentum = momentum
+            x = (rng.standard_normal(shape) * (step + 1) + step).astype(dtype)
+            x = channels_last(x) if layout == "channels_last" else x
+            out, expected = ours(mg.tensor(x)), theirs(torch.tensor(x))
+            np.testing.assert_allclose(out.numpy(), expected.detach().numpy(), **tolerance,
+                                       err_msg=f"output at step {step}")
+            assert_same_state(ours, theirs, tolerance)
+        assert int(ours.num_batches_tracked) == len(momenta)
 
-    ours.eval()
-    theirs.eval()
-    x = rng.standard_normal((2, 3, 5, 5)).astype(dtype)
-    np.testing.assert_allclose(ours(mg.tensor(x)).numpy(),
-                               theirs(torch.tensor(x)).detach().numpy(), **tolerance)
-    assert int(ours.num_batches_tracked) == 4  # eval leaves the statistics alone
+        ours.eval()
+        theirs.eval()
+        x = rng.standard_normal(shape).astype(dtype)
+        out = ours(mg.tensor(x))
+    np.testing.assert_allclose(out.numpy(), theirs(torch.tensor(x)).detach().numpy(),
+                               **tolerance)
+    assert int(ours.num_batches_tracked) == len(momenta)  # eval leaves the statistics alone
+    assert_same_state(ours, theirs, tolerance)
+    assert ours.running_mean is running[0] and ours.running_var is running[1]  # in place
+    assert all(a.dtype == np.dtype(dtype) for a in running)
 
 
 def test_batch_norm_training_normalises_each_channel(rng):
@@ -203,30 +226,20 @@ def test_batch_norm_refuses_the_wrong_number_of_dims(layer, shape):
 # -------------------------------------------------------------------------------------- Dropout
 
 
-@pytest.mark.parametrize("p", [0.2, 0.5, 0.8])
-def test_dropout_zeroes_a_fraction_p_and_scales_the_rest(p):
-    mg.manual_seed(0)
-    out = nn.Dropout(p)(mg.ones(400, 500)).numpy()
-    zeroed = out == 0
-    # 200,000 draws: the standard deviation of the fraction is below 0.0012
-    assert abs(zeroed.mean() - p) < 0.005
-    np.testing.assert_allclose(out[~zeroed], 1 / (1 - p), rtol=1e-6)
-
-
-def test_dropout_is_the_identity_in_eval_and_for_p_zero(rng):
-    x = mg.tensor(rng.standard_normal((3, 4)))
-    np.testing.assert_array_equal(nn.Dropout(0.5).eval()(x).numpy(), x.numpy())
-    np.testing.assert_array_equal(nn.Dropout(0.0)(x).numpy(), x.numpy())
-    np.testing.assert_array_equal(nn.Dropout(1.0)(x).numpy(), np.zeros((3, 4)))
-
-
-def test_dropout_masks_are_reproducible_with_manual_seed():
-    layer, x = nn.Dropout(0.5), mg.ones(10, 10)
+@pytest.mark.parametrize("p", [0.0, 0.2, 0.5, 0.8, 1.0])
+def test_dropout_is_functional_dropout_in_training_and_the_identity_in_eval(rng, p):
+    """The layer adds its p and the training flag to F.dropout, whose statistics, scaling,
+    masks and seeding tests/test_losses_norm.py tests: in training, under the same seed, it
+    gives F.dropout's output exactly (all of x at p = 0, zeros at p = 1); in eval, x."""
+    x = mg.tensor(rng.uniform(1, 2, (40, 50)))
+    layer = nn.Dropout(p)
     mg.manual_seed(7)
-    first, second = layer(x).numpy(), layer(x).numpy()
+    out = layer(x).numpy()
     mg.manual_seed(7)
-    np.testing.assert_array_equal(layer(x).numpy(), first)
-    assert not np.array_equal(first, second)  # a fresh mask on every call
+    np.testing.assert_array_equal(out, nn.functional.dropout(x, p).numpy())
+    if p in (0.0, 1.0):
+        np.testing.assert_array_equal(out, x.numpy() if p == 0.0 else np.zeros(x.shape))
+    np.testing.assert_array_equal(layer.eval()(x).numpy(), x.numpy())
 
 
 @given(x=arrays((3, 4)), seed=st.integers(0, 2**16))

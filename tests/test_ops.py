@@ -1,25 +1,21 @@
 """Every differentiable op, two ways: Hypothesis + gradcheck, and against PyTorch.
 
-Each case is one `OpCase`: a function `fn(lib, *inputs, **params)` written once against the
-PyTorch-shaped API, so the same code runs with `lib=minigrad` and `lib=torch`, and a strategy
-that draws `(inputs, params)`: float64 arrays (off kinks where the op has them) and the op's
-parameters (dims, keepdim, bounds, indices).
+Each case is one `OpCase` (tests/op_table.py, the harness the op tables share): a function
+`fn(lib, *inputs, **params)` written once against the PyTorch-shaped API, so the same code runs
+with `lib=minigrad` and `lib=torch`, and a strategy that draws `(inputs, params)`: float64
+arrays (off kinks where the op has them) and the op's parameters (dims, keepdim, bounds,
+indices). The ops run on the active backend.
 """
 
 from __future__ import annotations
 
-from collections.abc import Callable
-from dataclasses import dataclass, field
-from typing import Any
-
 import numpy as np
 import pytest
-from helpers import assert_builds_no_graph, assert_matches_torch
 from hypothesis import assume, given
 from hypothesis import strategies as st
+from op_table import DTYPES, OpCase, check_against_pytorch, check_gradient, check_no_graph, over
 
 import minigrad as mg
-from minigrad.testing import gradcheck
 from minigrad.testing.strategies import (
     arrays,
     broadcastable_shapes,
@@ -29,14 +25,8 @@ from minigrad.testing.strategies import (
     shapes,
 )
 
-
-@dataclass
-class OpCase:
-    name: str
-    fn: Callable[..., Any]
-    inputs: st.SearchStrategy  # draws (tuple of float64 arrays, dict of params)
-    gradcheck_options: dict = field(default_factory=dict)
-    pytorch: bool = True  # False where PyTorch lacks the feature (negative slice steps)
+PYTORCH_TOLERANCE = {"float64": {"rtol": 1e-7, "atol": 1e-9},
+                     "float32": {"rtol": 2e-4, "atol": 1e-5}}
 
 
 # ----------------------------------------------------------------------------- input strategies
@@ -316,38 +306,23 @@ def test_every_case_has_a_unique_name():
 # ---------------------------------------------------------------------------------- the tests
 
 
-@pytest.mark.parametrize("case", CASES, ids=CASE_IDS)
+@over(CASES)
 @given(data=st.data())
 def test_gradient_matches_finite_differences(case, data):
-    inputs, params = data.draw(case.inputs, label="inputs, params")
-    tensors = [mg.tensor(x, requires_grad=True) for x in inputs]
-    seed = data.draw(st.integers(0, 2**16), label="upstream seed")
-    assert gradcheck(lambda *ts: case.fn(mg, *ts, **params), tensors, seed=seed,
-                     **case.gradcheck_options)
+    check_gradient(case, data, mg)
 
 
-@pytest.mark.parametrize("dtype", ["float64", "float32"])
-@pytest.mark.parametrize("case", PYTORCH_CASES, ids=[case.name for case in PYTORCH_CASES])
+@pytest.mark.parametrize("dtype", DTYPES)
+@over(PYTORCH_CASES)
 @given(data=st.data())
 def test_forward_and_backward_match_pytorch(torch, case, dtype, data):
-    inputs, params = data.draw(case.inputs, label="inputs, params")
-    inputs = [x.astype(dtype) for x in inputs]
-    ours = [mg.tensor(x, requires_grad=True) for x in inputs]
-    theirs = [torch.tensor(x, requires_grad=True) for x in inputs]
-    out, expected = case.fn(mg, *ours, **params), case.fn(torch, *theirs, **params)
-
-    upstream = np.random.default_rng(0).standard_normal(out.shape).astype(dtype)
-    out.backward(upstream)
-    expected.backward(torch.tensor(upstream))
-    tolerance = {"rtol": 1e-7, "atol": 1e-9} if dtype == "float64" else {"rtol": 2e-4, "atol": 1e-5}
-    assert_matches_torch(out, expected, ours, theirs, tolerance)
+    check_against_pytorch(torch, case, data, dtype, (mg, torch), PYTORCH_TOLERANCE)
 
 
-@pytest.mark.parametrize("case", CASES, ids=CASE_IDS)
+@over(CASES)
 @given(data=st.data())
 def test_no_graph_under_no_grad(case, data):
-    inputs, params = data.draw(case.inputs, label="inputs, params")
-    assert_builds_no_graph(case.fn, inputs, params)
+    check_no_graph(case, data, mg)
 
 
 # ------------------------------------------------------------------------ numerical stability

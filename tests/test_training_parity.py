@@ -40,7 +40,6 @@ from minigrad import optim
 from minigrad.models import SimpleCNN, resnet20
 from minigrad.testing.torch_models import torch_resnet20, torch_simple_cnn
 
-CPU_BACKENDS = ["numpy", "numba"]
 STEPS = 3
 TOLERANCE = {"rtol": 1e-6, "atol": 1e-6}
 
@@ -80,7 +79,6 @@ def copy_into_torch(torch: Any, ours: mg.nn.Module, theirs: Any) -> None:
     theirs.load_state_dict(state, strict=True)
 
 
-@pytest.mark.parametrize("backend", CPU_BACKENDS)
 @pytest.mark.parametrize("config", list(OPTIMIZERS))
 @pytest.mark.parametrize("model_name", list(MODELS))
 def test_training_steps_match_torch(torch, backend, config, model_name):

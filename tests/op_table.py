@@ -1,0 +1,139 @@
+"""The op tables' harness: the case type, the gradient check and the PyTorch comparison.
+
+tests/test_ops.py, tests/test_conv_pool.py and tests/test_losses_norm.py each hold a table of
+`OpCase`s. A case is a function `fn(lib, *tensors, **params)` written once against the
+PyTorch-shaped API, so that the same code runs with minigrad and with PyTorch (`lib` is
+minigrad or torch, or their `nn.functional`: each table says which), and a strategy that draws
+`(inputs, params)`: `inputs` a tuple of float64 arrays, each a differentiable input of the op;
+`params` everything else (dims, indices, integer targets, running statistics, flags).
+
+A table's tests are these checks, one call each, e.g.
+
+    @over(CASES)
+    @given(data=st.data())
+    def test_gradient_matches_finite_differences(case, data):
+        check_gradient(case, data, mg)
+
+- `check_gradient`: gradcheck in float64 (central differences), with a drawn upstream seed;
+- `check_against_pytorch`: the forward value and every input gradient against PyTorch's, in
+  float64 or float32, the same random upstream gradient (drawn seed) on both sides;
+- `check_no_graph`: under no_grad the op builds no graph.
+
+`backend` (a backend's name, or None for the active one) runs minigrad's side in
+`with mg.backend(backend):`.
+"""
+
+from __future__ import annotations
+
+import contextlib
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass, field
+from typing import Any
+
+import numpy as np
+import pytest
+from hypothesis import strategies as st
+
+import minigrad as mg
+from minigrad.testing import gradcheck
+
+DTYPES = ["float64", "float32"]
+SEEDS = st.integers(0, 2**16)
+
+
+@dataclass(frozen=True)
+class OpCase:
+    name: str
+    fn: Callable[..., Any]  # fn(lib, *tensors, **params), lib being minigrad's or torch's
+    inputs: st.SearchStrategy  # draws (tuple of float64 arrays, dict of params)
+    gradcheck_options: Mapping[str, float] = field(default_factory=dict)  # eps, atol, rtol
+    pytorch: bool = True  # False where PyTorch lacks the feature (negative slice steps)
+
+
+def over(cases: Sequence[OpCase]) -> pytest.MarkDecorator:
+    """Parametrise a test by `case`, one test per case, each named by its case."""
+    names = [case.name for case in cases]
+    twice = sorted({name for name in names if names.count(name) > 1})
+    if twice:
+        raise ValueError(f"op table: case names used more than once: {twice}")
+    return pytest.mark.parametrize("case", cases, ids=names)
+
+
+def on(backend: str | None) -> contextlib.AbstractContextManager:
+    """`mg.backend(backend)`, or the active backend where `backend` is None."""
+    return contextlib.nullcontext() if backend is None else mg.backend(backend)
+
+
+# ---------------------------------------------------------------------------------- the checks
+
+
+def check_gradient(case: OpCase, data: st.DataObject, lib: Any,
+                   backend: str | None = None) -> None:
+    """gradcheck `case.fn(lib, ...)` on drawn float64 inputs, with a drawn upstream seed and
+    the case's gradcheck options."""
+    inputs, params = data.draw(case.inputs, label="inputs, params")
+    seed = data.draw(SEEDS, label="upstream seed")
+    with on(backend):
+        tensors = [mg.tensor(x, requires_grad=True) for x in inputs]
+        assert gradcheck(lambda *ts: case.fn(lib, *ts, **params), tensors, seed=seed,
+                         **case.gradcheck_options)
+
+
+def check_against_pytorch(torch: Any, case: OpCase, data: st.DataObject, dtype: str,
+                          libraries: tuple[Any, Any], tolerance: Mapping[str, dict],
+                          backend: str | None = None) -> None:
+    """`case.fn` on drawn inputs cast to `dtype` (floating-point array params too), forward and
+    backward with a drawn upstream gradient, against PyTorch. `libraries`: (minigrad's, torch's),
+    e.g. (F, torch.nn.functional); `tolerance`: assert_allclose's keywords by dtype."""
+    inputs, params = data.draw(case.inputs, label="inputs, params")
+    inputs = [x.astype(dtype) for x in inputs]
+    params = {k: v.astype(dtype) if isinstance(v, np.ndarray) and v.dtype.kind == "f" else v
+              for k, v in params.items()}
+    seed = data.draw(SEEDS, label="upstream seed")
+    compare_with_pytorch(torch, case.fn, libraries, inputs, params, seed, tolerance[dtype],
+                         backend)
+
+
+def check_no_graph(case: OpCase, data: st.DataObject, lib: Any) -> None:
+    """Under no_grad, `case.fn` on inputs that require grad returns a tensor outside any
+    graph."""
+    inputs, params = data.draw(case.inputs, label="inputs, params")
+    with mg.no_grad():
+        out = case.fn(lib, *[mg.tensor(x, requires_grad=True) for x in inputs], **params)
+    assert not out.requires_grad and out.grad_fn is None
+
+
+# ------------------------------------------------------------------------ the PyTorch oracle
+
+
+def compare_with_pytorch(torch: Any, fn: Any, libraries: tuple[Any, Any], inputs: list,
+                         params: dict, seed: int, tolerance: dict[str, float],
+                         backend: str | None = None) -> None:
+    """Run `fn(library, *tensors, **params)` forward and backward (the same random upstream
+    gradient, from `seed`) with PyTorch and with minigrad on `backend`, and compare them."""
+    ours_lib, theirs_lib = libraries
+    # plain copies for PyTorch: its CPU batch_norm backward garbles the input gradient when
+    # size-1 dims make the strides ambiguous, e.g. (1, 2, 1, 2) with strides (1, 1, 2, 2)
+    theirs = [torch.tensor(x.copy(order="C"), requires_grad=True) for x in inputs]
+    expected = fn(theirs_lib, *theirs, **params)
+    upstream = np.random.default_rng(seed).standard_normal(tuple(expected.shape))
+    upstream = upstream.astype(inputs[0].dtype)
+    expected.backward(torch.tensor(upstream))
+    with on(backend):
+        ours = [mg.tensor(x, requires_grad=True) for x in inputs]
+        out = fn(ours_lib, *ours, **params)
+        out.backward(upstream)
+    assert_matches_pytorch(out, expected, ours, theirs, tolerance)
+
+
+def assert_matches_pytorch(out: Any, expected: Any, ours: list, theirs: list,
+                           tolerance: dict[str, float]) -> None:
+    """`out` (minigrad) equals `expected` (PyTorch) in shape, dtype and values, and every input
+    in `ours` has the gradient of its twin in `theirs`, with its own shape and dtype."""
+    assert out.shape == tuple(expected.shape)
+    assert out.dtype == np.dtype(str(expected.dtype).removeprefix("torch."))
+    np.testing.assert_allclose(out.numpy(), expected.detach().numpy(), **tolerance)
+    for i, (a, b) in enumerate(zip(ours, theirs)):
+        assert a.grad is not None and a.grad.shape == a.shape and a.grad.dtype == a.dtype, i
+        np.testing.assert_allclose(a.grad.numpy(), b.grad.numpy(), **tolerance,
+                                   err_msg=f"gradient of input {i}")
