@@ -55,11 +55,22 @@ def cupy_status() -> str:
 # ------------------------------------------------------------------- selection by environment
 
 
-def test_default_backend_is_numpy():
+def test_default_backend_is_numba_and_import_compiles_nothing():
     assert run_python("""
+        import sys
         import minigrad as mg
-        print(mg.get_backend())
-    """) == "numpy"
+        print("numba" in sys.modules, mg.get_backend())
+    """) == "False numba"
+
+
+def test_default_backend_is_numpy_where_numba_cannot_be_imported():
+    assert run_python("""
+        import sys
+        sys.modules["numba"] = None  # `import numba` now raises ImportError
+        import minigrad as mg
+        print(mg.get_backend(), mg.backends.available()["numba"])
+    """) == "numpy numba backend: Numba cannot be imported (import of numba halted; None in " \
+        "sys.modules); pip install -U numba"
 
 
 @pytest.mark.parametrize("value", ["numba", " Numba "])
@@ -217,10 +228,11 @@ def test_mixing_devices_raises_a_clear_error():
 
 # ------------------------------------------------------------------------------ numba backend
 
-NUMBA_KERNELS = ["_relu", "_relu_backward", "_transpose_images", "_winograd_input",
-                 "_winograd_output", "_winograd_output_grad", "_col2im",
+NUMBA_KERNELS = ["_relu", "_relu_backward", "_transpose_images", "_input_spectra",
+                 "_output_blocks", "_output_grad_spectra", "_col2im",
                  "_maxpool_forward", "_maxpool_backward", "_avgpool_forward", "_avgpool_backward",
-                 "_batch_norm_forward", "_batch_norm_backward"]
+                 "_batch_norm_stats", "_batch_norm_apply", "_batch_norm_backward"]
+NUMBA_MODULES = ["minigrad.backends.numba_backend", "minigrad.backends.winograd"]
 
 
 def layout_of(x: np.ndarray, source: str) -> np.ndarray:
@@ -274,9 +286,10 @@ def test_channels_last_keeps_the_values_and_lays_them_out_nhwc(backend, shape, s
 
 
 def numba_kernels() -> dict[str, Dispatcher]:
-    from minigrad.backends import numba_backend
+    import importlib
 
-    return {name: value for name, value in vars(numba_backend).items()
+    return {name: value for module in NUMBA_MODULES
+            for name, value in vars(importlib.import_module(module)).items()
             if isinstance(value, Dispatcher)}
 
 
@@ -290,9 +303,10 @@ def test_numba_kernels_cache_their_compiled_code_on_disk():
 WARMUP_REPORT = """
     import json
     import numpy as np
-    from minigrad.backends import load, numba_backend
+    from minigrad.backends import load, numba_backend, winograd
     from numba.core.dispatcher import Dispatcher
-    kernels = {k: v for k, v in vars(numba_backend).items() if isinstance(v, Dispatcher)}
+    kernels = {k: v for module in (numba_backend, winograd) for k, v in vars(module).items()
+               if isinstance(v, Dispatcher)}
     assert not any(k.signatures for k in kernels.values()), "compiled before warmup()"
     load("numba").warmup()
     print(json.dumps({name: {
@@ -392,17 +406,17 @@ def test_winograd_chunks_taken_by_any_worker_match_the_reference_every_time(monk
     """Chunks of one or two images (4 or 6, a multiple of the workers), each taken by
     whichever worker is free: the reference's numbers, and the weight gradient (a sum over
     chunks) is the same on every call."""
-    from minigrad.backends import numba_backend
+    from minigrad.backends import numba_backend, winograd
 
-    monkeypatch.setattr(numba_backend, "WINOGRAD_CHUNK_BYTES", 16 * 25 * 17 * 8 * 2)  # 2 images
+    monkeypatch.setattr(winograd, "CHUNK_BYTES", 16 * 25 * 17 * 8 * 2)  # 2 images
     split = numba_backend.NumbaBackend(workers)
     reference = load("numpy")
     rng = np.random.default_rng(workers)
     x = rng.standard_normal((7, 8, 9, 10))
     weight = rng.standard_normal((9, 8, 3, 3))
     args = ((1, 1), (1, 1), (1, 1), 1)
-    assert numba_backend._winograd_fits(weight.shape, *args[:1], *args[2:])
-    assert len(split._winograd_chunks(7, 25, 17, x.dtype)) % workers == 0
+    assert winograd.fits(weight.shape, *args[:1], *args[2:])
+    assert len(split.winograd._chunks(7, 25, 17, x.dtype)) % workers == 0
     out = reference.conv2d_forward(x, weight, *args)
     grad = rng.standard_normal(out.shape)
     np.testing.assert_allclose(split.conv2d_forward(x, weight, *args), out, rtol=1e-10,
@@ -422,9 +436,9 @@ def test_winograd_chunks_taken_by_any_worker_match_the_reference_every_time(monk
 
 
 def test_in_parts_runs_every_part_once_and_returns_results_in_order():
-    from minigrad.backends import numba_backend
+    from minigrad.backends.numba_workers import Workers
 
-    backend = numba_backend.NumbaBackend(3)
+    backend = Workers(3)
     ran = []
 
     def work(part):  # uneven durations, so threads take parts out of order
@@ -437,9 +451,9 @@ def test_in_parts_runs_every_part_once_and_returns_results_in_order():
 
 
 def test_in_parts_raises_a_workers_error_after_every_part_has_stopped():
-    from minigrad.backends import numba_backend
+    from minigrad.backends.numba_workers import Workers
 
-    backend = numba_backend.NumbaBackend(2)
+    backend = Workers(2)
     running = []
 
     def work(part):
@@ -469,9 +483,9 @@ def test_a_large_matmul_splits_over_workers_and_matches_numpy(dtype):
 
 
 def test_workers_run_blas_on_one_thread_and_restore_its_threads_after():
-    from minigrad.backends import numba_backend
+    from minigrad.backends.numba_workers import Workers
 
-    backend = numba_backend.NumbaBackend(2)
+    backend = Workers(2)
     before = blas_threads()
     seen = backend.in_parts(lambda part: blas_threads(), [0, 1])
     assert seen == [1, 1]
@@ -480,17 +494,117 @@ def test_workers_run_blas_on_one_thread_and_restore_its_threads_after():
 
 @pytest.mark.parametrize("setting, expected", [("3", 3), (" 1 ", 1)])
 def test_minigrad_num_threads_sets_the_workers(monkeypatch, setting, expected):
-    from minigrad.backends import numba_backend
+    from minigrad.backends.numba_workers import worker_count
 
     monkeypatch.setenv("MINIGRAD_NUM_THREADS", setting)
-    assert numba_backend.worker_count() == expected
+    assert worker_count() == expected
 
 
 @pytest.mark.parametrize("setting", ["0", "two", "-1"])
 def test_a_bad_minigrad_num_threads_is_refused_with_a_clear_error(monkeypatch, setting):
-    from minigrad.backends import numba_backend
+    from minigrad.backends.numba_workers import worker_count
 
     monkeypatch.setenv("MINIGRAD_NUM_THREADS", setting)
     with pytest.raises(ValueError, match=f"MINIGRAD_NUM_THREADS must be a positive integer, "
                                          f"got '{setting}'"):
-        numba_backend.worker_count()
+        worker_count()
+
+
+# -------------------------------------------------------------------------- the kernel interface
+
+
+def kernel_names(cls) -> set[str]:
+    return {name for name, value in vars(cls).items()
+            if callable(value) and not name.startswith("_")}
+
+
+def test_every_declared_kernel_has_a_reference_and_no_backend_adds_an_undeclared_one():
+    from minigrad.backends.base import Backend
+    from minigrad.backends.cupy_backend import CupyBackend
+    from minigrad.backends.numba_backend import NumbaBackend
+    from minigrad.backends.numpy_backend import NumpyBackend
+
+    declared = kernel_names(Backend)
+    assert {"matmul", "conv2d_backward", "batch_norm_forward", "erf", "scatter_add"} <= declared
+    assert kernel_names(NumpyBackend) == declared  # the reference implements every one
+    assert kernel_names(CupyBackend) <= declared
+    assert kernel_names(NumbaBackend) - declared == {"warmup"}  # compiles, computes nothing
+
+
+@pytest.mark.parametrize("backend", HOST_BACKENDS)
+def test_erf_is_within_an_ulp_of_float64_erf_and_keeps_nan(backend):
+    import math
+
+    x = np.concatenate([np.linspace(-7, 7, 20001), np.geomspace(1e-300, 30, 2000),
+                        -np.geomspace(1e-300, 30, 2000), [0.0, -0.0, 0.84375, 1.25, 1 / 0.35,
+                                                          6.0, np.inf, -np.inf]])
+    expected = np.array([math.erf(v) for v in x])
+    out = load(backend).erf(x)
+    assert out.dtype == np.float64
+    np.testing.assert_array_max_ulp(out, expected, maxulp=1)
+    assert np.signbit(load(backend).erf(np.array([-0.0]))[0])
+    assert np.isnan(load(backend).erf(np.array([np.nan]))[0])
+    single = load(backend).erf(x.astype(np.float32))
+    assert single.dtype == np.float32
+    np.testing.assert_allclose(single, expected.astype(np.float32), rtol=1e-6, atol=1e-7)
+
+
+@pytest.mark.parametrize("backend", HOST_BACKENDS)
+def test_scatter_add_adds_every_repeat_of_an_index(backend):
+    target = np.zeros((3, 4))
+    load(backend).scatter_add(target, (np.array([0, 2, 0, 0]), np.array([1, 3, 1, 2])),
+                              np.array([1.0, 2.0, 3.0, 4.0]))
+    expected = np.zeros((3, 4))
+    expected[0, 1], expected[2, 3], expected[0, 2] = 4.0, 2.0, 4.0
+    np.testing.assert_array_equal(target, expected)
+
+
+@pytest.mark.parametrize("weighted", [True, False])
+@pytest.mark.parametrize("training", [True, False])
+@pytest.mark.parametrize("source", ["nchw", "sliced", "channels_last"])
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+def test_batch_norm_kernels_match_the_reference(source, training, weighted, dtype):
+    """The compiled passes (channels-last input) and the reference (any layout) agree on the
+    statistics, the output and all three gradients, in train and eval mode."""
+    rng = np.random.default_rng(0)
+    x = layout_of((rng.standard_normal((4, 6, 5, 3)) * 3 + 1).astype(dtype), source)
+    grad = layout_of(rng.standard_normal(x.shape).astype(dtype), source)
+    weight, bias = (rng.standard_normal((2, 6)).astype(dtype) if weighted else (None, None))
+    numba, reference = load("numba"), load("numpy")
+    tolerance = {"rtol": 1e-5, "atol": 1e-5} if dtype == np.float32 else {"rtol": 1e-11}
+    if training:
+        stats = numba.batch_norm_stats(x)
+        for ours, theirs in zip(stats, reference.batch_norm_stats(x)):
+            assert ours.dtype == np.float64 and ours.shape == (6,)
+            # the reference centres float32 data in float32, the compiled pass in float64
+            np.testing.assert_allclose(ours, theirs, rtol=1e-6 if dtype == np.float32 else 1e-12)
+    else:
+        stats = rng.standard_normal(6), rng.uniform(0.5, 2, 6)
+    args = (weight, bias, *stats, 1e-5)
+    out = numba.batch_norm_forward(x, *args)
+    np.testing.assert_allclose(out, reference.batch_norm_forward(x, *args), **tolerance)
+    assert out.dtype == dtype and out.strides == reference.batch_norm_forward(x, *args).strides
+    needs = (True, weighted, weighted)
+    backward = (weight, *stats, 1e-5, training, needs)
+    for ours, theirs in zip(numba.batch_norm_backward(grad, x, *backward),
+                            reference.batch_norm_backward(grad, x, *backward)):
+        assert (ours is None) == (theirs is None)
+        if ours is not None:
+            np.testing.assert_allclose(ours, theirs, **tolerance)
+
+
+def test_no_module_above_the_backends_imports_a_device_library():
+    """numba, cupy and cupyx are the backends' business: the engine, ops and layers reach
+    them only through kernels."""
+    import ast
+
+    offenders = []
+    for path in sorted((ROOT / "minigrad").rglob("*.py")):
+        if "backends" in path.relative_to(ROOT / "minigrad").parts:
+            continue
+        for node in ast.walk(ast.parse(path.read_text(), str(path))):
+            names = ([alias.name for alias in node.names] if isinstance(node, ast.Import)
+                     else [node.module or ""] if isinstance(node, ast.ImportFrom) else [])
+            offenders += [f"{path.name}:{node.lineno} {name}" for name in names
+                          if name.split(".")[0] in ("numba", "cupy", "cupyx")]
+    assert offenders == []

@@ -24,9 +24,8 @@ from hypothesis.extra import numpy as hnp
 
 import minigrad as mg
 import minigrad.nn.functional as F
-from minigrad.backends import available, load
+from minigrad.backends import available, load, winograd
 from minigrad.backends.cupy_backend import CupyBackend
-from minigrad.backends.numba_backend import _winograd_fits
 from minigrad.testing import gradcheck
 from minigrad.testing.strategies import (
     arrays,
@@ -96,7 +95,7 @@ def winograd_cases(draw) -> dict:
     c, k = draw(st.integers(8, 9)), draw(st.integers(8, 9))
     case = {"x": (draw(st.integers(1, 2)), c, h, w), "weight": (k, c, 3, 3), "stride": (1, 1),
             "padding": padding, "dilation": (1, 1), "groups": 1}
-    assert _winograd_fits(case["weight"], case["stride"], case["dilation"], case["groups"])
+    assert winograd.fits(case["weight"], case["stride"], case["dilation"], case["groups"])
     return case
 
 
