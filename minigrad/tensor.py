@@ -2,8 +2,11 @@
 
 A Tensor holds `data` (a NumPy array, or a CuPy array on the GPU), `grad` (a Tensor, filled by
 `backward()` on leaves) and `_ctx`, the record of the `Function` call that produced it (None for
-leaves). Every operator and method here is one line that calls an op in `minigrad.ops`; the
-math and its derivative live there, side by side.
+leaves). The operators and the math, reduction and shape methods are one-line hand-offs to an
+op in `minigrad.ops`, where the math and its derivative live side by side. The rest of this file
+is the tensor's own plumbing: making arrays with PyTorch's dtype rules (`host_array`),
+attributes, `requires_grad`, conversions (`numpy`, `item`, `astype`), `__repr__`, and
+`shape_arg`, which reads the sizes given to reshape, expand and the factories.
 """
 
 from __future__ import annotations
@@ -99,7 +102,7 @@ class Tensor:
     def size(self, dim: int | None = None) -> tuple[int, ...] | int:
         if dim is None:
             return self.shape
-        return self.shape[ops.normalize_dim("size", dim, self.ndim)]
+        return self.shape[ops.normalize_dim("size", dim, self.ndim, wrap_scalar=False)]
 
     @property
     def requires_grad(self) -> bool:

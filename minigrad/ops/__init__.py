@@ -1,8 +1,11 @@
 """The differentiable operations: one `Function` per op, forward and backward side by side.
 
-`elementwise` (arithmetic, activations), `reduce` (sum, max, softmax, ...), `shape` (reshape,
-indexing, cat, pad) and `linalg` (matmul). The functions below are what `mg.*` and the Tensor
-methods call.
+The modules: `elementwise` (arithmetic, activations, comparisons, casts, in-place updates),
+`reduce` (sum, mean, var, max, logsumexp, softmax, ...), `shape` (reshape, permute, squeeze,
+indexing, gather, cat, stack, pad, and `normalize_dim`, which checks every dim argument),
+`linalg` (matmul), `nn` (conv2d, max/avg pooling, linear: the backend's kernels) and `norm`
+(batch norm, layer norm). The functions below are what `mg.*` and the Tensor methods call;
+`nn` and `norm` are used through `minigrad.nn.functional`.
 """
 
 from minigrad.ops.elementwise import (

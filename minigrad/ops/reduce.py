@@ -12,21 +12,32 @@ from collections import namedtuple
 from typing import Any
 
 from minigrad.autograd import Function, array_module, unscalar
-from minigrad.ops.shape import gather, normalize_dim
+from minigrad.ops.shape import gather, normalize_dim, normalize_dims
 from minigrad.tensor import Tensor
 
 MaxMin = namedtuple("MaxMin", ["values", "indices"])  # what max/min return along a dim
 
 
-def normalize_dims(op: str, dim: Any, ndim: int) -> tuple[int, ...] | None:
-    """None (all dims), an int or a sequence of ints -> a sorted tuple of non-negative dims."""
+def reduced_dims(op: str, dim: Any, shape: tuple[int, ...],
+                 empty_is_all: bool = True) -> tuple[int, ...] | None:
+    """A reduction's `dim` -> the sorted non-negative dims to reduce, or None for all of them.
+
+    None reduces every dim, and so does () where PyTorch's op does (sum, mean, var, amax, ...;
+    not all/any, which reduce nothing over ()). A 0-d tensor takes dim 0 or -1 and reduces its
+    one element (None, as NumPy has no axis 0 there).
+    """
     if dim is None:
         return None
-    dims = (dim,) if isinstance(dim, int) else tuple(dim)
-    normalized = tuple(sorted({normalize_dim(op, d, ndim) for d in dims}))
-    if len(normalized) != len(dims):
-        raise ValueError(f"{op}: dim {dim} names a dimension twice")
-    return normalized
+    dims = normalize_dims(op, dim, shape)
+    if not shape or (empty_is_all and not dims):
+        return None
+    return tuple(sorted(dims))
+
+
+def _one_dim(op: str, dim: Any, ndim: int) -> int | None:
+    """A softmax-like op's one dim -> a non-negative axis (None for a 0-d tensor's dim 0)."""
+    axis = normalize_dim(op, dim, ndim)
+    return axis if ndim else None
 
 
 def _spread(ctx, grad):
@@ -165,11 +176,11 @@ class LogSoftmax(Function):
 
 
 def sum(a: Tensor, dim: Any = None, keepdim: bool = False) -> Tensor:  # noqa: A001
-    return Sum.apply(a, dims=normalize_dims("sum", dim, a.ndim), keepdim=keepdim)
+    return Sum.apply(a, dims=reduced_dims("sum", dim, a.shape), keepdim=keepdim)
 
 
 def mean(a: Tensor, dim: Any = None, keepdim: bool = False) -> Tensor:
-    return Mean.apply(a, dims=normalize_dims("mean", dim, a.ndim), keepdim=keepdim)
+    return Mean.apply(a, dims=reduced_dims("mean", dim, a.shape), keepdim=keepdim)
 
 
 def var(a: Tensor, dim: Any = None, unbiased: bool | None = None, keepdim: bool = False, *,
@@ -177,21 +188,22 @@ def var(a: Tensor, dim: Any = None, unbiased: bool | None = None, keepdim: bool 
     """Variance with Bessel's correction by default (correction=1), as PyTorch."""
     if correction is None:
         correction = 1 if unbiased is None or unbiased else 0
-    dims = normalize_dims("var", dim, a.ndim)
+    dims = reduced_dims("var", dim, a.shape)
     return Var.apply(a, dims=dims, keepdim=keepdim, correction=correction)
 
 
 def std(a: Tensor, dim: Any = None, unbiased: bool | None = None, keepdim: bool = False, *,
         correction: int | None = None) -> Tensor:
-    return var(a, dim, unbiased, keepdim, correction=correction).sqrt()
+    dims = reduced_dims("std", dim, a.shape)  # checked here, so a bad dim names std
+    return var(a, dims, unbiased, keepdim, correction=correction).sqrt()
 
 
 def amax(a: Tensor, dim: Any = None, keepdim: bool = False) -> Tensor:
-    return Extreme.apply(a, dims=normalize_dims("amax", dim, a.ndim), keepdim=keepdim)
+    return Extreme.apply(a, dims=reduced_dims("amax", dim, a.shape), keepdim=keepdim)
 
 
 def amin(a: Tensor, dim: Any = None, keepdim: bool = False) -> Tensor:
-    dims = normalize_dims("amin", dim, a.ndim)
+    dims = reduced_dims("amin", dim, a.shape)
     return Extreme.apply(a, dims=dims, keepdim=keepdim, largest=False)
 
 
@@ -213,7 +225,7 @@ def _extreme(op: str, a: Tensor, dim: Any, keepdim: bool) -> Any:
     if dim is None:
         return (amax if op == "max" else amin)(a)
     dim = normalize_dim(op, dim, a.ndim)
-    indices = (argmax if op == "max" else argmin)(a, dim, keepdim=True)
+    indices = _arg_extreme(op, a, dim, keepdim=True, largest=op == "max")
     values = gather(a, dim, indices)  # the gradient goes to the chosen element, as PyTorch
     if not keepdim:
         values, indices = values.squeeze(dim), indices.squeeze(dim)
@@ -221,38 +233,38 @@ def _extreme(op: str, a: Tensor, dim: Any, keepdim: bool) -> Any:
 
 
 def argmax(a: Tensor, dim: int | None = None, keepdim: bool = False) -> Tensor:
-    return _arg_extreme("argmax", a, dim, keepdim)
+    return _arg_extreme("argmax", a, dim, keepdim, largest=True)
 
 
 def argmin(a: Tensor, dim: int | None = None, keepdim: bool = False) -> Tensor:
-    return _arg_extreme("argmin", a, dim, keepdim)
+    return _arg_extreme("argmin", a, dim, keepdim, largest=False)
 
 
-def _arg_extreme(op: str, a: Tensor, dim: int | None, keepdim: bool) -> Tensor:
-    if a.data.size == 0:
-        raise ValueError(f"{op}: the tensor of shape {a.shape} is empty")
-    axis = None if dim is None else normalize_dim(op, dim, a.ndim)
-    found = getattr(a.data, op)(axis=axis, keepdims=keepdim)
+def _arg_extreme(op: str, a: Tensor, dim: int | None, keepdim: bool, largest: bool) -> Tensor:
+    axis = None if dim is None else _one_dim(op, dim, a.ndim)
+    if a.data.size == 0 and (axis is None or a.shape[axis] == 0):
+        raise ValueError(f"{op}: the tensor of shape {a.shape} is empty along the reduced dims")
+    found = (a.data.argmax if largest else a.data.argmin)(axis=axis, keepdims=keepdim)
     return Tensor._wrap(array_module([a.data]).asarray(found, dtype="int64"))
 
 
 def all(a: Tensor, dim: Any = None, keepdim: bool = False) -> Tensor:  # noqa: A001
-    return Tensor._wrap(unscalar(a.data.all(axis=normalize_dims("all", dim, a.ndim),
-                                            keepdims=keepdim)))
+    dims = reduced_dims("all", dim, a.shape, empty_is_all=False)
+    return Tensor._wrap(unscalar(a.data.all(axis=dims, keepdims=keepdim)))
 
 
 def any(a: Tensor, dim: Any = None, keepdim: bool = False) -> Tensor:  # noqa: A001
-    return Tensor._wrap(unscalar(a.data.any(axis=normalize_dims("any", dim, a.ndim),
-                                            keepdims=keepdim)))
+    dims = reduced_dims("any", dim, a.shape, empty_is_all=False)
+    return Tensor._wrap(unscalar(a.data.any(axis=dims, keepdims=keepdim)))
 
 
 def logsumexp(a: Tensor, dim: Any, keepdim: bool = False) -> Tensor:
-    return LogSumExp.apply(a, dims=normalize_dims("logsumexp", dim, a.ndim), keepdim=keepdim)
+    return LogSumExp.apply(a, dims=reduced_dims("logsumexp", dim, a.shape), keepdim=keepdim)
 
 
 def softmax(a: Tensor, dim: int) -> Tensor:
-    return Softmax.apply(a, dim=normalize_dim("softmax", dim, a.ndim))
+    return Softmax.apply(a, dim=_one_dim("softmax", dim, a.ndim))
 
 
 def log_softmax(a: Tensor, dim: int) -> Tensor:
-    return LogSoftmax.apply(a, dim=normalize_dim("log_softmax", dim, a.ndim))
+    return LogSoftmax.apply(a, dim=_one_dim("log_softmax", dim, a.ndim))

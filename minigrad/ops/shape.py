@@ -6,6 +6,7 @@ by the inverse permutation, scatter-add into the indexed places (so repeated ind
 
 from __future__ import annotations
 
+import operator
 from typing import Any
 
 import numpy as np
@@ -15,12 +16,41 @@ from minigrad.backends import kernels_for
 from minigrad.tensor import Tensor, shape_arg
 
 
-def normalize_dim(op: str, dim: int, ndim: int, extra: int = 0) -> int:
-    """A possibly negative dim -> 0..ndim-1 (0..ndim+extra-1 for ops that add dims)."""
+def normalize_dim(op: str, dim: Any, ndim: int, extra: int = 0, wrap_scalar: bool = True) -> int:
+    """A dim as PyTorch takes it -> 0..n-1, where n = ndim + extra.
+
+    The one place where dims are checked: every op that takes a dim calls this (or
+    `normalize_dims`). Valid dims are [-n, n-1], negative ones counting from the end; ops that
+    add a dim (unsqueeze, stack) pass extra=1, so [-ndim-1, ndim]. A 0-d tensor takes dim 0
+    and -1 as if it had one dim (and the result is 0), unless `wrap_scalar` is False (size).
+    Out of range raises IndexError naming the op, the dim and the range, as PyTorch; a dim that
+    is not an integer (a float, a bool) raises TypeError.
+    """
+    if isinstance(dim, (bool, np.bool_)) or not hasattr(type(dim), "__index__"):
+        raise TypeError(f"{op}: dim must be an integer, got {dim!r} ({type(dim).__name__})")
+    dim = operator.index(dim)
     size = ndim + extra
-    if not isinstance(dim, (int, np.integer)) or not -size <= dim < max(size, 1):
-        raise IndexError(f"{op}: dim {dim} is out of range for a tensor with {ndim} dimensions")
-    return int(dim) % max(size, 1)
+    if size == 0 and wrap_scalar:
+        size = 1
+    if size == 0:
+        raise IndexError(f"{op}: dimension specified as {dim} but the tensor has no dimensions")
+    if not -size <= dim < size:
+        raise IndexError(f"{op}: dimension out of range (expected to be in range of "
+                         f"[{-size}, {size - 1}], but got {dim})")
+    return dim % size
+
+
+def normalize_dims(op: str, dims: Any, shape: tuple[int, ...]) -> tuple[int, ...]:
+    """One dim or a sequence of them, for a tensor of `shape` -> a tuple of dims in
+    0..ndim-1, in the order given; a dim named twice (as 1 and -1 of a 2-d tensor, say) raises
+    ValueError, as PyTorch."""
+    dims = tuple(dims) if isinstance(dims, (tuple, list)) else (dims,)
+    normalized = tuple(normalize_dim(op, d, len(shape)) for d in dims)
+    for i, d in enumerate(normalized):
+        if d in normalized[:i]:
+            raise ValueError(f"{op}: dim {d} appears multiple times in the list of dims {dims} "
+                             f"(for a tensor of shape {shape})")
+    return normalized
 
 
 class Reshape(Function):
@@ -144,39 +174,39 @@ def reshape(a: Tensor, shape: Any) -> Tensor:
 
 
 def flatten(a: Tensor, start_dim: int = 0, end_dim: int = -1) -> Tensor:
-    if a.ndim == 0:
-        return reshape(a, (1,))
     start = normalize_dim("flatten", start_dim, a.ndim)
     end = normalize_dim("flatten", end_dim, a.ndim)
+    if a.ndim == 0:
+        return reshape(a, (1,))
     if start > end:
         raise ValueError(f"flatten: start_dim {start_dim} comes after end_dim {end_dim}")
     return reshape(a, a.shape[:start] + (-1,) + a.shape[end + 1:])
 
 
 def permute(a: Tensor, dims: Any) -> Tensor:
-    dims = shape_arg("permute", dims)
-    normalized = tuple(normalize_dim("permute", d, a.ndim) for d in dims)
-    if sorted(normalized) != list(range(a.ndim)):
-        raise ValueError(f"permute: dims {dims} are not a permutation of the {a.ndim} "
-                         f"dimensions of a tensor of shape {a.shape}")
-    return Permute.apply(a, dims=normalized)
+    """Reorder the dims: `dims` (an int each, negative ones counting from the end) names the
+    input dim that goes to each place; `permute(a, (1, 0))` and `a.permute(1, 0)` alike."""
+    dims = tuple(dims) if isinstance(dims, (tuple, list)) else (dims,)
+    if len(dims) == 1 and isinstance(dims[0], (tuple, list)):
+        dims = tuple(dims[0])
+    if len(dims) != a.ndim:
+        raise ValueError(f"permute: dims {dims} name {len(dims)} dimensions, but the tensor "
+                         f"of shape {a.shape} has {a.ndim}")
+    return Permute.apply(a, dims=normalize_dims("permute", dims, a.shape))
 
 
 def transpose(a: Tensor, dim0: int, dim1: int) -> Tensor:
     dims = list(range(a.ndim))
     i, j = normalize_dim("transpose", dim0, a.ndim), normalize_dim("transpose", dim1, a.ndim)
-    dims[i], dims[j] = dims[j], dims[i]
+    if a.ndim:  # a 0-d tensor takes dims 0 and -1, and stays as it is
+        dims[i], dims[j] = dims[j], dims[i]
     return Permute.apply(a, dims=tuple(dims))
 
 
 def squeeze(a: Tensor, dim: Any = None) -> Tensor:
     """Drop size-1 dims (all, or those named); naming a dim whose size is not 1 is a no-op."""
-    if dim is None:
-        dims = range(a.ndim)
-    else:
-        dims = [normalize_dim("squeeze", d, a.ndim) for d in ((dim,) if isinstance(dim, int)
-                                                                else dim)]
-    drop = {d for d in dims if a.shape[d] == 1}
+    dims = range(a.ndim) if dim is None else normalize_dims("squeeze", dim, a.shape)
+    drop = {d for d in dims if a.ndim and a.shape[d] == 1}  # a 0-d tensor's dim 0: nothing
     return reshape(a, tuple(n for d, n in enumerate(a.shape) if d not in drop))
 
 
@@ -232,6 +262,8 @@ def gather(a: Tensor, dim: int, index: Any) -> Tensor:
         raise ValueError(f"gather: index must be an integer tensor with as many dims as the "
                          f"input {a.shape}, got {describe(index_array)}")
     dim = normalize_dim("gather", dim, a.ndim)
+    if a.ndim == 0:  # a scalar is gathered from as the 1-element vector it holds
+        return reshape(Gather.apply(reshape(a, (1,)), index_array.reshape(1), dim=0), ())
     return Gather.apply(a, index_array, dim=dim)
 
 
@@ -240,6 +272,10 @@ def cat(tensors: Any, dim: int = 0) -> Tensor:
     tensors = [t if isinstance(t, Tensor) else Tensor(t) for t in tensors]
     if not tensors:
         raise ValueError("cat: expected a non-empty sequence of tensors")
+    for i, t in enumerate(tensors):
+        if t.ndim == 0:
+            raise ValueError(f"cat: a zero-dimensional tensor (at position {i}) cannot be "
+                             f"concatenated; stack them instead")
     first = tensors[0]
     dim = normalize_dim("cat", dim, first.ndim)
     for t in tensors[1:]:
