@@ -357,11 +357,11 @@ def numba_first_calls() -> dict[str, float]:
     one, two, zero = (1, 1), (2, 2), (0, 0)
     rows = first("_transpose_images (NCHW to channels-last)", lambda: backend.channels_last(x))
     first("_relu, _relu_backward", lambda: backend.relu_backward(rows, backend.relu(rows)))
-    out = first("_winograd_input, _winograd_output (3x3 stride-1 forward)",
+    out = first("_input_spectra, _output_blocks (Winograd: 3x3 stride-1 forward)",
                 lambda: backend.conv2d_forward(x, w, one, one, one, 1))
     first("its input gradient (the same kernels)",
           lambda: backend.conv2d_backward_input(out, w, x.shape, one, one, one, 1))
-    first("_winograd_output_grad (its weight gradient)",
+    first("_output_grad_spectra (its weight gradient)",
           lambda: backend.conv2d_backward_weight(out, x, w.shape, one, one, one, 1))
     out = backend.conv2d_forward(x, w, two, one, one, 1)
     first("_col2im (stride-2 input gradient)",
@@ -371,12 +371,12 @@ def numba_first_calls() -> dict[str, float]:
           lambda: backend.maxpool2d_backward(pooled, argmax, x.shape, two, two, zero))
     pooled = first("_avgpool_forward", lambda: backend.avgpool2d_forward(x, two, two, zero))
     first("_avgpool_backward", lambda: backend.avgpool2d_backward(pooled, x.shape, two, two, zero))
-    flat = x.reshape(-1, 8)
-    normed, mean, var = first("_batch_norm_forward",
-                              lambda: backend.batch_norm_forward(flat, None, None, 1e-5))
-    vector = mean.astype(np.float32)
-    first("_batch_norm_backward",
-          lambda: backend.batch_norm_backward(normed, flat, vector, vector, vector))
+    mean, var = first("_batch_norm_stats", lambda: backend.batch_norm_stats(rows))
+    normed = first("_batch_norm_apply",
+                   lambda: backend.batch_norm_forward(rows, None, None, mean, var, 1e-5))
+    first("_batch_norm_backward", lambda: backend.batch_norm_backward(
+        normed, rows, None, mean, var, 1e-5, True, (True, False, False)))
+    first("erf (a compiled ufunc)", lambda: backend.erf(x))
     return timings
 
 

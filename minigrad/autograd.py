@@ -150,7 +150,8 @@ def _on_gpu(array: Any) -> bool:
 
 
 def array_module(arrays: list) -> Any:
-    """numpy, or cupy when the inputs live on the GPU (imported lazily: cupy is optional)."""
+    """numpy, or cupy when the inputs live on the GPU (the cupy backend's, loaded on first
+    use: cupy is optional)."""
     on_host = on_gpu = False
     for a in arrays:
         if type(a) is np.ndarray:
@@ -162,9 +163,9 @@ def array_module(arrays: list) -> Any:
     if on_host:
         raise DeviceError("tensors on different devices (cpu and cuda) met; move them to one "
                           "device first with .to('cupy') or .to('numpy')")
-    import cupy
+    from minigrad.backends import load
 
-    return cupy
+    return load("cupy").xp
 
 
 def beside(target: Any, value: Any) -> Any:

@@ -13,6 +13,8 @@ holds the random generator's state with the model, optimizer and scheduler.
 from __future__ import annotations
 
 import argparse
+import contextlib
+import importlib.metadata
 import json
 import platform
 import signal
@@ -303,12 +305,8 @@ def _check_recipe(saved: dict[str, Any], args: argparse.Namespace, path: str) ->
 def versions() -> dict[str, str]:
     found = {"minigrad": mg.__version__, "numpy": np.__version__,
              "python": platform.python_version()}
-    try:
-        import numba
-
-        found["numba"] = numba.__version__
-    except ImportError:
-        pass
+    with contextlib.suppress(importlib.metadata.PackageNotFoundError):
+        found["numba"] = importlib.metadata.version("numba")
     return found
 
 

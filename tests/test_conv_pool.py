@@ -24,8 +24,7 @@ from op_table import DTYPES, OpCase, check_against_pytorch, check_gradient, over
 
 import minigrad as mg
 import minigrad.nn.functional as F
-from minigrad.backends import load
-from minigrad.backends.numba_backend import _winograd_fits
+from minigrad.backends import load, winograd
 from minigrad.testing.strategies import (
     arrays,
     conv2d_cases,
@@ -71,7 +70,7 @@ def winograd_cases(draw) -> dict:
     c, k = draw(st.integers(8, 9)), draw(st.integers(8, 9))
     case = {"x": (draw(st.integers(1, 2)), c, h, w), "weight": (k, c, 3, 3), "stride": (1, 1),
             "padding": padding, "dilation": (1, 1), "groups": 1}
-    assert _winograd_fits(case["weight"], case["stride"], case["dilation"], case["groups"])
+    assert winograd.fits(case["weight"], case["stride"], case["dilation"], case["groups"])
     return case
 
 

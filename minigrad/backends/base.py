@@ -1,127 +1,132 @@
-"""The kernel interface every backend implements: arrays in, arrays out, no Tensors.
+"""The kernel interface: every kernel an op may call, each with its contract. Arrays in, arrays
+out, no Tensors.
 
-Only the heavy kernels live behind it: matmul, conv2d (forward and both gradients), and max and
-average pooling (forward and backward). Everything else (elementwise math, reductions, indexing)
-runs through the backend's array module `xp` (numpy or cupy), chosen from the arrays themselves.
+`NumpyBackend` (numpy_backend.py) is the reference: it implements every kernel, plainly. A
+faster backend subclasses it and replaces kernels; it never adds one that ops must probe for.
+Elementwise math that needs no kernel (add, exp, sum, reshape...) runs in the ops through the
+backend's array module `xp` (numpy or cupy), chosen from the arrays themselves.
 
 Shapes and conventions are PyTorch's: NCHW activations, (K, C/groups, kH, kW) weights,
 cross-correlation, output size floor((H + 2 pad - dilation (k - 1) - 1) / stride) + 1.
-Kernels may return arrays whose memory is channels-last (an NCHW-shaped view of NHWC memory):
-elementwise ops keep that layout, so a whole network can skip per-layer transposes.
+Inputs may be laid out in memory in any order; a kernel converts what it needs itself. Kernels
+may return arrays whose memory is channels-last (an NCHW-shaped view of NHWC memory):
+elementwise ops keep that layout, so a whole network can skip per-layer transposes. Per-channel
+statistics (mean, var) are float64 vectors of length C.
 """
 
 from __future__ import annotations
 
-import ctypes
-import os
-import sys
 from typing import Any
 
-Pair = tuple[int, int]
+from minigrad.backends.geometry import Pair
 
-
-def keep_freed_memory() -> bool:
-    """Ask glibc to keep freed blocks for reuse instead of handing them back to the OS.
-
-    glibc returns large blocks (32 MB and up, and any heap top past its trim threshold) to the
-    OS when freed, so every new activation or column buffer page-faults on first touch: a
-    75 MB buffer cost as long as the GEMM that fills it. The price is a resident size that stays
-    at its peak. Set MINIGRAD_MALLOC_TUNING=0 to keep glibc's defaults. Returns whether applied.
-    """
-    if os.environ.get("MINIGRAD_MALLOC_TUNING", "1") == "0" or not sys.platform.startswith("linux"):
-        return False
-    try:
-        libc = ctypes.CDLL("libc.so.6")
-    except OSError:  # not glibc (e.g. musl): leave the allocator alone
-        return False
-    m_trim_threshold, m_mmap_threshold = -1, -3
-    largest = 2**31 - 1  # mallopt takes a C int: a larger value would wrap (1 << 34 -> 0)
-    return bool(libc.mallopt(m_mmap_threshold, 1 << 30) and
-                libc.mallopt(m_trim_threshold, largest))
-
-
-def conv_output_size(size: int, kernel: int, stride: int, padding: int, dilation: int) -> int:
-    return (size + 2 * padding - dilation * (kernel - 1) - 1) // stride + 1
-
-
-def window_index_dtype(kernel: Pair) -> str:
-    """Max pooling records the argmax as an offset inside its window: one byte if it fits."""
-    return "uint8" if kernel[0] * kernel[1] <= 256 else "int32"
+Array = Any
 
 
 class Backend:
-    """The interface; `NumpyBackend` is the reference implementation of every method."""
+    """The declared kernels; `NumpyBackend` implements every one."""
 
     name: str
     xp: Any  # the array module: numpy or cupy
-    # Whether `batch_norm_forward` / `batch_norm_backward` exist: compiled training-mode batch
-    # norm over channels-last rows (M, C). ops/norm.py uses them then, else its array code.
-    fused_batch_norm = False
 
-    def matmul(self, a: Any, b: Any) -> Any:
+    # ----------------------------------------------------------------------- elementwise
+    def matmul(self, a: Array, b: Array) -> Array:
         """Batched matrix product with NumPy's broadcasting rules."""
         raise NotImplementedError
 
-    def relu(self, x: Any) -> Any:
-        """max(x, 0); NaN stays NaN, as in PyTorch."""
-        return self.xp.maximum(x, 0)
+    def relu(self, x: Array) -> Array:
+        """max(x, 0) in x's memory layout; NaN stays NaN, as in PyTorch."""
+        raise NotImplementedError
 
-    def relu_backward(self, grad: Any, out: Any) -> Any:
-        """The gradient where relu's output `out` is not <= 0 (positive, or NaN: PyTorch's
-        rule), else 0."""
-        return grad * ~(out <= 0)
+    def relu_backward(self, grad: Array, out: Array) -> Array:
+        """`grad` where relu's output `out` is not <= 0 (positive, or NaN: PyTorch's rule),
+        else 0."""
+        raise NotImplementedError
 
-    def channels_last(self, nchw: Any) -> Any:
-        """The same values as an NCHW-shaped view of NHWC memory: free when already so laid out.
+    def erf(self, x: Array) -> Array:
+        """The error function of a float32/float64 array, to within 1 ulp of float64's erf."""
+        raise NotImplementedError
 
-        Convolution kernels read channel vectors; converting once per op, not once per kernel,
-        saves a copy of the input (forward and weight gradient) and of the output gradient.
-        """
-        return self.xp.ascontiguousarray(nchw.transpose(0, 2, 3, 1)).transpose(0, 3, 1, 2)
+    def scatter_add(self, target: Array, index: Any, values: Array) -> None:
+        """target[index] += values in place, adding every repeat of a repeated index."""
+        raise NotImplementedError
 
-    def conv2d_forward(self, x: Any, weight: Any, stride: Pair, padding: Pair, dilation: Pair,
-                       groups: int) -> Any:
+    def channels_last(self, nchw: Array) -> Array:
+        """The same values as an NCHW-shaped view of NHWC memory; free when already so."""
+        raise NotImplementedError
+
+    # ---------------------------------------------------------------------------- conv2d
+    def conv2d_forward(self, x: Array, weight: Array, stride: Pair, padding: Pair,
+                       dilation: Pair, groups: int) -> Array:
         """(N, C, H, W) * (K, C/groups, kH, kW) -> (N, K, OH, OW), without bias."""
         raise NotImplementedError
 
-    def conv2d_backward_input(self, grad: Any, weight: Any, input_shape: tuple, stride: Pair,
-                              padding: Pair, dilation: Pair, groups: int) -> Any:
-        """d loss / d x from d loss / d out: a transposed convolution (col2im)."""
+    def conv2d_backward_input(self, grad: Array, weight: Array, input_shape: tuple,
+                              stride: Pair, padding: Pair, dilation: Pair, groups: int) -> Array:
+        """d loss / d x from d loss / d out: the transposed convolution."""
         raise NotImplementedError
 
-    def conv2d_backward_weight(self, grad: Any, x: Any, weight_shape: tuple, stride: Pair,
-                               padding: Pair, dilation: Pair, groups: int) -> Any:
-        """d loss / d weight: grad (as a matrix) times the im2col columns of x."""
+    def conv2d_backward_weight(self, grad: Array, x: Array, weight_shape: tuple, stride: Pair,
+                               padding: Pair, dilation: Pair, groups: int) -> Array:
+        """d loss / d weight: the correlation of x with the output gradient."""
         raise NotImplementedError
 
-    def conv2d_backward(self, grad: Any, x: Any, weight: Any, stride: Pair, padding: Pair,
-                        dilation: Pair, groups: int, input_grad: bool = True,
-                        weight_grad: bool = True) -> tuple[Any, Any]:
-        """(d loss / d x, d loss / d weight), None where not asked for. A backend that can share
-        work between the two (reading `grad` once) overrides this; Conv2d calls it."""
-        geometry = (stride, padding, dilation, groups)
-        return (self.conv2d_backward_input(grad, weight, x.shape, *geometry) if input_grad
-                else None,
-                self.conv2d_backward_weight(grad, x, weight.shape, *geometry) if weight_grad
-                else None)
-
-    def maxpool2d_forward(self, x: Any, kernel: Pair, stride: Pair,
-                          padding: Pair) -> tuple[Any, Any]:
-        """(max values, argmax offset inside each window); padding counts as -inf."""
+    def conv2d_backward(self, grad: Array, x: Array, weight: Array, stride: Pair,
+                        padding: Pair, dilation: Pair, groups: int, input_grad: bool = True,
+                        weight_grad: bool = True) -> tuple[Array | None, Array | None]:
+        """(d loss / d x, d loss / d weight), None where not asked for: what Conv2d calls, so
+        a backend can share work between the two (read `grad` once)."""
         raise NotImplementedError
 
-    def maxpool2d_backward(self, grad: Any, argmax: Any, input_shape: tuple, kernel: Pair,
-                           stride: Pair, padding: Pair) -> Any:
-        """Route each output gradient to its window's argmax (adding where windows overlap)."""
+    # ---------------------------------------------------------------------------- pooling
+    def maxpool2d_forward(self, x: Array, kernel: Pair, stride: Pair,
+                          padding: Pair) -> tuple[Array, Array]:
+        """(window maxima, the offset i * kW + j of each maximum inside its window: the first
+        on ties, a NaN wins); padding counts as -inf."""
         raise NotImplementedError
 
-    def avgpool2d_forward(self, x: Any, kernel: Pair, stride: Pair, padding: Pair) -> Any:
+    def maxpool2d_backward(self, grad: Array, argmax: Array, input_shape: tuple, kernel: Pair,
+                           stride: Pair, padding: Pair) -> Array:
+        """Each output gradient routed to its window's argmax, added where windows overlap."""
+        raise NotImplementedError
+
+    def avgpool2d_forward(self, x: Array, kernel: Pair, stride: Pair, padding: Pair) -> Array:
         """Window means; padding counts as zeros in the divisor (count_include_pad=True)."""
         raise NotImplementedError
 
-    def avgpool2d_backward(self, grad: Any, input_shape: tuple, kernel: Pair, stride: Pair,
-                           padding: Pair) -> Any:
-        """Spread each output gradient evenly over its window."""
+    def avgpool2d_backward(self, grad: Array, input_shape: tuple, kernel: Pair, stride: Pair,
+                           padding: Pair) -> Array:
+        """Each output gradient spread evenly over its window."""
+        raise NotImplementedError
+
+    # ---------------------------------------------------------------------- normalisation
+    def batch_norm_stats(self, x: Array) -> tuple[Array, Array]:
+        """Per-channel (dim 1) mean and biased variance of (N, C, ...) x, float64 (C,)."""
+        raise NotImplementedError
+
+    def batch_norm_forward(self, x: Array, weight: Array | None, bias: Array | None,
+                           mean: Array, var: Array, eps: float) -> Array:
+        """(x - mean) / sqrt(var + eps) * weight + bias per channel, in x's memory layout;
+        weight and bias None mean 1 and 0."""
+        raise NotImplementedError
+
+    def batch_norm_backward(self, grad: Array, x: Array, weight: Array | None, mean: Array,
+                            var: Array, eps: float, training: bool,
+                            needs: tuple[bool, bool, bool]) -> tuple[Array | None, ...]:
+        """(d x, d weight, d bias) of `batch_norm_forward`, None where `needs` says so. When
+        `training`, mean and var are x's own statistics and d x goes through them too."""
+        raise NotImplementedError
+
+    def layer_norm_forward(self, x: Array, weight: Array | None, bias: Array | None,
+                           ndim: int, eps: float) -> tuple[Array, Array, Array]:
+        """(out, mean, invstd): each sample normalised over its last `ndim` dims (biased
+        variance), then weight * xhat + bias; mean and invstd in x's dtype, dims kept."""
+        raise NotImplementedError
+
+    def layer_norm_backward(self, grad: Array, x: Array, weight: Array | None, mean: Array,
+                            invstd: Array, ndim: int, needs: tuple[bool, bool, bool]
+                            ) -> tuple[Array | None, ...]:
+        """(d x, d weight, d bias) of `layer_norm_forward`, None where `needs` says so."""
         raise NotImplementedError
 
     def __repr__(self) -> str:

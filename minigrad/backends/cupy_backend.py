@@ -19,14 +19,15 @@ from typing import Any
 
 import numpy
 
-from minigrad.backends.base import Backend, window_index_dtype
-from minigrad.backends.numpy_backend import (
-    _grad_matrix,
-    _groups_to_nchw,
-    _output_hw,
-    _weight_from_matrix,
-    _weight_matrix,
+from minigrad.backends.geometry import (
+    grad_matrix,
+    groups_to_nchw,
+    output_hw,
+    weight_from_matrix,
+    weight_matrix,
+    window_index_dtype,
 )
+from minigrad.backends.numpy_backend import NumpyBackend
 
 # Threads per block; the grid-stride loops let a capped grid cover any size.
 THREADS = 256
@@ -207,30 +208,39 @@ extern "C" __global__ void avgpool_backward(
 """
 
 
-class CupyBackend(Backend):
+class CupyBackend(NumpyBackend):
+    """The reference's array code on CuPy arrays, with these kernels replaced."""
+
     name = "cupy"
 
     def __init__(self, cupy: Any) -> None:
         self.xp = cupy
         self._modules: dict[tuple[str, str], Any] = {}
 
-    def matmul(self, a, b):
-        return self.xp.matmul(a, b)
+    def erf(self, x):
+        import cupyx.scipy.special
+
+        return cupyx.scipy.special.erf(x)
+
+    def scatter_add(self, target, index, values):
+        import cupyx
+
+        cupyx.scatter_add(target, index, values)
 
     # -------------------------------------------------------------------------------- conv2d
     def conv2d_forward(self, x, weight, stride, padding, dilation, groups):
         k, _, kh, kw = weight.shape
         n, _, h, w = x.shape
         cols = self._im2col(x, (kh, kw), stride, padding, dilation, groups)
-        out = self.xp.matmul(cols, _weight_matrix(weight, groups))
-        oh, ow = _output_hw((h, w), (kh, kw), stride, padding, dilation)
-        return _groups_to_nchw(self.xp, out, (n, oh, ow, k))
+        out = self.xp.matmul(cols, weight_matrix(weight, groups))
+        oh, ow = output_hw((h, w), (kh, kw), stride, padding, dilation)
+        return groups_to_nchw(out, (n, oh, ow, k))
 
     def conv2d_backward_input(self, grad, weight, input_shape, stride, padding, dilation, groups):
         n, c, h, w = input_shape
         kh, kw = weight.shape[2:]
-        weight_t = _weight_matrix(weight, groups).swapaxes(1, 2)
-        cols = self.xp.ascontiguousarray(self.xp.matmul(_grad_matrix(grad, groups), weight_t))
+        weight_t = weight_matrix(weight, groups).swapaxes(1, 2)
+        cols = self.xp.ascontiguousarray(self.xp.matmul(grad_matrix(grad, groups), weight_t))
         out = self.xp.empty((n, h, w, c), grad.dtype)
         self._launch("col2im", out.size, grad.dtype, cols, out, n, c, h, w, *grad.shape[2:],
                      kh, kw, *stride, *padding, *dilation, groups)
@@ -238,13 +248,13 @@ class CupyBackend(Backend):
 
     def conv2d_backward_weight(self, grad, x, weight_shape, stride, padding, dilation, groups):
         cols = self._im2col(x, weight_shape[2:], stride, padding, dilation, groups)
-        grad_w = self.xp.matmul(cols.swapaxes(1, 2), _grad_matrix(grad, groups))
-        return _weight_from_matrix(grad_w, weight_shape, groups)
+        grad_w = self.xp.matmul(cols.swapaxes(1, 2), grad_matrix(grad, groups))
+        return weight_from_matrix(grad_w, weight_shape, groups)
 
     def _im2col(self, x, kernel, stride, padding, dilation, groups):
         """(groups, N*OH*OW, kH*kW*C/groups) columns, the padding folded into the kernel."""
         n, c, h, w = x.shape
-        oh, ow = _output_hw((h, w), kernel, stride, padding, dilation)
+        oh, ow = output_hw((h, w), kernel, stride, padding, dilation)
         cols = self.xp.empty((groups, n * oh * ow, kernel[0] * kernel[1] * (c // groups)),
                              x.dtype)
         self._launch("im2col", cols.size, x.dtype, x, cols, n, c, h, w, *_strides(x), oh, ow,
@@ -283,7 +293,7 @@ class CupyBackend(Backend):
     def _pooled(self, x, kernel, stride, padding):
         """An empty (N, OH, OW, C) array for the pooled output of x."""
         n, c, h, w = x.shape
-        oh, ow = _output_hw((h, w), kernel, stride, padding, (1, 1))
+        oh, ow = output_hw((h, w), kernel, stride, padding, (1, 1))
         return self.xp.empty((n, oh, ow, c), x.dtype)
 
     def _pixels(self, nchw_shape, dtype):

@@ -1,264 +1,88 @@
-"""The Numba backend: col2im, Winograd's transforms, pooling, ReLU and batch norm as JIT-compiled
-loops, the GEMMs in BLAS, and every convolution, pooling call and large matmul split over
-worker threads that each run BLAS on one thread.
+"""The Numba backend: what Numba compiles, and when each compiled path is used.
 
-3x3 stride-1 convolutions with 8 channels or more (nearly all of ResNet-20's), forward and both
-gradients, run as Winograd F(2x2, 3x3): `_winograd` says how. The others are the reference
-convolution (`NumpyBackend`: im2col by a strided copy, one GEMM per cache-sized chunk of
-columns). The calling thread and one worker thread per further core take the chunks one at a
-time (`in_parts`). Each copies its columns and multiplies them itself, with OpenBLAS limited to
-one thread for the call: measured on the 2-core VM this was built on, OpenBLAS's own
-threads hand off inside every GEMM, and for long stretches those hand-offs cost milliseconds
-(ResNet-20's first-stage conv forward: 14-16 ms against 3.5-4 ms in the fast stretches; a
-ResNet-20 training step 390-420 ms against 200-215). One hand-off per kernel call instead keeps
-the 2-core speed-up in both stretches (that conv: 3-4.5 ms throughout). The small GEMMs between
-kernel calls run on one BLAS thread too (`one_blas_thread`). NumPy's copies, BLAS and the
-`nogil` Numba kernels all release the GIL, so Python threads do run in parallel. Handing work
-to a worker and back costs 70-160 us here, so kernels of a few hundred microseconds (batch
-norm, ReLU) stay on the calling thread: batch norm on two workers took 0.55 ms against 0.33.
+- Convolutions: 3x3 stride-1 ones with 8 channels or more (nearly all of ResNet's), forward and
+  both gradients, by Winograd F(2x2, 3x3) (winograd.py); the others by im2col (NumPy's strided
+  copy, which beat a compiled loop) and BLAS in cache-sized chunks of columns, with col2im a
+  compiled loop that streams through the columns in memory order.
+- Pooling: compiled loops over channels-last memory, whole channel vectors at a time; the
+  backward kernels are gathers (each input pixel sums its windows), so they need no zero-fill.
+- ReLU, the NCHW-to-channels-last transpose, erf, and batch norm over channels-last rows (two
+  passes for the statistics, one for the output, two for the backward): compiled loops.
+- Large 2-D matmuls split by rows.
 
-col2im is a compiled loop that streams through the columns in memory order, adding each entry
-to the pixel it came from with the padding folded in: 3-10x faster than NumPy's tap-by-tap adds,
-and 3x faster than gathering each pixel's taps, which jumps between column rows; the workers
-take disjoint images. im2col stays NumPy's strided copy, which beat a compiled loop for every
-shape measured. Pooling runs over channels-last memory, whole channel vectors at a time, with
-the argmax kept as a one-byte offset inside its window; its backward kernels are gathers (each
-input pixel sums its windows), so they need no zero-filled output, and every pooling kernel
-runs on the workers, each on its own images (max pool 2x2/2 forward+backward on
-(64, 32, 26, 26): 3.3 ms on one thread with a scatter, 1.3 ms so). NCHW input is transposed to
-channels-last by a compiled tiled loop on the workers (NumPy's transposing copy ran at a third
-of the speed on one core).
-
-The loops are serial Numba, not `prange`: measured here (numba 0.68), `parallel=True` kernels
-loaded from the on-disk cache ran 1.3-4x slower than freshly compiled ones (numba issue #8085),
-and slower than the serial loop; a parallel kernel without the cache costs about 8 s of
-compilation in every new process. Serial loops also start no Numba threads to spin against the
-workers.
-
-Kernels compile on first use for each dtype (about a second each, cold) and are cached on disk
-(`cache=True`), so a later process loads them in milliseconds. `warmup()` compiles the float32
-kernels up front. MINIGRAD_NUM_THREADS sets the number of workers (default: the CPUs this
-process may run on; 1 runs everything in the calling thread with BLAS's own threading).
+Every convolution, pooling call and large matmul is cut into parts that the calling thread and
+the worker threads take one at a time (numba_workers.py); kernels of a few hundred microseconds
+(batch norm, ReLU) stay on the calling thread, where a hand-off would cost more than it saves.
+Everything else is the reference's (numpy_backend.py). The loops are serial `@njit(cache=True,
+nogil=True)` kernels: they compile on first use for each dtype (about a second each, cold) and
+load from Numba's on-disk cache in later processes. `warmup()` compiles the float32 kernels.
+MINIGRAD_NUM_THREADS sets the number of threads (default: the CPUs this process may use).
 """
 
 from __future__ import annotations
 
-import contextlib
 import functools
-import os
-import threading
-from concurrent.futures import ThreadPoolExecutor, wait
+import math
 
 import numpy as np
-from threadpoolctl import ThreadpoolController
 
-from minigrad.backends.base import window_index_dtype
-from minigrad.backends.numpy_backend import NumpyBackend, _chunk_ranges, _output_hw, _ranges
+from minigrad.backends.geometry import (
+    Pair,
+    chunk_ranges,
+    grad_matrix,
+    groups_to_nchw,
+    is_channels_last,
+    nhwc_shape,
+    output_hw,
+    ranges,
+    weight_from_matrix,
+    weight_matrix,
+    window_index_dtype,
+)
+from minigrad.backends.numpy_backend import NumpyBackend
 
 try:
-    from numba import njit
+    from numba import njit, vectorize
     from numba.extending import register_jitable
 except ImportError as error:  # numba is a dependency, but its wheels can lag behind NumPy's
     raise RuntimeError(f"numba backend: Numba cannot be imported ({error}); "
                        "pip install -U numba") from error
 
+from minigrad.backends import winograd  # noqa: E402 (needs numba)
+from minigrad.backends.numba_workers import Workers, worker_count  # noqa: E402
+
+# im2col columns per GEMM: cache-sized, so the GEMM reads what im2col has just written.
+CHUNK_BYTES = 4 << 20
+
 
 class NumbaBackend(NumpyBackend):
-    """im2col is NumPy's: its strided copy beat a compiled loop for every shape measured."""
-
     name = "numba"
-    # A matmul splits over the workers from this many multiply-adds: below it the hand-off
+    # A 2-D matmul splits over the threads from this many multiply-adds: below it the hand-off
     # costs more than the second core gains.
     SPLIT_MATMUL_FLOPS = 1 << 22
 
-    def __init__(self, workers: int) -> None:
-        super().__init__()
-        self.workers = workers
-        self._pool = ThreadPoolExecutor(workers - 1, "minigrad-numba") if workers > 1 else None
-        self._blas = ThreadpoolController().select(user_api="blas").lib_controllers
+    def __init__(self, threads: int) -> None:
+        self.workers = Workers(threads)
+        self.winograd = winograd.Winograd(self.workers)
 
-    @contextlib.contextmanager
-    def one_blas_thread(self):
-        """OpenBLAS on one thread, for the workers' GEMMs and for the small products between
-        them: after a call on several threads, OpenBLAS's idle threads spin for a while and
-        take the cores from the workers (a ResNet-20 step took 190 ms against 125 while the
-        Winograd kernel transforms, a few tens of microseconds, ran on two BLAS threads).
-        Set directly, not with threadpoolctl's `limit`: 3.5 us against 8-14, about 100
-        times a step."""
-        if self._pool is None:
-            yield
-            return
-        before = [blas.num_threads for blas in self._blas]
-        for blas in self._blas:
-            blas.set_num_threads(1)
-        try:
-            yield
-        finally:
-            for blas, threads in zip(self._blas, before):
-                blas.set_num_threads(threads)
-
-    def in_parts(self, work, parts):
-        """[work(part) for part in parts] on the calling thread and the workers at once, each
-        taking the next part that nobody has taken yet: a worker that wakes late (tens of
-        microseconds here, up to milliseconds) then takes fewer parts instead of finishing
-        last. With one part per thread, ResNet-20's kernel calls waited 11 ms a step (of 88)
-        on the later thread. The results come back in the order of `parts`."""
-        if self._pool is None or len(parts) < 2:
-            return [work(part) for part in parts]
-        results = [None] * len(parts)
-        untaken = iter(range(len(parts)))
-        lock = threading.Lock()
-
-        def take_parts():
-            while True:
-                with lock:
-                    index = next(untaken, None)
-                if index is None:
-                    return
-                results[index] = work(parts[index])
-
-        with self.one_blas_thread():
-            helpers = min(self.workers, len(parts)) - 1
-            others = [self._pool.submit(take_parts) for _ in range(helpers)]
-            try:
-                take_parts()
-            finally:  # an error here still waits: the others write into the same outputs
-                wait(others)
-            for future in others:
-                future.result()  # a worker's error
-        return results
-
+    # ---------------------------------------------------------------------------- elementwise
     def matmul(self, a, b):
-        """Large 2-D products split by rows of `a` over the workers."""
+        """Large 2-D products split by rows of `a` over the threads."""
         if a.ndim != 2 or b.ndim != 2:
             return np.matmul(a, b)
         if a.size * b.shape[-1] < self.SPLIT_MATMUL_FLOPS:
-            with self.one_blas_thread():
+            with self.workers.one_blas_thread():
                 return np.matmul(a, b)
         out = np.empty((a.shape[0], b.shape[1]), np.result_type(a, b))
 
         def rows(span):
             np.matmul(a[span[0]:span[1]], b, out=out[span[0]:span[1]])
 
-        self.in_parts(rows, _ranges(a.shape[0], self.workers))
+        self.workers.in_parts(rows, ranges(a.shape[0], self.workers.count))
         return out
 
-    def conv2d_forward(self, x, weight, stride, padding, dilation, groups):
-        if _winograd_fits(weight.shape, stride, dilation, groups):
-            # (16, C, K) in its own memory: NumPy's matmul took 1.2-1.4x longer with the
-            # transposed view as its second operand
-            with self.one_blas_thread():
-                spectra = np.ascontiguousarray(_winograd_kernels(weight).transpose(0, 2, 1))
-            return self._winograd(x, spectra, padding)
-        return super().conv2d_forward(x, weight, stride, padding, dilation, groups)
-
-    def conv2d_backward_input(self, grad, weight, input_shape, stride, padding, dilation, groups):
-        """For a 3x3 stride-1 convolution the input gradient is itself one: of the output
-        gradient with the kernel flipped and its channel axes swapped, padded by 2 - padding."""
-        if _winograd_backward_fits(weight.shape, stride, padding, dilation, groups):
-            return self._winograd(grad, self._flipped_spectra(weight), _back_padding(padding))
-        return super().conv2d_backward_input(grad, weight, input_shape, stride, padding,
-                                             dilation, groups)
-
-    def conv2d_backward_weight(self, grad, x, weight_shape, stride, padding, dilation, groups):
-        """Winograd's transposition for 3x3 stride-1 convolutions: the gradient of the 16
-        transformed kernels is a sum over tiles of (input spectra) x (A g A^T, the output
-        gradient's tiles), 16 GEMMs whose inner dimension is the tile count, then G^T . G."""
-        if not _winograd_fits(weight_shape, stride, dilation, groups):
-            return super().conv2d_backward_weight(grad, x, weight_shape, stride, padding,
-                                                  dilation, groups)
-        chunks = self._winograd_chunks(len(x), _tiles(*grad.shape[2:]), x.shape[1] + grad.shape[1],
-                                       x.dtype)
-        return self._kernel_grad(self.in_parts(
-            functools.partial(self._weight_grad_chunk, grad, x, padding), chunks))
-
-    def conv2d_backward(self, grad, x, weight, stride, padding, dilation, groups,
-                        input_grad=True, weight_grad=True):
-        """Both Winograd gradients in one pass over the batch: each chunk of `grad` is read
-        once for the two, and the workers are handed work once, not twice (a hand-off costs
-        tens of microseconds here)."""
-        if not (input_grad and weight_grad
-                and _winograd_backward_fits(weight.shape, stride, padding, dilation, groups)):
-            return super().conv2d_backward(grad, x, weight, stride, padding, dilation, groups,
-                                           input_grad, weight_grad)
-        flipped, back_padding = self._flipped_spectra(weight), _back_padding(padding)
-        grad_x = np.empty(_nhwc_shape(x.shape), grad.dtype)
-
-        def chunk(images):
-            self._winograd_chunk(grad, flipped, back_padding, grad_x, images)
-            return self._weight_grad_chunk(grad, x, padding, images)
-
-        tiles_per_image = max(_tiles(*x.shape[2:]), _tiles(*grad.shape[2:]))
-        chunks = self._winograd_chunks(len(x), tiles_per_image, x.shape[1] + grad.shape[1],
-                                       x.dtype)
-        sums = self.in_parts(chunk, chunks)
-        return grad_x.transpose(0, 3, 1, 2), self._kernel_grad(sums)
-
-    def _winograd(self, x, kernel_spectra, padding):
-        """A 3x3 stride-1 convolution by Winograd's F(2x2, 3x3) (Lavin and Gray, 2015): each 2x2
-        block of outputs from its 4x4 input tile with 16 multiplications per channel pair
-        instead of 36. The tiles' transforms are compiled loops; the products are 16 GEMMs of
-        (tiles, C) by (C, K), run on the workers a few images at a time so that the transformed
-        tiles are read back from cache. The GEMMs do 2.25x fewer multiply-adds than im2col's;
-        with the transforms, a ResNet-20 training step took 105 ms against 122 (batch 32).
-        `kernel_spectra`: (16, C, K), G g G^T of every kernel g (`_winograd_kernels`)."""
-        n, c, h, w = x.shape
-        k = kernel_spectra.shape[2]
-        out = np.empty((n, h + 2 * padding[0] - 2, w + 2 * padding[1] - 2, k), x.dtype)
-        chunks = self._winograd_chunks(n, _tiles(*out.shape[1:3]), c + k, x.dtype)
-        self.in_parts(functools.partial(self._winograd_chunk, x, kernel_spectra, padding, out),
-                      chunks)
-        return out.transpose(0, 3, 1, 2)
-
-    def _winograd_chunk(self, x, kernel_spectra, padding, out, images):
-        """Images start..stop of `_winograd`: their tiles' spectra, 16 GEMMs, the output
-        blocks written into `out` (N, OH, OW, K)."""
-        start, stop = images
-        oh, ow, k = out.shape[1:]
-        spectra, products = self._winograd_scratch(stop - start, _tiles(oh, ow), x.shape[1], k,
-                                                   x.dtype)
-        _winograd_input(_nhwc(x[start:stop]), spectra, *padding, -(-ow // 2))
-        np.matmul(spectra, kernel_spectra.astype(x.dtype, copy=False), out=products)
-        _winograd_output(products, out[start:stop])
-
-    def _weight_grad_chunk(self, grad, x, padding, images):
-        """The (16, K, C) gradient of the transformed kernels from images start..stop."""
-        start, stop = images
-        spectra, grads = self._winograd_scratch(stop - start, _tiles(*grad.shape[2:]), x.shape[1],
-                                                grad.shape[1], x.dtype)
-        _winograd_input(_nhwc(x[start:stop]), spectra, *padding, -(-grad.shape[3] // 2))
-        _winograd_output_grad(_nhwc(grad[start:stop]), grads)
-        return np.matmul(grads.transpose(0, 2, 1), spectra)
-
-    def _flipped_spectra(self, weight):
-        """(16, K, C): the transformed kernels of the input gradient (K in, C out)."""
-        with self.one_blas_thread():
-            return _winograd_kernels(weight, flipped=True)
-
-    def _kernel_grad(self, chunk_sums):
-        """(K, C, 3, 3) from the chunks' (16, K, C) sums, added in chunk order (whichever
-        thread ran each), so every run gives the same bits."""
-        with self.one_blas_thread():
-            return _winograd_kernel_grad(sum(chunk_sums))
-
-    def _winograd_chunks(self, n, tiles_per_image, channels, dtype):
-        """The batch cut into image ranges whose transformed tiles and products (`channels`
-        of them per tile, in and out) fit in WINOGRAD_CHUNK_BYTES, so they stay in cache."""
-        tile_bytes = 16 * channels * np.dtype(dtype).itemsize
-        return _chunk_ranges(n, WINOGRAD_CHUNK_BYTES // (tiles_per_image * tile_bytes),
-                             self.workers)
-
-    def _winograd_scratch(self, images, tiles_per_image, c, k, dtype):
-        """(16, tiles, c) and (16, tiles, k) arrays for a chunk of images, in one per-thread
-        scratch buffer."""
-        tiles = images * tiles_per_image
-        buffer = self.scratch((16 * tiles * (c + k),), dtype)
-        return (buffer[:16 * tiles * c].reshape(16, tiles, c),
-                buffer[16 * tiles * c:].reshape(16, tiles, k))
-
     def relu(self, x):
-        """Compiled for floating-point arrays; others get the reference's promotion (a bool
-        array comes back as integers there)."""
+        """Compiled for floating-point arrays; others get the reference's promotion."""
         out = np.empty_like(x)  # x's memory layout
         memory = _flat_memory(x, out) if x.dtype.kind == "f" else None
         if memory is None:
@@ -267,8 +91,7 @@ class NumbaBackend(NumpyBackend):
         return out
 
     def relu_backward(self, grad, out):
-        """One pass and no temporary: NumPy's grad * ~(out <= 0) makes three, and two bool
-        arrays."""
+        """One pass and no temporary (the reference makes three, and two bool arrays)."""
         result = np.empty_like(out)
         memory = _flat_memory(grad, out, result)
         if memory is None:
@@ -276,24 +99,142 @@ class NumbaBackend(NumpyBackend):
         _relu_backward(*memory)
         return result
 
+    def erf(self, x):
+        return _erf(x)
+
     def channels_last(self, nchw):
-        """The workers transpose their own images with a compiled loop: NumPy's transposing
-        copy ran on one core at about a third of the speed (big conv input: 6.0 ms, against
-        1.7 ms so)."""
-        if nchw.transpose(0, 2, 3, 1).flags.c_contiguous:
+        """Each thread transposes its own images with a compiled loop (NumPy's transposing
+        copy runs on one core, at about a third of the speed)."""
+        if is_channels_last(nchw):
             return nchw
-        out = np.empty(_nhwc_shape(nchw.shape), nchw.dtype)
+        out = np.empty(nhwc_shape(nchw.shape), nchw.dtype)
 
         def images(span):
             _fill_nhwc(nchw[span[0]:span[1]], out[span[0]:span[1]])
 
-        self.in_parts(images, _ranges(len(nchw), self.workers))
+        self.workers.in_parts(images, ranges(len(nchw), self.workers.count))
         return out.transpose(0, 3, 1, 2)
 
-    def col2im(self, cols, out, kernel, stride, padding, dilation):
-        oh, ow = _output_hw(out.shape[1:3], kernel, stride, padding, dilation)
-        _col2im(np.ascontiguousarray(cols), out, oh, ow, *kernel, *stride, *padding, *dilation)
+    # -------------------------------------------------------------------------------- conv2d
+    def conv2d_forward(self, x, weight, stride, padding, dilation, groups):
+        x = self.channels_last(x)
+        if winograd.fits(weight.shape, stride, dilation, groups):
+            return self.winograd.forward(x, weight, padding)
+        k, _, kh, kw = weight.shape
+        windows, pad = self._windows(x, (kh, kw), stride, padding, dilation, groups)
+        n, oh, ow = windows.shape[1:4]
+        weights = weight_matrix(weight, groups)
+        out = np.empty((groups, n * oh * ow, k // groups), x.dtype)
 
+        def product(images):
+            rows, cols = self._columns(windows, pad, images)
+            np.matmul(cols, weights, out=out[:, rows])
+
+        self.workers.in_parts(product, self._chunks(windows))
+        return groups_to_nchw(out, (n, oh, ow, k))
+
+    def conv2d_backward_input(self, grad, weight, input_shape, stride, padding, dilation, groups):
+        grad = self.channels_last(grad)
+        if winograd.backward_fits(weight.shape, stride, padding, dilation, groups):
+            return self.winograd.backward_input(grad, weight, padding)
+        n, c, h, w = input_shape
+        k, _, kh, kw = weight.shape
+        pixels = grad.shape[2] * grad.shape[3]
+        rows = grad_matrix(grad, groups)
+        weight_t = weight_matrix(weight, groups).swapaxes(1, 2)
+        grad_x = np.empty((n, h, w, c), grad.dtype)
+        oh, ow = grad.shape[2:]
+
+        def column_gradients(images):
+            """One GEMM for the column gradients of a thread's images, then col2im."""
+            start, stop = images
+            cols = self.workers.scratch((groups, (stop - start) * pixels) + weight_t.shape[2:],
+                                        grad.dtype)
+            np.matmul(rows[:, start * pixels:stop * pixels], weight_t, out=cols)
+            _col2im(cols, grad_x[start:stop], oh, ow, kh, kw, *stride, *padding, *dilation)
+
+        self.workers.in_parts(column_gradients, ranges(n, self.workers.count))
+        return grad_x.transpose(0, 3, 1, 2)
+
+    def conv2d_backward_weight(self, grad, x, weight_shape, stride, padding, dilation, groups):
+        grad, x = self.channels_last(grad), self.channels_last(x)
+        if winograd.fits(weight_shape, stride, dilation, groups):
+            return self.winograd.backward_weight(grad, x, padding)
+        windows, pad = self._windows(x, weight_shape[2:], stride, padding, dilation, groups)
+        rows = grad_matrix(grad, groups)
+
+        def partial_sum(images):
+            span, cols = self._columns(windows, pad, images)
+            return np.matmul(cols.swapaxes(1, 2), rows[:, span])
+
+        grad_w = sum(self.workers.in_parts(partial_sum, self._chunks(windows)))  # chunk order
+        return weight_from_matrix(grad_w, weight_shape, groups)
+
+    def conv2d_backward(self, grad, x, weight, stride, padding, dilation, groups,
+                        input_grad=True, weight_grad=True):
+        """Winograd's two gradients in one pass over the batch (winograd.py)."""
+        if input_grad and weight_grad and winograd.backward_fits(weight.shape, stride, padding,
+                                                                 dilation, groups):
+            return self.winograd.backward(self.channels_last(grad), self.channels_last(x),
+                                          weight, padding)
+        return super().conv2d_backward(grad, x, weight, stride, padding, dilation, groups,
+                                       input_grad, weight_grad)
+
+    def _windows(self, x, kernel: Pair, stride: Pair, padding: Pair, dilation: Pair,
+                 groups: int):
+        """(view, pad): a (groups, N, OH, OW, kH, kW, C/groups) strided view of every window
+        of x padded into a scratch buffer (channels-last, so each window row is whole channel
+        vectors), and `pad(start, stop)`, which writes images start..stop into that buffer:
+        each thread pads its own chunk, and im2col reads it back from cache."""
+        n, c, h, w = x.shape
+        oh, ow = output_hw((h, w), kernel, stride, padding, dilation)
+        padded, pad = self._padded(x.transpose(0, 2, 3, 1), padding)
+        sn, sh, sw, sc = padded.strides
+        cg = c // groups
+        view = np.lib.stride_tricks.as_strided(
+            padded, shape=(groups, n, oh, ow, kernel[0], kernel[1], cg),
+            strides=(cg * sc, sn, sh * stride[0], sw * stride[1], sh * dilation[0],
+                     sw * dilation[1], sc))
+        return view, pad
+
+    def _padded(self, nhwc, padding: Pair):
+        """(buffer, pad): a zero-padded scratch copy of `nhwc` (or `nhwc` itself, unpadded),
+        and `pad(start, stop)`, which writes images start..stop into it."""
+        (ph, pw), (n, h, w, c) = padding, nhwc.shape
+        if padding == (0, 0):
+            return nhwc, lambda start, stop: None
+        out = self.workers.scratch((n, h + 2 * ph, w + 2 * pw, c), nhwc.dtype)
+
+        def pad(start: int, stop: int) -> None:
+            images = out[start:stop]
+            images[:, :ph] = 0
+            images[:, ph + h:] = 0
+            images[:, ph:ph + h, :pw] = 0
+            images[:, ph:ph + h, pw + w:] = 0
+            images[:, ph:ph + h, pw:pw + w] = nhwc[start:stop]
+
+        return out, pad
+
+    def _chunks(self, windows) -> list[tuple[int, int]]:
+        """The batch cut into image ranges whose im2col columns take at most CHUNK_BYTES."""
+        n, oh, ow = windows.shape[1:4]
+        row_bytes = math.prod(windows.shape[4:]) * windows.dtype.itemsize
+        return chunk_ranges(n, CHUNK_BYTES // max(1, oh * ow * row_bytes), self.workers.count)
+
+    def _columns(self, windows, pad, images: tuple[int, int]):
+        """(row span, im2col columns) for an image range, padded first by `pad`: columns
+        (groups, rows, kH*kW*C/groups) in a per-thread scratch buffer that the thread's next
+        chunk overwrites."""
+        groups, n, oh, ow = windows.shape[:4]
+        start, stop = images
+        pad(start, stop)
+        chunk = windows[:, start:stop]
+        cols = self.workers.scratch(
+            (groups, (stop - start) * oh * ow, math.prod(windows.shape[4:])), windows.dtype)
+        np.copyto(cols.reshape(chunk.shape), chunk)
+        return slice(start * oh * ow, stop * oh * ow), cols
+
+    # ------------------------------------------------------------------------------- pooling
     def maxpool2d_forward(self, x, kernel, stride, padding):
         out, argmax = _pooled_like(x.shape, kernel, stride, padding, x.dtype,
                                    window_index_dtype(kernel))
@@ -301,7 +242,7 @@ class NumbaBackend(NumpyBackend):
         return out.transpose(0, 3, 1, 2), argmax.transpose(0, 3, 1, 2)
 
     def maxpool2d_backward(self, grad, argmax, input_shape, kernel, stride, padding):
-        out = np.empty(_nhwc_shape(input_shape), grad.dtype)
+        out = np.empty(nhwc_shape(input_shape), grad.dtype)
         self._over_images(_maxpool_backward, [grad, argmax], [out], *kernel, *stride, *padding)
         return out.transpose(0, 3, 1, 2)
 
@@ -311,13 +252,13 @@ class NumbaBackend(NumpyBackend):
         return out.transpose(0, 3, 1, 2)
 
     def avgpool2d_backward(self, grad, input_shape, kernel, stride, padding):
-        out = np.empty(_nhwc_shape(input_shape), grad.dtype)
+        out = np.empty(nhwc_shape(input_shape), grad.dtype)
         self._over_images(_avgpool_backward, [grad], [out], *kernel, *stride, *padding)
         return out.transpose(0, 3, 1, 2)
 
     def _over_images(self, kernel, inputs, outputs, *geometry):
-        """kernel(inputs..., outputs..., *geometry) on each worker's range of images: NCHW
-        inputs as channels-last copies of that range (made by the worker, free when they are
+        """kernel(inputs..., outputs..., *geometry) on each thread's range of images: NCHW
+        inputs as channels-last copies of that range (made by the thread, free when they are
         channels-last already), outputs as slices of (N, H, W, C) arrays."""
 
         def images(span):
@@ -325,27 +266,39 @@ class NumbaBackend(NumpyBackend):
             kernel(*[_nhwc(a[start:stop]) for a in inputs], *[a[start:stop] for a in outputs],
                    *geometry)
 
-        self.in_parts(images, _ranges(len(outputs[0]), self.workers))
+        self.workers.in_parts(images, ranges(len(outputs[0]), self.workers.count))
 
-    # ---------------------------------------------------------------------------- batch norm
-    fused_batch_norm = True
+    # ------------------------------------------------------------------------- normalisation
+    # Compiled over channels-last rows (M, C); other layouts get the reference.
+    def batch_norm_stats(self, x):
+        if not is_channels_last(x):
+            return super().batch_norm_stats(x)
+        return _batch_norm_stats(_rows(x))
 
-    def batch_norm_forward(self, rows, weight, bias, eps):
-        """Training-mode batch norm of channels-last rows (M, C): (out, mean, var), the
-        statistics in float64. Two compiled passes for the statistics and one for the output,
-        against the NumPy path's five passes and three temporaries (ops/norm.py)."""
-        channels = rows.shape[1]
-        weight = np.ones(channels, rows.dtype) if weight is None else weight
-        bias = np.zeros(channels, rows.dtype) if bias is None else bias
-        out = np.empty_like(rows)
-        mean, var = _batch_norm_forward(rows, weight, bias, eps, out)
-        return out, mean, var
+    def batch_norm_forward(self, x, weight, bias, mean, var, eps):
+        if not is_channels_last(x):
+            return super().batch_norm_forward(x, weight, bias, mean, var, eps)
+        alpha, beta = self._batch_norm_affine(weight, bias, mean, var, eps)
+        out = np.empty_like(_rows(x))
+        _batch_norm_apply(_rows(x), alpha.astype(x.dtype), beta.astype(x.dtype), out)
+        return out.reshape(nhwc_shape(x.shape)).transpose(0, x.ndim - 1, *range(1, x.ndim - 1))
 
-    def batch_norm_backward(self, grad, rows, mean, invstd, scale):
-        """(d loss / d x, sum(grad), sum(grad * xhat)) in two passes, xhat recomputed."""
-        out = np.empty_like(rows)
-        sum_grad, sum_grad_xhat = _batch_norm_backward(grad, rows, mean, invstd, scale, out)
-        return out, sum_grad, sum_grad_xhat
+    def batch_norm_backward(self, grad, x, weight, mean, var, eps, training, needs):
+        """Training mode: two compiled passes, the sums of grad and grad * xhat (float64),
+        then d x = scale * (grad - mean(grad) - xhat * mean(grad * xhat))."""
+        if not (training and is_channels_last(x)):
+            return super().batch_norm_backward(grad, x, weight, mean, var, eps, training, needs)
+        invstd = (1 / np.sqrt(var.astype(np.float64) + eps)).astype(x.dtype)
+        scale = invstd if weight is None else invstd * weight
+        grad_x = np.empty_like(_rows(x))
+        sum_grad, sum_grad_xhat = _batch_norm_backward(_rows(grad), _rows(x),
+                                                       mean.astype(x.dtype), invstd, scale,
+                                                       grad_x)
+        grad_x = grad_x.reshape(nhwc_shape(x.shape)).transpose(0, x.ndim - 1,
+                                                               *range(1, x.ndim - 1))
+        needs_x, needs_w, needs_b = needs
+        return (grad_x if needs_x else None, sum_grad_xhat if needs_w else None,
+                sum_grad if needs_b else None)
 
     def warmup(self) -> None:
         """Compile (or load from the cache) the float32 kernels on a tiny problem."""
@@ -353,6 +306,7 @@ class NumbaBackend(NumpyBackend):
         w = np.ones((8, 8, 3, 3), np.float32)
         self.channels_last(x)
         self.relu_backward(x, self.relu(x))
+        self.erf(x)
         for stride in (1, 1), (2, 2):  # Winograd's kernels, then im2col's
             out = self.conv2d_forward(x, w, stride, (1, 1), (1, 1), 1)
             self.conv2d_backward_input(out, w, x.shape, stride, (1, 1), (1, 1), 1)
@@ -361,25 +315,19 @@ class NumbaBackend(NumpyBackend):
         self.maxpool2d_backward(pooled, argmax, x.shape, (2, 2), (2, 2), (0, 0))
         pooled = self.avgpool2d_forward(x, (2, 2), (2, 2), (0, 0))
         self.avgpool2d_backward(pooled, x.shape, (2, 2), (2, 2), (0, 0))
-        rows = x.reshape(-1, 8)
-        out, mean, var = self.batch_norm_forward(rows, None, None, 1e-5)
-        vector = mean.astype(np.float32)
-        self.batch_norm_backward(out, rows, vector, vector, vector)
+        x = self.channels_last(x)
+        mean, var = self.batch_norm_stats(x)
+        out = self.batch_norm_forward(x, None, None, mean, var, 1e-5)
+        self.batch_norm_backward(out, x, None, mean, var, 1e-5, True, (True, True, True))
 
 
 def create() -> NumbaBackend:
     return NumbaBackend(worker_count())
 
 
-def worker_count() -> int:
-    """MINIGRAD_NUM_THREADS, else the CPUs this process may run on."""
-    setting = os.environ.get("MINIGRAD_NUM_THREADS", "").strip()
-    if setting:
-        if not setting.isdigit() or int(setting) < 1:
-            raise ValueError(f"numba backend: MINIGRAD_NUM_THREADS must be a positive integer, "
-                             f"got {setting!r}")
-        return int(setting)
-    return len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count() or 1
+def _rows(x):
+    """Channels-last (N, C, ...) memory as C-contiguous rows (M, C) of channel vectors."""
+    return x.transpose(0, *range(2, x.ndim), 1).reshape(-1, x.shape[1])
 
 
 def _flat_memory(*arrays):
@@ -396,8 +344,7 @@ def _flat_memory(*arrays):
 
 def _nhwc(nchw):
     """The (N, H, W, C) C-contiguous array of an NCHW one: free for channels-last memory (what
-    the kernels return), one copy otherwise (a per-image loop over plain NCHW memory, one
-    channel at a time, ran 18x slower than this copy plus the channel-vectorised kernel)."""
+    the kernels return), one compiled copy otherwise."""
     nhwc = nchw.transpose(0, 2, 3, 1)
     if nhwc.flags.c_contiguous:
         return nhwc
@@ -415,76 +362,31 @@ def _fill_nhwc(nchw, out):
     _transpose_images(nchw.reshape(n, c, h * w), out.reshape(n, h * w, c))
 
 
-def _nhwc_shape(nchw_shape):
-    n, c, h, w = nchw_shape
-    return (n, h, w, c)
-
-
 def _pooled_like(nchw_shape, kernel, stride, padding, dtype, index_dtype=None):
     """Empty channels-last (N, OH, OW, C) pooling results (and argmax offsets)."""
     n, c, h, w = nchw_shape
-    oh, ow = _output_hw((h, w), kernel, stride, padding, (1, 1))
+    oh, ow = output_hw((h, w), kernel, stride, padding)
     out = np.empty((n, oh, ow, c), dtype)
     return out, None if index_dtype is None else np.empty(out.shape, index_dtype)
 
 
-def _winograd_fits(weight_shape, stride, dilation, groups) -> bool:
-    """3x3, stride 1, undilated, ungrouped, and enough channels both ways: with fewer, the
-    16 GEMMs are too thin to pay for the transforms (SimpleCNN's 1-channel first conv took
-    3x longer; its 32-to-64 second conv the same either way)."""
-    return (tuple(weight_shape[2:]) == (3, 3) and stride == dilation == (1, 1) and groups == 1
-            and min(weight_shape[:2]) >= WINOGRAD_MIN_CHANNELS)
+@functools.cache
+def _compiled_erf():
+    return vectorize(["float32(float32)", "float64(float64)"], cache=True)(_scalar_erf)
 
 
-WINOGRAD_MIN_CHANNELS = 8
+def _erf(x):
+    return _compiled_erf()(x)
 
 
-def _winograd_backward_fits(weight_shape, stride, padding, dilation, groups) -> bool:
-    """The input gradient as a Winograd convolution needs padding 2 - p >= 0."""
-    return _winograd_fits(weight_shape, stride, dilation, groups) and max(padding) <= 2
-
-
-def _back_padding(padding):
-    return (2 - padding[0], 2 - padding[1])
-
-
-def _tiles(oh, ow) -> int:
-    """2x2 blocks per image of an OH x OW Winograd output (cut at odd edges)."""
-    return -(-oh // 2) * -(-ow // 2)
-
-
-# Winograd F(2x2, 3x3): input tiles d (4x4) become B^T d B, kernels g (3x3) become G g G^T, and
-# A^T (their product) A is the 2x2 output block. B^T and A^T are written out in the kernels.
-# G g G^T is linear in g's 9 taps: row ab of _WINOGRAD_GG holds G[a, i] G[b, j] for each tap ij.
-# Its entries are products of 0, 1/2 and 1, exact in every float type.
-_WINOGRAD_G = np.array([[1.0, 0.0, 0.0], [0.5, 0.5, 0.5], [0.5, -0.5, 0.5], [0.0, 0.0, 1.0]])
-_WINOGRAD_GG = np.einsum("ai,bj->abij", _WINOGRAD_G, _WINOGRAD_G).reshape(16, 9)
-
-
-def _winograd_kernels(weight, flipped=False):
-    """(K, C, 3, 3) -> (16, K, C): G g G^T for every kernel g, or for g turned by 180 degrees
-    (its 9 taps reversed), as one small GEMM straight from the weight's memory. (Transposing
-    a 64x64x3x3 weight first took 150 us, six times the GEMM.)"""
-    k, c = weight.shape[:2]
-    gg = _WINOGRAD_GG[:, ::-1] if flipped else _WINOGRAD_GG
-    return (gg.astype(weight.dtype) @ weight.reshape(k * c, 9).T).reshape(16, k, c)
-
-
-def _winograd_kernel_grad(spectra):
-    """(16, K, C) -> (K, C, 3, 3): G^T m G for every channel pair, the adjoint of
-    `_winograd_kernels`."""
-    _, k, c = spectra.shape
-    taps = spectra.reshape(16, k * c).T @ _WINOGRAD_GG.astype(spectra.dtype)  # (k*c, 9)
-    return taps.reshape(k, c, 3, 3)
-
-
-# The transformed tiles and products of a chunk of images that `_winograd` works on at a time.
-WINOGRAD_CHUNK_BYTES = 1 << 20
+def _scalar_erf(x):
+    return math.erf(x)
 
 
 # ------------------------------------------------------------------------------------ kernels
-# Arguments are C-contiguous channels-last (N, H, W, C) arrays and plain ints; the innermost
-# loops run over channels, so they read and write contiguous memory.
+# Arguments are C-contiguous channels-last (N, H, W, C) arrays, rows (M, C) of channel vectors
+# or flat vectors, and plain ints; the innermost loops run over channels, so they read and
+# write contiguous memory.
 
 
 @njit(cache=True, nogil=True)
@@ -503,8 +405,7 @@ def _relu_backward(grad, out, result):
 def _transpose_images(x, out, tile=32):
     """out[b] = x[b].T. Row by row of `out` (reading a column of x) unless x's rows are a
     multiple of 256 bytes long: then the column's elements fall into the same few cache sets
-    and evict each other, and tile x tile blocks are faster (a 64x1024 image: 1.8 against
-    6.0 ms for 32; a 32x676 one: 0.4 against 1.0)."""
+    and evict each other, and tile x tile blocks are faster."""
     n, rows, cols = x.shape
     for b in range(n):
         if cols % 64:
@@ -517,111 +418,6 @@ def _transpose_images(x, out, tile=32):
                 for r in range(r0, min(rows, r0 + tile)):
                     for col in range(c0, min(cols, c0 + tile)):
                         out[b, col, r] = x[b, r, col]
-
-
-@register_jitable
-def _image_row(x, b, row, zeros):
-    """Row `row` of image b of x (N, H, W, C) as one flat vector; `zeros` outside the image."""
-    return (x[b, row] if 0 <= row < x.shape[1] else zeros).reshape(-1)
-
-
-@njit(cache=True, nogil=True)
-def _winograd_input(x, spectra, ph, pw, tiles_across):
-    """spectra[:, tile] = B^T d B for each 4x4 tile d of x (N, H, W, C) padded by (ph, pw):
-    tile (y, x) of an image starts at row 2y - ph, column 2x - pw.
-
-    A row of tiles at a time, in two passes whose loops LLVM vectorises: B^T down the four
-    input rows, over their whole width, then B along each tile's columns. The innermost loops
-    index with the loop variable alone and touch at most eight arrays: a loop that combined
-    all 16 values of a tile was left scalar (16 channels took 2.2x longer)."""
-    n, h, w, c = x.shape
-    tiles_down = spectra.shape[1] // (n * tiles_across)
-    zeros = np.zeros((w, c), x.dtype)  # the rows above and below the image
-    rows = np.zeros((4, 2 * tiles_across + 2, c), x.dtype)  # B^T d; its margins stay zero
-    width = min(w, rows.shape[1] - pw) * c
-    r0, r1 = rows[0].reshape(-1)[pw * c:], rows[1].reshape(-1)[pw * c:]
-    r2, r3 = rows[2].reshape(-1)[pw * c:], rows[3].reshape(-1)[pw * c:]
-    for b in range(n):
-        for ty in range(tiles_down):
-            top = 2 * ty - ph
-            d0, d1 = _image_row(x, b, top, zeros), _image_row(x, b, top + 1, zeros)
-            d2, d3 = _image_row(x, b, top + 2, zeros), _image_row(x, b, top + 3, zeros)
-            for f in range(width):  # B^T d
-                r0[f] = d0[f] - d2[f]
-                r1[f] = d1[f] + d2[f]
-                r2[f] = d2[f] - d1[f]
-                r3[f] = d1[f] - d3[f]
-            first = (b * tiles_down + ty) * tiles_across
-            for i in range(4):  # (B^T d) B
-                for tx in range(tiles_across):
-                    for ch in range(c):
-                        e0, e1 = rows[i, 2 * tx, ch], rows[i, 2 * tx + 1, ch]
-                        e2, e3 = rows[i, 2 * tx + 2, ch], rows[i, 2 * tx + 3, ch]
-                        spectra[4 * i, first + tx, ch] = e0 - e2
-                        spectra[4 * i + 1, first + tx, ch] = e1 + e2
-                        spectra[4 * i + 2, first + tx, ch] = e2 - e1
-                        spectra[4 * i + 3, first + tx, ch] = e1 - e3
-
-
-@njit(cache=True, nogil=True)
-def _winograd_output_grad(grad, spectra):
-    """spectra[:, tile] = A g A^T for each 2x2 block g of grad (N, OH, OW, K), zero past odd
-    edges: the gradient of the tile products that `_winograd_output` folds with A^T . A.
-    Two vectorised passes per row of tiles, as `_winograd_input`."""
-    n, oh, ow, k = grad.shape
-    tiles_across = (ow + 1) // 2
-    tiles_down = (oh + 1) // 2
-    zeros = np.zeros((ow, k), grad.dtype)  # the row below an odd-height image
-    rows = np.zeros((4, 2 * tiles_across, k), grad.dtype)  # A g; its margin stays zero
-    r0, r1 = rows[0].reshape(-1), rows[1].reshape(-1)
-    r2, r3 = rows[2].reshape(-1), rows[3].reshape(-1)
-    for b in range(n):
-        for ty in range(tiles_down):
-            g0 = _image_row(grad, b, 2 * ty, zeros)
-            g1 = _image_row(grad, b, 2 * ty + 1, zeros)
-            for f in range(ow * k):  # A g
-                r0[f] = g0[f]
-                r1[f] = g0[f] + g1[f]
-                r2[f] = g0[f] - g1[f]
-                r3[f] = -g1[f]
-            first = (b * tiles_down + ty) * tiles_across
-            for i in range(4):  # (A g) A^T
-                for tx in range(tiles_across):
-                    for ch in range(k):
-                        left, right = rows[i, 2 * tx, ch], rows[i, 2 * tx + 1, ch]
-                        spectra[4 * i, first + tx, ch] = left
-                        spectra[4 * i + 1, first + tx, ch] = left + right
-                        spectra[4 * i + 2, first + tx, ch] = left - right
-                        spectra[4 * i + 3, first + tx, ch] = -right
-
-
-@njit(cache=True, nogil=True)
-def _winograd_output(products, out):
-    """out's 2x2 block of each tile = A^T m A, m its 4x4 products (cut at odd edges)."""
-    n, oh, ow, k = out.shape
-    tiles_across = (ow + 1) // 2
-    tiles_down = (oh + 1) // 2
-    half = np.empty((2, 4, k), products.dtype)
-    for b in range(n):
-        for ty in range(tiles_down):
-            for tx in range(tiles_across):
-                tile = (b * tiles_down + ty) * tiles_across + tx
-                for j in range(4):  # A^T m
-                    for ch in range(k):
-                        m1 = products[4 + j, tile, ch]
-                        m2 = products[8 + j, tile, ch]
-                        half[0, j, ch] = products[j, tile, ch] + m1 + m2
-                        half[1, j, ch] = m1 - m2 - products[12 + j, tile, ch]
-                for i in range(2):  # (A^T m) A
-                    y = 2 * ty + i
-                    if y >= oh:
-                        continue
-                    for ch in range(k):
-                        out[b, y, 2 * tx, ch] = half[i, 0, ch] + half[i, 1, ch] + half[i, 2, ch]
-                    if 2 * tx + 1 < ow:
-                        for ch in range(k):
-                            right = half[i, 1, ch] - half[i, 2, ch] - half[i, 3, ch]
-                            out[b, y, 2 * tx + 1, ch] = right
 
 
 @njit(cache=True, nogil=True)
@@ -743,9 +539,8 @@ def _avgpool_backward(grad, out, kh, kw, sh, sw, ph, pw):
 
 
 @njit(cache=True, nogil=True)
-def _batch_norm_forward(rows, weight, bias, eps, out):
-    """Per-channel mean and biased variance in float64 (two passes: no cancellation), then
-    out = x * alpha + beta with alpha = weight * invstd, beta = bias - mean * alpha."""
+def _batch_norm_stats(rows):
+    """Per-channel mean and biased variance in float64, by two passes (no cancellation)."""
     m, c = rows.shape
     mean = np.zeros(c)
     var = np.zeros(c)
@@ -758,22 +553,20 @@ def _batch_norm_forward(rows, weight, bias, eps, out):
             d = rows[r, ch] - mean[ch]
             var[ch] += d * d
     var /= m
-    alpha = np.empty(c, rows.dtype)
-    beta = np.empty(c, rows.dtype)
-    for ch in range(c):
-        a = weight[ch] / np.sqrt(var[ch] + eps)
-        alpha[ch] = a
-        beta[ch] = bias[ch] - mean[ch] * a
-    for r in range(m):
-        for ch in range(c):
-            out[r, ch] = rows[r, ch] * alpha[ch] + beta[ch]
     return mean, var
 
 
 @njit(cache=True, nogil=True)
+def _batch_norm_apply(rows, alpha, beta, out):
+    m, c = rows.shape
+    for r in range(m):
+        for ch in range(c):
+            out[r, ch] = rows[r, ch] * alpha[ch] + beta[ch]
+
+
+@njit(cache=True, nogil=True)
 def _batch_norm_backward(grad, rows, mean, invstd, scale, out):
-    """ops/norm.py's `_grad_sums` and `_through_statistics` in two passes: the sums of grad
-    and grad * xhat (float64), then scale * (grad - mean(grad) - xhat * mean(grad * xhat))."""
+    """The sums of grad and grad * xhat (float64) in one pass, d x in a second."""
     m, c = rows.shape
     sum_grad = np.zeros(c)
     sum_grad_xhat = np.zeros(c)

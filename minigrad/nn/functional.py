@@ -12,10 +12,10 @@ from typing import Any
 import numpy as np
 
 from minigrad.autograd import array_module, describe
-from minigrad.backends.base import conv_output_size
+from minigrad.backends.geometry import conv_output_size
 from minigrad.ops import gelu, log_softmax, pad, relu, sigmoid, silu, softmax, tanh
 from minigrad.ops.nn import AvgPool2d, Conv2d, Linear, MaxPool2d
-from minigrad.ops.norm import BatchNorm, LayerNorm
+from minigrad.ops.norm import BatchNorm, LayerNorm, batch_statistics
 from minigrad.random import generator
 from minigrad.tensor import Tensor
 
@@ -316,8 +316,19 @@ def batch_norm(input: Tensor, running_mean: Tensor | None, running_var: Tensor |
     if training and input.numel() <= channels[0]:
         raise ValueError(f"batch_norm: expected more than 1 value per channel when training, "
                          f"got input {input.shape}")
-    return BatchNorm.apply(input, weight, bias, running_mean, running_var,
-                           training=bool(training), momentum=momentum, eps=eps)
+    if not training:
+        return BatchNorm.apply(input, weight, bias, running_mean, running_var, eps=eps)
+    mean, var = batch_statistics(input)
+    if running_mean is not None:  # PyTorch's momentum rule, with the unbiased variance
+        count = input.numel() // channels[0]
+        _update_running(running_mean.data, mean, momentum)
+        _update_running(running_var.data, var * (count / (count - 1)), momentum)
+    return BatchNorm.apply(input, weight, bias, mean, var, training=True, eps=eps)
+
+
+def _update_running(running: Any, batch_value: Any, momentum: float) -> None:
+    """running = (1 - momentum) * running + momentum * batch_value, in place, in float64."""
+    running[...] = (1 - momentum) * running.astype(np.float64) + momentum * batch_value
 
 
 def layer_norm(input: Tensor, normalized_shape: int | tuple[int, ...],

@@ -7,7 +7,6 @@ rules apply to them (a Python float keeps a float32 tensor float32).
 
 from __future__ import annotations
 
-import functools
 import math
 import operator
 from typing import Any
@@ -272,7 +271,7 @@ class Cos(Function):
 
 
 class Relu(Function):
-    """The backend's kernels: Numba's single compiled passes took a third of NumPy's time."""
+    """max(x, 0), and its gradient where the output is positive (or NaN): backend kernels."""
 
     @staticmethod
     def forward(ctx, a):
@@ -347,7 +346,8 @@ class Gelu(Function):
         ctx.approximate = approximate
         if approximate == "tanh":
             return 0.5 * a * (1 + xp.tanh(_SQRT_2_OVER_PI * (a + 0.044715 * a**3)))
-        return 0.5 * a * (1 + erf(a * (1 / math.sqrt(2))))
+        ctx.erf = kernels_for(xp).erf
+        return 0.5 * a * (1 + ctx.erf(a * (1 / math.sqrt(2))))
 
     @staticmethod
     def backward(ctx, grad):
@@ -357,29 +357,9 @@ class Gelu(Function):
             t = xp.tanh(_SQRT_2_OVER_PI * (a + 0.044715 * a**3))
             slope = _SQRT_2_OVER_PI * (1 + 3 * 0.044715 * a * a)
             return grad * (0.5 * (1 + t) + 0.5 * a * (1 - t * t) * slope)
-        cdf = 0.5 * (1 + erf(a * (1 / math.sqrt(2))))
+        cdf = 0.5 * (1 + ctx.erf(a * (1 / math.sqrt(2))))
         pdf = xp.exp(-0.5 * a * a) * (1 / math.sqrt(2 * math.pi))
         return grad * (cdf + a * pdf)
-
-
-def erf(x):
-    """The error function, elementwise: NumPy has none, so Numba compiles math.erf (or CuPy's)."""
-    if isinstance(x, (np.ndarray, np.generic)):
-        return _numba_erf()(x)
-    import cupyx.scipy.special
-
-    return cupyx.scipy.special.erf(x)
-
-
-@functools.cache
-def _numba_erf():
-    import numba
-
-    return numba.vectorize(["float32(float32)", "float64(float64)"], cache=True)(_scalar_erf)
-
-
-def _scalar_erf(x):
-    return math.erf(x)
 
 
 # ------------------------------------------------------------------------------ public functions

@@ -12,6 +12,7 @@ from typing import Any
 import numpy as np
 
 from minigrad.autograd import Function, beside, describe, is_grad_enabled, op_error
+from minigrad.backends import kernels_for
 from minigrad.tensor import Tensor, shape_arg
 
 
@@ -102,18 +103,8 @@ class GetItem(Function):
         if _is_basic(ctx.index):
             full[ctx.index] = grad  # basic indices never repeat an element
         else:
-            _scatter_add(ctx.xp, full, ctx.index, grad)
+            kernels_for(ctx.xp).scatter_add(full, ctx.index, grad)
         return full
-
-
-def _scatter_add(xp, target, index, values):
-    """target[index] += values, adding up repeated indices (NumPy's ufunc.at, or CuPy's)."""
-    if xp is np:
-        np.add.at(target, index, values)
-    else:
-        import cupyx
-
-        cupyx.scatter_add(target, index, values)
 
 
 def _is_basic(index) -> bool:
@@ -146,7 +137,7 @@ class Gather(Function):
         positions = [xp.arange(n).reshape([n if d == i else 1 for d in range(index.ndim)])
                      for i, n in enumerate(index.shape)]
         positions[ctx.dim] = index
-        _scatter_add(xp, full, tuple(positions), grad)
+        kernels_for(xp).scatter_add(full, tuple(positions), grad)
         return full, None
 
 
