@@ -4,7 +4,8 @@ Each case is one `OpCase` (tests/op_table.py, the harness the op tables share): 
 `fn(lib, *inputs, **params)` written once against the PyTorch-shaped API, so the same code runs
 with `lib=minigrad` and `lib=torch`, and a strategy that draws `(inputs, params)`: float64
 arrays (off kinks where the op has them) and the op's parameters (dims, keepdim, bounds,
-indices). The ops run on the active backend.
+indices). The gradient checks run on the active backend; the PyTorch comparison on every
+backend, since relu, gelu (erf), matmul and indexing (scatter_add) call backend kernels.
 """
 
 from __future__ import annotations
@@ -315,8 +316,8 @@ def test_gradient_matches_finite_differences(case, data):
 @pytest.mark.parametrize("dtype", DTYPES)
 @over(PYTORCH_CASES)
 @given(data=st.data())
-def test_forward_and_backward_match_pytorch(torch, case, dtype, data):
-    check_against_pytorch(torch, case, data, dtype, (mg, torch), PYTORCH_TOLERANCE)
+def test_forward_and_backward_match_pytorch(torch, case, backend, dtype, data):
+    check_against_pytorch(torch, case, data, dtype, (mg, torch), PYTORCH_TOLERANCE, backend)
 
 
 @over(CASES)
