@@ -7,7 +7,8 @@ backend's kernels directly, load theirs with `backend_under_test`.
 
 from __future__ import annotations
 
-from typing import Any
+import os
+from typing import Any, NoReturn
 
 import numpy as np
 import pytest
@@ -16,11 +17,26 @@ BACKENDS = ["numpy", "numba", "cupy"]  # cupy skips where CuPy or a GPU is missi
 HOST_BACKENDS = ["numpy", "numba"]  # NumPy arrays in host memory
 
 
+def on_ci() -> bool:
+    """Whether this run is CI's (CI=true, as `.ci/run` and CI services set it)."""
+    return os.environ.get("CI", "").strip().lower() in ("true", "1", "yes")
+
+
+def skip_or_fail(reason: str) -> NoReturn:
+    """Skip for want of something CI provides (a C++ compiler, Fashion-MNIST, the demo
+    extra), with `reason`; under CI=true fail instead, so that a skip never hides a test CI is
+    meant to run."""
+    if on_ci():
+        pytest.fail(f"CI=true, and CI provides this: {reason}", pytrace=False)
+    pytest.skip(reason)
+
+
 def backend_under_test(name: str) -> Any:
     """The backend `name` (a `minigrad.backends.Backend`), or "cupy-on-cpu": the CuPy backend
     with its CUDA kernels compiled for the CPU (cuda_on_cpu.py). CuPy (or, for its CPU
     stand-in, a C++ compiler) alone may be missing, and then the test skips with the reason
-    (for cupy, `minigrad.backends.available()["cupy"]`)."""
+    (for cupy, `minigrad.backends.available()["cupy"]`). CI has no GPU, so cupy may skip
+    there; the C++ compiler it installs, so under CI=true cupy-on-cpu fails without one."""
     from minigrad.backends import available, load
 
     if name == "cupy-on-cpu":
@@ -29,7 +45,8 @@ def backend_under_test(name: str) -> Any:
         from minigrad.backends.cupy_backend import CupyBackend
 
         if cuda_on_cpu.compiler() is None:
-            pytest.skip("no C++ compiler to build the CUDA kernels for the CPU")
+            skip_or_fail("no C++ compiler (c++, g++ or clang++ on PATH) to build the CUDA "
+                         "kernels for the CPU")
         return CupyBackend(cuda_on_cpu.CupyOnCpu())
     if name == "cupy":
         status = available()["cupy"]

@@ -40,7 +40,7 @@ def torch_params(torch, weights):
 
 
 def set_grads(params, grads, make):
-    for p, g in zip(params, grads):
+    for p, g in zip(params, grads, strict=True):
         p.grad = None if g is None else make(g.copy())
 
 
@@ -65,9 +65,24 @@ def run_torch(torch, optimizer_cls, weights, grads, groups=None, **kwargs):
 
 def assert_params_close(ours, theirs, dtype):
     tol = TOLERANCE[np.dtype(dtype).type]
-    for a, b in zip(ours, theirs):
+    for a, b in zip(ours, theirs, strict=True):
         assert a.dtype == b.dtype
         np.testing.assert_allclose(a, b, rtol=tol, atol=tol)
+
+
+def assert_same_state(ours: dict, expected: dict) -> None:
+    """Two optimizer state dicts agree in every entry: the same parameters in the same order,
+    each with the same state names, equal to the bit in value and dtype, and the same groups."""
+    assert list(ours) == list(expected) == ["state", "param_groups"]
+    assert list(ours["state"]) == list(expected["state"])
+    for index, state in expected["state"].items():
+        assert list(ours["state"][index]) == list(state), index
+        for name, value in state.items():
+            got = ours["state"][index][name]
+            assert type(got) is type(value), f"{index}.{name}"
+            assert np.asarray(got).dtype == np.asarray(value).dtype, f"{index}.{name}"
+            np.testing.assert_array_equal(got, value, err_msg=f"{index}.{name}")
+    assert ours["param_groups"] == expected["param_groups"]
 
 
 def assert_matches_torch(torch, optimizer_cls, dtype, steps=8, seed=0, groups=None, **kwargs):
@@ -250,10 +265,15 @@ ROUND_TRIPS = [(SGD, {"lr": 0.05, "momentum": 0.9, "nesterov": True}),
 
 @pytest.mark.parametrize(("optimizer_cls", "kwargs"), ROUND_TRIPS,
                          ids=[c.__name__ for c, _ in ROUND_TRIPS])
-def test_state_dict_round_trip_continues_exactly(optimizer_cls, kwargs):
+def test_state_dict_round_trip_continues_exactly(optimizer_cls, kwargs, host_backend):
+    with mg.backend(host_backend):
+        round_trip_and_compare(optimizer_cls, kwargs)
+
+
+def round_trip_and_compare(optimizer_cls, kwargs):
     weights, grads = draw_case(3, np.float32, 7)
-    uninterrupted, _ = run_mg(optimizer_cls, weights, grads, groups=two_groups_for(kwargs),
-                              **kwargs)
+    uninterrupted, whole = run_mg(optimizer_cls, weights, grads, groups=two_groups_for(kwargs),
+                                  **kwargs)
 
     halfway, opt = run_mg(optimizer_cls, weights, grads[:3], groups=two_groups_for(kwargs),
                           **kwargs)
@@ -264,8 +284,9 @@ def test_state_dict_round_trip_continues_exactly(optimizer_cls, kwargs):
     for step_grads in grads[3:]:
         set_grads(resumed, step_grads, mg.tensor)
         fresh.step()
-    for a, b in zip(uninterrupted, resumed):
+    for a, b in zip(uninterrupted, resumed, strict=True):
         np.testing.assert_array_equal(a, b.numpy())
+    assert_same_state(fresh.state_dict(), whole.state_dict())
 
 
 def two_groups_for(kwargs):
@@ -317,7 +338,7 @@ def test_loading_torchs_state_dict_continues_like_torch(torch, optimizer_cls, kw
 
 def test_state_dict_survives_json_for_options_and_string_indices():
     weights, grads = draw_case(5, np.float64, 4)
-    uninterrupted, _ = run_mg(Adam, weights, grads, lr=0.1, betas=(0.8, 0.9))
+    uninterrupted, whole = run_mg(Adam, weights, grads, lr=0.1, betas=(0.8, 0.9))
     halfway, opt = run_mg(Adam, weights, grads[:2], lr=0.1, betas=(0.8, 0.9))
     saved = opt.state_dict()
     groups = json.loads(json.dumps(saved["param_groups"]))  # betas become a list
@@ -329,8 +350,9 @@ def test_state_dict_survives_json_for_options_and_string_indices():
     for step_grads in grads[2:]:
         set_grads(resumed, step_grads, mg.tensor)
         fresh.step()
-    for a, b in zip(uninterrupted, resumed):
+    for a, b in zip(uninterrupted, resumed, strict=True):
         np.testing.assert_array_equal(a, b.numpy())
+    assert_same_state(fresh.state_dict(), whole.state_dict())
 
 
 def test_load_state_dict_refuses_mismatched_groups():
@@ -427,7 +449,8 @@ def test_scheduler_state_dict_round_trip(schedule):
             lrs.append((sched.get_last_lr(), [_momentum(g) for g in opt.param_groups]))
         return lrs
 
-    uninterrupted = advance(*make(), 25)
+    whole = make()
+    uninterrupted = advance(*whole, 25)
     opt, sched = make()
     advance(opt, sched, 12)
     saved_opt, saved_sched = opt.state_dict(), json.loads(json.dumps(sched.state_dict()))
@@ -436,6 +459,9 @@ def test_scheduler_state_dict_round_trip(schedule):
     sched.load_state_dict(saved_sched)
     assert sched.last_epoch == 12
     assert advance(opt, sched, 13) == uninterrupted[12:]
+    # every entry, not only the lrs; repr also tells 12 from 12.0 and True from 1
+    assert repr(sched.state_dict()) == repr(whole[1].state_dict())
+    assert_same_state(opt.state_dict(), whole[0].state_dict())
 
 
 # ------------------------------------------------------------------------- bad arguments

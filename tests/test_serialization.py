@@ -191,7 +191,12 @@ def make_run(seed: int):
     return model, optimizer, scheduler
 
 
-def test_resuming_a_checkpoint_continues_training_bit_identically(tmp_path):
+def test_resuming_a_checkpoint_continues_training_bit_identically(tmp_path, host_backend):
+    with mg.backend(host_backend):
+        resume_and_compare(tmp_path)
+
+
+def resume_and_compare(tmp_path: Path) -> None:
     model, optimizer, scheduler = make_run(0)
     train(model, optimizer, scheduler, range(3))
     generator().standard_normal(7)  # the RNG state is part of what resumes
@@ -213,6 +218,7 @@ def test_resuming_a_checkpoint_continues_training_bit_identically(tmp_path):
 
     assert_identical(resumed.state_dict(), model.state_dict())
     assert_identical(resumed_optimizer.state_dict(), optimizer.state_dict())
+    assert_identical(resumed_scheduler.state_dict(), scheduler.state_dict())
     assert resumed_scheduler.get_last_lr() == scheduler.get_last_lr()
     assert_identical(generator().standard_normal(3), expected_draw)
 
