@@ -76,7 +76,9 @@ class Div(Function):
 
 
 class Pow(Function):
-    """d(a^b)/da = b a^(b-1); d(a^b)/db = a^b log(a), taken as 0 where a == 0 (as PyTorch)."""
+    """d(a^b)/da = b a^(b-1), taken as 0 where b == 0 (even at a == 0); d(a^b)/db = a^b log(a),
+    taken as 0 where a == 0 and b >= 0 (the limit), -inf times the gradient where a == 0 and
+    b < 0. The same choices as PyTorch."""
 
     @staticmethod
     def forward(ctx, a, b):
@@ -89,12 +91,16 @@ class Pow(Function):
         a, b, out = ctx.saved_tensors
         xp = ctx.xp
         grad_a = grad_b = None
-        if ctx.needs_input_grad[0]:
-            grad_a = grad * b * a ** (b - 1)
-        if ctx.needs_input_grad[1]:
-            # a is a number for `2.5 ** t`: cupy.where wants an array condition
-            log_a = xp.log(xp.where(a == 0, 1, a)) if hasattr(a, "shape") else float(np.log(a or 1))
-            grad_b = grad * out * log_a
+        with np.errstate(divide="ignore", invalid="ignore"):
+            if ctx.needs_input_grad[0]:
+                grad_a = grad * b * a ** (b - 1)
+                # b is a number for `t ** 2`: cupy.where wants an array condition
+                grad_a = (xp.where(b == 0, 0, grad_a) if hasattr(b, "shape")
+                          else xp.zeros_like(grad_a) if b == 0 else grad_a)
+            if ctx.needs_input_grad[1]:
+                # a is a number for `2.5 ** t`
+                at_zero = (a == 0) & (b >= 0)
+                grad_b = xp.where(at_zero, 0, grad * out * xp.log(a))
         return grad_a, grad_b
 
 
@@ -127,23 +133,33 @@ class Pick(Function):
 
 
 class Clamp(Function):
-    """The gradient passes where min <= x <= max, bounds included (as PyTorch)."""
+    """min(max(x, low), high) with number or tensor bounds. d/dx passes where low <= x <= high,
+    bounds included; a tensor bound gets the gradient where it is the result: low where
+    x < low < high, high where x > high or where the bounds cross (high < low). PyTorch's
+    rule: a tie at a bound goes to x, not shared as maximum/minimum would share it."""
 
     @staticmethod
-    def forward(ctx, a, low=None, high=None):
-        ctx.save_for_backward(a)
-        ctx.low, ctx.high = low, high
+    def forward(ctx, a, low, high):
+        ctx.save_for_backward(a, low, high)
         return ctx.xp.clip(a, low, high)
 
     @staticmethod
     def backward(ctx, grad):
-        (a,) = ctx.saved_tensors
-        inside = ctx.xp.ones(a.shape, dtype=bool)
-        if ctx.low is not None:
-            inside &= a >= ctx.low
-        if ctx.high is not None:
-            inside &= a <= ctx.high
-        return grad * inside
+        a, low, high = ctx.saved_tensors
+        xp = ctx.xp
+        inside = xp.ones(a.shape, dtype=bool)
+        if low is not None:
+            inside = inside & (a >= low)
+        if high is not None:
+            inside = inside & (a <= high)
+        grad_low = grad_high = None
+        if ctx.needs_input_grad[1]:
+            below = a < low
+            grad_low = xp.where(below if high is None else below & (low < high), grad, 0)
+        if ctx.needs_input_grad[2]:
+            above = a > high
+            grad_high = xp.where(above if low is None else above | (high < low), grad, 0)
+        return xp.where(inside, grad, 0), grad_low, grad_high
 
 
 class Where(Function):
@@ -444,13 +460,10 @@ def minimum(a: Any, b: Any) -> Tensor:
 
 
 def clamp(a: Tensor, min: Any = None, max: Any = None) -> Tensor:  # noqa: A002
-    """Limit values to [min, max]; tensor bounds go through maximum/minimum."""
+    """Limit values to [min, max]; either bound may be a number or a tensor (broadcast)."""
     if min is None and max is None:
         raise ValueError("clamp: at least one of min and max must be given")
-    if isinstance(min, Tensor) or isinstance(max, Tensor):
-        out = a if min is None else maximum(a, min)
-        return out if max is None else minimum(out, max)
-    return Clamp.apply(a, low=min, high=max)
+    return Clamp.apply(a, min, max)
 
 
 _HOST_NAMES = ("numpy", "numba", "cpu")
