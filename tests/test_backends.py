@@ -249,7 +249,10 @@ def test_relu_kernels_match_numpy_and_keep_the_layout(host_backend, source):
     grad = layout_of(rng.standard_normal(x.shape).astype(np.float32), source)
     kernels = load(host_backend)
     out = kernels.relu(x)
-    np.testing.assert_array_equal(out, np.maximum(x, 0))  # NaN stays NaN
+    # an expectation of its own, element by element: not the reference's np.maximum
+    expected = np.array([v if v > 0 or v != v else 0.0 for v in x.ravel().tolist()],
+                        dtype=x.dtype).reshape(x.shape)
+    np.testing.assert_array_equal(out, expected)  # NaN stays NaN, -inf becomes 0
     if source != "sliced":
         assert out.strides == x.strides
     expected = np.where(out <= 0, 0, grad)  # PyTorch's threshold_backward: NaN passes grad
@@ -462,17 +465,38 @@ def test_in_parts_raises_a_workers_error_after_every_part_has_stopped():
 
 
 @pytest.mark.parametrize("dtype", [np.float32, np.float64])
-def test_a_large_matmul_splits_over_workers_and_matches_numpy(dtype):
+def test_a_large_matmul_splits_over_workers_and_matches_numpy(monkeypatch, dtype):
+    """Two workers (whatever the machine's CPUs) split the rows of `a` into two parts, each
+    run once; the product equals a sum of products computed without BLAS, in float64."""
+    from minigrad.backends.numba_backend import NumbaBackend
+
     rng = np.random.default_rng(0)
     a, b = rng.standard_normal((301, 200)).astype(dtype), rng.standard_normal((200, 97))
     b = b.astype(dtype)
-    backend = load("numba")
-    assert a.size * b.shape[1] >= backend.SPLIT_MATMUL_FLOPS  # the split path
+    backend = NumbaBackend(2)
+    assert a.size * b.shape[1] >= backend.SPLIT_MATMUL_FLOPS  # above the split threshold
+    spans = []
+    in_parts = backend.workers.in_parts
+
+    def spy(work, parts):
+        def record(part):
+            spans.append(part)
+            return work(part)
+        return in_parts(record, parts)
+
+    monkeypatch.setattr(backend.workers, "in_parts", spy)
     product = backend.matmul(a, b)
     assert product.dtype == dtype
-    # entries are sums of 200 products of size ~1: float32 rounding differs by BLAS and threads
-    tolerance = {"rtol": 1e-5, "atol": 1e-4} if dtype == np.float32 else {"rtol": 1e-12}
-    np.testing.assert_allclose(product, a @ b, **tolerance)
+    # the rows, in two non-empty parts that meet, each computed once
+    assert len(spans) == 2, spans
+    (start, middle), (middle_again, stop) = sorted(spans)
+    assert start == 0 < middle == middle_again < stop == len(a), spans
+    expected = np.einsum("ik,kj->ij", a.astype(np.float64), b.astype(np.float64),
+                         optimize=False)
+    # entries are sums of 200 products of size ~1, added in another order than BLAS's
+    tolerance = ({"rtol": 1e-5, "atol": 1e-4} if dtype == np.float32
+                 else {"rtol": 1e-12, "atol": 1e-12})
+    np.testing.assert_allclose(product, expected, **tolerance)
 
 
 def test_workers_run_blas_on_one_thread_and_restore_its_threads_after():

@@ -20,7 +20,14 @@ from helpers import BACKENDS, backend_under_test
 from hypothesis import given
 from hypothesis import strategies as st
 from hypothesis.extra import numpy as hnp
-from op_table import DTYPES, OpCase, check_against_pytorch, check_gradient, over
+from op_table import (
+    DTYPES,
+    OpCase,
+    check_against_pytorch,
+    check_gradient,
+    check_no_graph,
+    over,
+)
 
 import minigrad as mg
 import minigrad.nn.functional as F
@@ -144,6 +151,12 @@ def test_gradient_matches_finite_differences(case, backend, data):
 def test_forward_and_backward_match_pytorch(torch, case, backend, dtype, data):
     check_against_pytorch(torch, case, data, dtype, (F, torch.nn.functional), PYTORCH_TOLERANCE,
                           backend)
+
+
+@over(CASES)
+@given(data=st.data())
+def test_no_graph_under_no_grad(case, data):
+    check_no_graph(case, data, F)
 
 
 # ------------------------------------------------------------------- kernels, backend by backend

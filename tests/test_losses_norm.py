@@ -16,6 +16,7 @@ nn.Dropout.
 
 from __future__ import annotations
 
+import warnings
 from collections.abc import Callable
 from typing import Any
 
@@ -40,9 +41,12 @@ REDUCTION = st.sampled_from(["mean", "sum", "none"])
 
 
 @st.composite
-def class_inputs(draw, probabilities: bool = False, smoothed_and_weighted: bool = False):
+def class_inputs(draw, probabilities: bool = False, smoothed_and_weighted: bool = False,
+                 ignore_index: bool = False):
     """Logits (N, C, d1, ...), targets (N, d1, ...) (some ignored) or class probabilities of
-    the logits' shape, optional positive class weights, a reduction and label smoothing."""
+    the logits' shape, optional positive class weights, a reduction and label smoothing.
+    `ignore_index`: a drawn ignore_index (a class, or -1 or 255) with a drawn subset of the
+    targets set to it, at least one target kept (every target ignored has its own test)."""
     n, classes = draw(st.integers(1, 4)), draw(st.integers(1, 5))
     extra = draw(shapes(min_dims=0, max_dims=2, max_side=3))
     logits = draw(arrays((n, classes, *extra)))
@@ -57,6 +61,13 @@ def class_inputs(draw, probabilities: bool = False, smoothed_and_weighted: bool 
     target = draw(st.lists(st.integers(0, classes - 1), min_size=n * int(np.prod(extra)),
                            max_size=n * int(np.prod(extra))))
     target = np.array(target, dtype=np.int64).reshape((n, *extra))
+    if ignore_index:
+        ignored = draw(st.sampled_from([-1, 255, *range(classes)] if classes > 1 else [-1, 255]))
+        mask = draw(st.lists(st.booleans(), min_size=target.size, max_size=target.size))
+        target.flat[np.flatnonzero(mask)] = ignored
+        if (target == ignored).all():
+            target.flat[0] = (ignored + 1) % classes if 0 <= ignored < classes else 0
+        return (logits,), {**params, "target": target, "ignore_index": ignored}
     if target.size > 1:  # all ignored would make the mean 0 / 0
         target.flat[0] = draw(st.sampled_from([target.flat[0], -100]))
     return (logits,), {**params, "target": target}
@@ -117,9 +128,10 @@ def soft_cross_entropy(lib, x, target, weight, **params):
     return lib.nn.functional.cross_entropy(x, target, weight, **params)
 
 
-def nll_loss(lib, x, target, weight, reduction, label_smoothing):
+def nll_loss(lib, x, target, weight, reduction, label_smoothing, **params):
     weight = None if weight is None else lib.tensor(weight)
-    return lib.nn.functional.nll_loss(x, lib.tensor(target), weight, reduction=reduction)
+    return lib.nn.functional.nll_loss(x, lib.tensor(target), weight, reduction=reduction,
+                                      **params)
 
 
 def batch_norm(lib, x, *affine, running_mean, running_var, **params):
@@ -138,7 +150,9 @@ CASES = [
     OpCase("cross_entropy_smoothed_weighted", cross_entropy,
            class_inputs(smoothed_and_weighted=True)),
     OpCase("cross_entropy_probabilities", soft_cross_entropy, class_inputs(probabilities=True)),
+    OpCase("cross_entropy_ignore_index", cross_entropy, class_inputs(ignore_index=True)),
     OpCase("nll_loss", nll_loss, class_inputs()),
+    OpCase("nll_loss_ignore_index", nll_loss, class_inputs(ignore_index=True)),
     OpCase("mse_loss", lambda lib, x, t, **p: lib.nn.functional.mse_loss(x, t, **p),
            mse_inputs()),
     OpCase("batch_norm_training", batch_norm, batch_norm_inputs(training=True)),
@@ -267,6 +281,44 @@ def test_layer_norm_over_one_element():
     np.testing.assert_array_equal(x.grad.numpy(), [[0.0], [0.0]])
     np.testing.assert_array_equal(weight.grad.numpy(), [0.0])
     np.testing.assert_array_equal(bias.grad.numpy(), [3.0])
+
+
+# ------------------------------------------------------------------------ every target ignored
+
+
+@pytest.mark.parametrize("weighted", [False, True], ids=["unweighted", "weighted"])
+@pytest.mark.parametrize("reduction", ["mean", "sum", "none"])
+@pytest.mark.parametrize(("op", "label_smoothing"),
+                         [("cross_entropy", 0.0), ("cross_entropy", 0.2), ("nll_loss", 0.0)])
+def test_every_target_ignored_matches_pytorch(torch, op, reduction, label_smoothing, weighted):
+    """As PyTorch: the mean over no target is 0 / 0 = nan, the sum 0, 'none' zeros; the
+    gradient is zero in every case (no nan), and no warning is raised."""
+    rng = np.random.default_rng(4)
+    logits, upstream_seed = rng.standard_normal((3, 4, 2)), 5
+    target = np.full((3, 2), 2)
+    weight = rng.uniform(0.5, 2.0, 4) if weighted else None
+    smoothing = {"label_smoothing": label_smoothing} if op == "cross_entropy" else {}
+
+    def run(lib, x):
+        w = None if weight is None else lib.tensor(weight)
+        loss = getattr(lib.nn.functional, op)(x, lib.tensor(target), w, reduction=reduction,
+                                              ignore_index=2, **smoothing)
+        upstream = np.random.default_rng(upstream_seed).standard_normal(tuple(loss.shape))
+        loss.backward(lib.tensor(upstream))
+        return loss
+
+    theirs = torch.tensor(logits, requires_grad=True)
+    expected = run(torch, theirs)
+    ours = mg.tensor(logits, requires_grad=True)
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")  # numpy's "invalid value encountered in divide"
+        out = run(mg, ours)
+    assert out.shape == tuple(expected.shape)
+    if reduction == "mean":
+        assert np.isnan(expected.item()) and np.isnan(out.item())
+    np.testing.assert_array_equal(out.numpy(), expected.detach().numpy())
+    np.testing.assert_array_equal(theirs.grad.numpy(), 0)
+    np.testing.assert_array_equal(ours.grad.numpy(), theirs.grad.numpy())
 
 
 # ------------------------------------------------------------------------ numerical stability

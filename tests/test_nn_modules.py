@@ -161,6 +161,43 @@ def assert_same_state(ours: nn.Module, theirs: Any, tolerance: dict) -> None:
         np.testing.assert_allclose(value.numpy(), theirs[key].numpy(), **tolerance, err_msg=key)
 
 
+# ------------------------------------------------------------------------- no graph under no_grad
+
+# Every layer of the table, and what PyTorch cannot be compared on: dropout in training.
+NO_GRAPH_LAYERS = [*LAYERS, LayerCase("dropout_train", lambda nn: nn.Dropout(0.5), (3, 4))]
+# Exported Module subclasses that are not layers: they have no forward to run.
+NOT_LAYERS = {nn.Module: "the base class", nn.ModuleList: "a list of modules"}
+
+
+@pytest.mark.parametrize("case", NO_GRAPH_LAYERS, ids=[case.name for case in NO_GRAPH_LAYERS])
+def test_layer_builds_no_graph_under_no_grad(case):
+    """With grad enabled the layer records a graph (so the case exercises something); under
+    no_grad the same call on an input that requires grad records none. A layer that returns
+    its input itself (Identity, Dropout in eval) returns it as PyTorch does: that leaf."""
+    layer = case.build(nn).train(case.training)
+    x = mg.tensor(np.random.default_rng(0).standard_normal(case.shape).astype(np.float32),
+                  requires_grad=True)
+    recorded = layer(x)
+    assert recorded is x or recorded.grad_fn is not None
+    with mg.no_grad():
+        out = layer(x)
+    assert out.grad_fn is None
+    assert out is x or not out.requires_grad
+    assert (out is x) == (recorded is x)
+
+
+def test_every_exported_layer_has_a_no_graph_case():
+    """A layer added to minigrad.nn without a case in NO_GRAPH_LAYERS fails here."""
+    exported = {value for name, value in vars(nn).items() if not name.startswith("_")
+                and isinstance(value, type) and issubclass(value, nn.Module)}
+    covered = {type(case.build(nn)) for case in NO_GRAPH_LAYERS}
+    missing = sorted(cls.__name__ for cls in exported - covered - set(NOT_LAYERS))
+    assert missing == [], f"layers without a no_grad case: {missing}"
+    for cls in NOT_LAYERS:  # really nothing to run
+        with pytest.raises(NotImplementedError):
+            cls()(mg.zeros(2))
+
+
 # ------------------------------------------------------------------------------------ BatchNorm
 
 

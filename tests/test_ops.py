@@ -80,14 +80,19 @@ def reduction(draw, distinct=False, dim_required=False, allow_tuple=True):
 
 
 @st.composite
-def variance(draw, min_count=1):
+def variance(draw, min_count=1, unbiased=False):
     """Inputs for var/std: the correction never reaches the count (no division by zero), and
-    for std at least two distinct values (its derivative is infinite at zero variance)."""
+    for std at least two distinct values (its derivative is infinite at zero variance).
+    `correction=` any of 0, 1, 2 and 0.5 below the count, or `unbiased=` True (correction 1)
+    or False (correction 0)."""
     (x,), params = draw(reduction(distinct=True))
     dims = range(x.ndim) if params["dim"] is None else np.atleast_1d(params["dim"])
     count = int(np.prod([x.shape[d] for d in dims]))
     assume(count >= min_count)
-    params["correction"] = draw(st.sampled_from([0, 1] if count > 1 else [0]))
+    if unbiased:
+        params["unbiased"] = draw(st.booleans()) if count > 1 else False
+    else:
+        params["correction"] = draw(st.sampled_from([c for c in (0, 1, 2, 0.5) if c < count]))
     return (x,), params
 
 
@@ -203,6 +208,29 @@ def clamped(draw):
 
 
 @st.composite
+def clamped_by_tensors(draw):
+    """x and tensor bounds that broadcast with it: a min, a max or both, no two values equal
+    (off clamp's kinks). Both bounds in random order, so min > max in some places, where
+    PyTorch's clamp gives max. With both bounds x has the broadcast shape: PyTorch's backward
+    fails when the bounds broadcast x ("output with shape [3] doesn't match the broadcast
+    shape [2, 3]"), which minigrad does not."""
+    which = draw(st.sampled_from(["min", "max", "both"]))
+    shapes_ = draw(broadcastable_shapes(num_shapes=3 if which == "both" else 2))
+    if which == "both":
+        shapes_ = (np.broadcast_shapes(*shapes_), *shapes_[1:])
+    sizes = [int(np.prod(shape)) for shape in shapes_]
+    values = draw(distinct_arrays((sum(sizes),)))
+    parts = np.split(values, np.cumsum(sizes)[:-1])
+    return tuple(part.reshape(shape) for part, shape in zip(parts, shapes_)), {"which": which}
+
+
+def clamp_by_tensors(lib, a, *bounds, which):
+    if which == "both":
+        return a.clamp(*bounds)
+    return lib.clamp(a, **{which: bounds[0]})
+
+
+@st.composite
 def chosen(draw):
     shape_c, shape_a, shape_b = draw(broadcastable_shapes(num_shapes=3))
     condition = draw(arrays(shape_c)) > 0
@@ -215,6 +243,18 @@ def padded(draw):
     n_pairs = draw(st.integers(1, len(shape)))
     pad = tuple(draw(st.lists(st.integers(0, 2), min_size=2 * n_pairs, max_size=2 * n_pairs)))
     return (draw(arrays(shape)),), {"pad": pad, "value": draw(st.floats(-1, 1))}
+
+
+@st.composite
+def cropped(draw):
+    """Pads of F.pad that may be negative (PyTorch crops there), at most the dim's size in
+    all, so a dim may end up empty but never below zero."""
+    shape = draw(shapes(min_dims=1))
+    pad = []
+    for n in shape[::-1][:draw(st.integers(1, len(shape)))]:  # pairs start from the last dim
+        before = draw(st.integers(-n, 2))
+        pad += [before, draw(st.integers(-(n + min(before, 0)), 2))]
+    return (draw(arrays(shape)),), {"pad": tuple(pad), "value": draw(st.floats(-1, 1))}
 
 
 @st.composite
@@ -244,6 +284,9 @@ CASES = [
     OpCase("where", lambda lib, a, b, condition: lib.where(lib.tensor(condition), a, b),
            chosen()),
     OpCase("clamp", lambda lib, a, **bounds: a.clamp(**bounds), clamped()),
+    OpCase("clamp_tensors", clamp_by_tensors, clamped_by_tensors()),
+    OpCase("max_tensor", lambda lib, a, b: lib.max(a, b), distinct_pair()),
+    OpCase("min_tensor", lambda lib, a, b: a.min(b), distinct_pair()),
     # elementwise math and activations
     OpCase("neg", lambda lib, a: -a, unary()),
     OpCase("exp", lambda lib, a: a.exp(), unary()),
@@ -265,6 +308,9 @@ CASES = [
     OpCase("mean", lambda lib, a, dim, keepdim: a.mean(dim=dim, keepdim=keepdim), reduction()),
     OpCase("var", lambda lib, a, **p: a.var(**p), variance()),
     OpCase("std", lambda lib, a, **p: a.std(**p), variance(min_count=2)),
+    OpCase("var_unbiased", lambda lib, a, **p: a.var(**p), variance(unbiased=True)),
+    OpCase("std_unbiased", lambda lib, a, **p: lib.std(a, **p),
+           variance(min_count=2, unbiased=True)),
     OpCase("amax", lambda lib, a, **p: a.amax(**p), reduction(distinct=True)),
     OpCase("amin", lambda lib, a, **p: lib.amin(a, **p), reduction(distinct=True)),
     OpCase("max_all", lambda lib, a: a.max(), distinct_arrays(shapes()).map(lambda x: ((x,), {}))),
@@ -294,6 +340,8 @@ CASES = [
     OpCase("cat", lambda lib, *parts, dim: lib.cat(parts, dim=dim), joined()),
     OpCase("stack", lambda lib, *parts, dim: lib.stack(parts, dim=dim), joined(same_shape=True)),
     OpCase("pad", lambda lib, a, pad, value: lib.nn.functional.pad(a, pad, value=value), padded()),
+    OpCase("pad_negative", lambda lib, a, pad, value: lib.nn.functional.pad(a, pad, value=value),
+           cropped()),
 ]
 
 CASE_IDS = [case.name for case in CASES]
@@ -364,3 +412,58 @@ def test_max_along_dim_returns_values_and_indices():
     np.testing.assert_array_equal(indices.numpy(), [1, 0])
     assert indices.dtype == np.int64 and not indices.requires_grad
     assert mg.max(x, mg.zeros(2, 3)).shape == (2, 3)  # with a tensor: elementwise maximum
+
+
+# ---------------------------------------------------------------------------------- bad arguments
+
+
+def test_clamp_without_bounds_raises_as_pytorch(torch):
+    x = np.arange(6.0).reshape(2, 3)
+    with pytest.raises(RuntimeError, match="At least one of 'min' or 'max'"):
+        torch.tensor(x).clamp()
+    calls = [lambda t: t.clamp(), lambda t: t.clip(None, None), lambda t: mg.clamp(t),
+             lambda t: mg.clamp(t, min=None, max=None)]
+    for call in calls:
+        with pytest.raises(ValueError, match="^clamp: at least one of min and max must be given"):
+            call(mg.tensor(x, requires_grad=True))
+
+
+@pytest.mark.parametrize("approximate", ["foo", "Tanh", "", None])
+def test_gelu_refuses_an_unknown_approximation_as_pytorch(torch, approximate):
+    x = np.linspace(-2, 2, 5)
+    with pytest.raises((RuntimeError, TypeError)):
+        torch.nn.functional.gelu(torch.tensor(x), approximate=approximate)
+    calls = [lambda t: mg.nn.functional.gelu(t, approximate=approximate),
+             lambda t: mg.nn.GELU(approximate=approximate)(t)]
+    for call in calls:
+        with pytest.raises(ValueError) as info:
+            call(mg.tensor(x, requires_grad=True))
+        message = str(info.value)
+        assert message.startswith("gelu:") and repr(approximate) in message, message
+        assert "'none'" in message and "'tanh'" in message, message
+
+
+@pytest.mark.parametrize(("shape", "pad", "mode", "details"), [
+    ((2, 3), (1,), "constant", ["even", "(1,)"]),
+    ((2, 3), (1, 1, 1), "constant", ["even", "(1, 1, 1)"]),
+    ((2, 3), (1, 1, 1, 1, 1, 1), "constant", ["3 pairs", "(2, 3)", "one pair per dim"]),
+    ((3,), (0, 0, 0, 0), "constant", ["2 pairs", "(3,)", "one pair per dim"]),
+    ((2, 3), (-2, -2), "constant", ["dim 1", "size 3", "(-2, -2)", "-1"]),
+    ((2, 3), (1, -4), "constant", ["dim 1", "size 3", "(1, -4)", "-1"]),
+    ((2, 3), (-4, 2), "constant", ["dim 1", "size 3", "(-4, 2)", "-1"]),
+    ((2, 3), (0, 0, -1, -2), "constant", ["dim 0", "size 2", "(0, 0, -1, -2)", "-1"]),
+    ((2, 3), (1, 1), "foo", ["'foo'", "'constant'"]),
+], ids=["1-value", "odd-length", "more-pairs-than-dims", "more-pairs-than-dims-1d",
+        "crop-beyond-both-ends", "crop-beyond-the-end", "crop-beyond-the-start",
+        "crop-beyond-a-leading-dim", "unknown-mode"])
+def test_pad_refuses_bad_padding_with_a_clear_message(torch, shape, pad, mode, details):
+    """Calls PyTorch refuses as well: each error names pad and says what was wrong."""
+    x = np.zeros(shape)
+    with pytest.raises((RuntimeError, NotImplementedError)):
+        torch.nn.functional.pad(torch.tensor(x), pad, mode=mode)
+    with pytest.raises(ValueError) as info:
+        mg.nn.functional.pad(mg.tensor(x, requires_grad=True), pad, mode=mode)
+    message = str(info.value)
+    assert message.startswith("pad:"), message
+    for detail in details:
+        assert detail in message, f"{detail!r} missing from {message!r}"

@@ -136,7 +136,12 @@ def _reduce(losses: Tensor, reduction: str, weights: Any = None) -> Tensor:
         return losses
     if reduction == "sum":
         return losses.sum()
-    return losses.mean() if weights is None else losses.sum() / weights.sum()
+    if weights is None:
+        return losses.mean()
+    total = weights.sum()
+    if not total:  # every target ignored: PyTorch's 0 / 0 = nan, with a zero gradient
+        return losses.sum() + float("nan")
+    return losses.sum() / total
 
 
 def mse_loss(input: Tensor, target: Tensor, reduction: str = "mean") -> Tensor:

@@ -301,14 +301,27 @@ def stack(tensors: Any, dim: int = 0) -> Tensor:
 
 
 def pad(a: Tensor, pad: Any, mode: str = "constant", value: float = 0.0) -> Tensor:
-    """PyTorch's F.pad: `pad` lists (before, after) pairs starting from the last dim."""
+    """PyTorch's F.pad: `pad` lists (before, after) pairs starting from the last dim; a
+    negative width crops that side instead, as PyTorch, down to an empty dim at most."""
     if mode != "constant":
         raise ValueError(f"pad: mode {mode!r} is not supported; only 'constant'")
     pad = tuple(int(p) for p in pad)
-    if len(pad) % 2 or len(pad) // 2 > a.ndim:
-        raise ValueError(f"pad: expected pairs for at most {a.ndim} dims, got {pad}")
-    if any(p < 0 for p in pad):
-        raise ValueError(f"pad: negative padding {pad} is not supported")
+    if len(pad) % 2:
+        raise ValueError(f"pad: expected (before, after) pairs, an even number of widths, got "
+                         f"{len(pad)}: {pad}")
+    if len(pad) // 2 > a.ndim:
+        raise ValueError(f"pad: {len(pad) // 2} pairs {pad} for an input of {a.ndim} dims "
+                         f"{a.shape}: at most one pair per dim")
     pairs = [(pad[i], pad[i + 1]) for i in range(0, len(pad), 2)]
     widths = [(0, 0)] * (a.ndim - len(pairs)) + pairs[::-1]
-    return Pad.apply(a, widths=tuple(widths), value=value)
+    window = []
+    for dim, ((before, after), n) in enumerate(zip(widths, a.shape)):
+        kept = n + min(before, 0) + min(after, 0)
+        if kept < 0:
+            raise ValueError(f"pad: padding {pad} crops dim {dim} of size {n} of the input "
+                             f"{a.shape} to size {kept}")
+        window.append(slice(-min(before, 0), -min(before, 0) + kept))
+    if any(p < 0 for p in pad):
+        a = get_item(a, tuple(window))
+    widths = tuple((max(before, 0), max(after, 0)) for before, after in widths)
+    return Pad.apply(a, widths=widths, value=value)
