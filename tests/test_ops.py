@@ -467,3 +467,12 @@ def test_pad_refuses_bad_padding_with_a_clear_message(torch, shape, pad, mode, d
     assert message.startswith("pad:"), message
     for detail in details:
         assert detail in message, f"{detail!r} missing from {message!r}"
+
+
+@pytest.mark.parametrize("op", ["var", "std"])
+def test_unbiased_and_correction_together_are_refused_as_pytorch(torch, op):
+    x = np.arange(6.0).reshape(2, 3)
+    with pytest.raises(TypeError):
+        getattr(torch.tensor(x), op)(0, unbiased=True, correction=1)
+    with pytest.raises(TypeError, match=f"{op}: give unbiased or correction, not both"):
+        getattr(mg.tensor(x), op)(0, unbiased=True, correction=1)

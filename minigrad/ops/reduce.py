@@ -186,6 +186,8 @@ def mean(a: Tensor, dim: Any = None, keepdim: bool = False) -> Tensor:
 def var(a: Tensor, dim: Any = None, unbiased: bool | None = None, keepdim: bool = False, *,
         correction: int | None = None) -> Tensor:
     """Variance with Bessel's correction by default (correction=1), as PyTorch."""
+    if unbiased is not None and correction is not None:
+        raise TypeError("var: give unbiased or correction, not both (as PyTorch)")
     if correction is None:
         correction = 1 if unbiased is None or unbiased else 0
     dims = reduced_dims("var", dim, a.shape)
@@ -195,6 +197,8 @@ def var(a: Tensor, dim: Any = None, unbiased: bool | None = None, keepdim: bool 
 def std(a: Tensor, dim: Any = None, unbiased: bool | None = None, keepdim: bool = False, *,
         correction: int | None = None) -> Tensor:
     dims = reduced_dims("std", dim, a.shape)  # checked here, so a bad dim names std
+    if unbiased is not None and correction is not None:
+        raise TypeError("std: give unbiased or correction, not both (as PyTorch)")
     return var(a, dims, unbiased, keepdim, correction=correction).sqrt()
 
 
