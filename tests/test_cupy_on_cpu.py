@@ -352,6 +352,10 @@ MIXED = [
     pytest.param("where", lambda a, b: mg.where(a > 0, a, b), (2, 3), (2, 3), id="where"),
     pytest.param("conv2d", lambda a, b: F.conv2d(a, b), (1, 1, 4, 4), (1, 1, 3, 3), id="conv2d"),
     pytest.param("linear", lambda a, b: F.linear(a, b), (2, 3), (4, 3), id="linear"),
+    pytest.param("eq", lambda a, b: a == b, (2, 3), (2, 3), id="eq"),
+    pytest.param("lt", lambda a, b: a < b, (2, 3), (2, 3), id="lt"),
+    pytest.param("add_", lambda a, b: a.__iadd__(b), (2, 3), (2, 3), id="add_"),
+    pytest.param("copy_", lambda a, b: a.copy_(b), (2, 3), (2, 3), id="copy_"),
 ]
 
 

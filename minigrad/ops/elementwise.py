@@ -14,7 +14,9 @@ from typing import Any
 import numpy as np
 
 from minigrad.autograd import (
+    DeviceError,
     Function,
+    array_module,
     beside,
     describe,
     is_grad_enabled,
@@ -498,11 +500,19 @@ _COMPARISONS = {"eq": operator.eq, "ne": operator.ne, "lt": operator.lt,
 
 def compare(name: str, a: Tensor, b: Any) -> Tensor:
     """An elementwise comparison: a bool tensor outside the graph."""
-    other = beside(a.data, b.data if isinstance(b, Tensor) else b)
     try:
-        return Tensor._wrap(unscalar(_COMPARISONS[name](a.data, other)))
-    except (ValueError, TypeError) as error:
+        return Tensor._wrap(unscalar(_COMPARISONS[name](a.data, _beside(a, b))))
+    except (ValueError, TypeError, DeviceError) as error:
         raise op_error(name, error, (a, b)) from None
+
+
+def _beside(target: Tensor, value: Any) -> Any:
+    """`value`'s data for an operation on `target`'s: a tensor must be on the same device
+    (DeviceError otherwise); a NumPy constant beside GPU data goes to the GPU, as a number."""
+    if isinstance(value, Tensor):
+        array_module([target.data, value.data])
+        return value.data
+    return beside(target.data, value)
 
 
 def update_in_place(name: str, target: Tensor, value: Any, ufunc: Any) -> Tensor:
@@ -515,12 +525,12 @@ def update_in_place(name: str, target: Tensor, value: Any, ufunc: Any) -> Tensor
         raise RuntimeError(
             f"{name}: a tensor that requires grad cannot be changed in place while the graph is "
             "recorded; wrap the update in `with mg.no_grad():` or use an out-of-place op")
-    other = beside(target.data, value.data if isinstance(value, Tensor) else value)
     try:
+        other = _beside(target, value)
         if ufunc is None:
             target.data[...] = other
         else:
             ufunc(target.data, other, out=target.data)
-    except (ValueError, TypeError) as error:
+    except (ValueError, TypeError, DeviceError) as error:
         raise op_error(name, error, (target, value)) from None
     return target
