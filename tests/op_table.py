@@ -16,7 +16,10 @@ A table's tests are these checks, one call each, e.g.
 
 - `check_gradient`: gradcheck in float64 (central differences), with a drawn upstream seed;
 - `check_against_pytorch`: the forward value and every input gradient against PyTorch's, in
-  float64 or float32, the same random upstream gradient (drawn seed) on both sides;
+  float64 or float32, the same random upstream gradient (drawn seed) on both sides; minigrad's
+  side runs on C-contiguous inputs and again on a drawn memory layout of each input and of the
+  upstream gradient (transposed, reversed, sliced, broadcast, channels-last: see
+  `minigrad.testing.strategies.as_layout`), the views that upstream ops hand to an op;
 - `check_no_graph`: under no_grad the op builds no graph.
 
 `backend` (a backend's name, or None for the active one) runs minigrad's side in
@@ -36,6 +39,7 @@ from hypothesis import strategies as st
 
 import minigrad as mg
 from minigrad.testing import gradcheck
+from minigrad.testing.strategies import as_layout, layouts
 
 DTYPES = ["float64", "float32"]
 SEEDS = st.integers(0, 2**16)
@@ -83,15 +87,22 @@ def check_against_pytorch(torch: Any, case: OpCase, data: st.DataObject, dtype: 
                           libraries: tuple[Any, Any], tolerance: Mapping[str, dict],
                           backend: str | None = None) -> None:
     """`case.fn` on drawn inputs cast to `dtype` (floating-point array params too), forward and
-    backward with a drawn upstream gradient, against PyTorch. `libraries`: (minigrad's, torch's),
-    e.g. (F, torch.nn.functional); `tolerance`: assert_allclose's keywords by dtype."""
+    backward with a drawn upstream gradient, against PyTorch; minigrad's side on C-contiguous
+    inputs and on drawn layouts of them. `libraries`: (minigrad's, torch's), e.g.
+    (F, torch.nn.functional); `tolerance`: assert_allclose's keywords by dtype."""
     inputs, params = data.draw(case.inputs, label="inputs, params")
     inputs = [x.astype(dtype) for x in inputs]
     params = {k: v.astype(dtype) if isinstance(v, np.ndarray) and v.dtype.kind == "f" else v
               for k, v in params.items()}
     seed = data.draw(SEEDS, label="upstream seed")
+    drawn = data.draw(st.tuples(*[layouts(x.shape) for x in inputs]), label="input layouts")
     compare_with_pytorch(torch, case.fn, libraries, inputs, params, seed, tolerance[dtype],
-                         backend)
+                         backend, layouts=(*drawn, draw_upstream_layout(data)))
+
+
+def draw_upstream_layout(data: st.DataObject) -> Callable[[tuple[int, ...]], str]:
+    """The upstream gradient's layout, drawn once its shape (the output's) is known."""
+    return lambda shape: data.draw(layouts(shape), label="upstream layout")
 
 
 def check_no_graph(case: OpCase, data: st.DataObject, lib: Any) -> None:
@@ -108,9 +119,13 @@ def check_no_graph(case: OpCase, data: st.DataObject, lib: Any) -> None:
 
 def compare_with_pytorch(torch: Any, fn: Any, libraries: tuple[Any, Any], inputs: list,
                          params: dict, seed: int, tolerance: dict[str, float],
-                         backend: str | None = None) -> None:
+                         backend: str | None = None, layouts: Sequence | None = None) -> None:
     """Run `fn(library, *tensors, **params)` forward and backward (the same random upstream
-    gradient, from `seed`) with PyTorch and with minigrad on `backend`, and compare them."""
+    gradient, from `seed`) with PyTorch and with minigrad on `backend`, and compare them.
+
+    `layouts` (optional): one layout name per input (`as_layout`), then the upstream gradient's
+    layout, a name or a function of the output's shape giving one; where any is not
+    "contiguous", minigrad runs a second time on those views of the same values."""
     ours_lib, theirs_lib = libraries
     # plain copies for PyTorch: its CPU batch_norm backward garbles the input gradient when
     # size-1 dims make the strides ambiguous, e.g. (1, 2, 1, 2) with strides (1, 1, 2, 2)
@@ -124,16 +139,42 @@ def compare_with_pytorch(torch: Any, fn: Any, libraries: tuple[Any, Any], inputs
         out = fn(ours_lib, *ours, **params)
         out.backward(upstream)
     assert_matches_pytorch(out, expected, ours, theirs, tolerance)
+    if layouts is None:
+        return
+    *input_layouts, upstream_layout = layouts
+    if callable(upstream_layout):
+        upstream_layout = upstream_layout(tuple(expected.shape))
+    if set(input_layouts) | {upstream_layout} == {"contiguous"}:
+        return
+    with on(backend):
+        ours = [laid_out(x, layout) for x, layout in zip(inputs, input_layouts)]
+        out = fn(ours_lib, *ours, **params)
+        out.backward(as_layout(upstream, upstream_layout))
+    assert_matches_pytorch(out, expected, ours, theirs, tolerance,
+                           context=f"inputs laid out {input_layouts}, upstream gradient "
+                                   f"{upstream_layout}")
+
+
+def laid_out(x: np.ndarray, layout: str) -> Any:
+    """A leaf tensor that requires grad, holding x's values in `layout` on the active
+    backend's device: a view such as an upstream op hands on (its memory is the view's)."""
+    tensor = mg.tensor(x, requires_grad=True)
+    tensor.data = as_layout(tensor.data, layout)
+    return tensor
 
 
 def assert_matches_pytorch(out: Any, expected: Any, ours: list, theirs: list,
-                           tolerance: dict[str, float]) -> None:
+                           tolerance: dict[str, float], context: str = "") -> None:
     """`out` (minigrad) equals `expected` (PyTorch) in shape, dtype and values, and every input
-    in `ours` has the gradient of its twin in `theirs`, with its own shape and dtype."""
-    assert out.shape == tuple(expected.shape)
-    assert out.dtype == np.dtype(str(expected.dtype).removeprefix("torch."))
-    np.testing.assert_allclose(out.numpy(), expected.detach().numpy(), **tolerance)
+    in `ours` has the gradient of its twin in `theirs`, with its own shape and dtype.
+    `context` goes into every failure's message (e.g. the inputs' layouts)."""
+    where = f" ({context})" if context else ""
+    assert out.shape == tuple(expected.shape), f"output shape{where}"
+    assert out.dtype == np.dtype(str(expected.dtype).removeprefix("torch.")), f"dtype{where}"
+    np.testing.assert_allclose(out.numpy(), expected.detach().numpy(), **tolerance,
+                               err_msg=f"output{where}")
     for i, (a, b) in enumerate(zip(ours, theirs)):
-        assert a.grad is not None and a.grad.shape == a.shape and a.grad.dtype == a.dtype, i
+        assert a.grad is not None and a.grad.shape == a.shape and a.grad.dtype == a.dtype, (
+            f"gradient of input {i}{where}")
         np.testing.assert_allclose(a.grad.numpy(), b.grad.numpy(), **tolerance,
-                                   err_msg=f"gradient of input {i}")
+                                   err_msg=f"gradient of input {i}{where}")

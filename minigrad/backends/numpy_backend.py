@@ -113,7 +113,7 @@ class NumpyBackend(Backend):
     # ------------------------------------------------------------------------------- pooling
     def maxpool2d_forward(self, x, kernel, stride, padding):
         windows = self._pool_windows(x, kernel, stride, padding, -self.xp.inf)
-        flat = windows.reshape(windows.shape[:4] + (-1,))
+        flat = windows.reshape(windows.shape[:4] + (kernel[0] * kernel[1],))
         argmax = flat.argmax(axis=-1)  # the first maximum; NaN counts as the largest
         out = self.xp.take_along_axis(flat, argmax[..., None], axis=-1)[..., 0]
         return out, argmax.astype(window_index_dtype(kernel))

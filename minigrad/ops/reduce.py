@@ -92,7 +92,8 @@ class Var(Function):
     @staticmethod
     def backward(ctx, grad):
         (centered,) = ctx.saved_tensors
-        return _spread(ctx, grad) * centered * (2 / ctx.divisor)
+        # n - correction <= 0: the forward is nan (0/0), and so is this gradient, as PyTorch
+        return _spread(ctx, grad) * centered * (2 / ctx.divisor if ctx.divisor else math.inf)
 
 
 class Extreme(Function):
@@ -118,6 +119,12 @@ def _reduced_shape(shape, dims):
     return () if dims is None else tuple(n for i, n in enumerate(shape) if i not in dims)
 
 
+def _max_kept(a: Any, axis: Any) -> Any:
+    """The max along `axis`, dims kept: the shift that keeps exp from overflowing. An empty
+    array has no max, and any shift will do (0, the empty sum)."""
+    return a.max(axis=axis, keepdims=True) if a.size else a.sum(axis=axis, keepdims=True)
+
+
 class LogSumExp(Function):
     """log(sum(exp(x))) shifted by the max, so logits of +-1000 neither overflow nor vanish."""
 
@@ -125,7 +132,7 @@ class LogSumExp(Function):
     def forward(ctx, a, dims, keepdim=False):
         xp = ctx.xp
         _remember(ctx, a, dims, keepdim)
-        shift = a.max(axis=dims, keepdims=True)
+        shift = _max_kept(a, dims)
         shift = xp.where(xp.isfinite(shift), shift, 0)
         out = xp.log(xp.exp(a - shift).sum(axis=dims, keepdims=True)) + shift
         ctx.save_for_backward(a, out)
@@ -142,7 +149,7 @@ class Softmax(Function):
 
     @staticmethod
     def forward(ctx, a, dim):
-        e = ctx.xp.exp(a - a.max(axis=dim, keepdims=True))
+        e = ctx.xp.exp(a - _max_kept(a, dim))
         out = e / e.sum(axis=dim, keepdims=True)
         ctx.save_for_backward(out)
         ctx.dim = dim
@@ -160,7 +167,7 @@ class LogSoftmax(Function):
     @staticmethod
     def forward(ctx, a, dim):
         xp = ctx.xp
-        shifted = a - a.max(axis=dim, keepdims=True)
+        shifted = a - _max_kept(a, dim)
         out = shifted - xp.log(xp.exp(shifted).sum(axis=dim, keepdims=True))
         ctx.save_for_backward(out)
         ctx.dim = dim

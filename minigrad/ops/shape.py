@@ -240,8 +240,37 @@ def _index_parts(index: Any) -> Any:
     return index
 
 
+def _ints_first(index: Any) -> tuple[tuple, tuple] | None:
+    """PyTorch applies integer indices first (a select each) and the advanced ones (integer
+    arrays, masks) to what is left; NumPy counts the ints as advanced too when arrays are
+    present, which can move the result's dims: x[0, :, [1, 2]] is (3, 2) in PyTorch, (2, 3) in
+    NumPy for x of shape (2, 3, 4). (ints, rest): the index split in two steps that give
+    PyTorch's result, or None where NumPy's one step already does."""
+    parts = index if isinstance(index, tuple) else (index,)
+    ints = [isinstance(p, (int, np.integer)) and not isinstance(p, (bool, np.bool_))
+            for p in parts]
+    if not any(ints) or not any(hasattr(p, "dtype") and p.ndim > 0 for p in parts):
+        return None
+    first, rest = [], []
+    for p, is_int in zip(parts, ints):
+        if is_int:
+            first.append(p)
+        elif p is Ellipsis:
+            first.append(p)
+            rest.append(p)
+        else:  # a mask of k dims stands for k dims; None stands for none
+            first += [slice(None)] * (0 if p is None else p.ndim if hasattr(p, "dtype")
+                                      and p.dtype == bool else 1)
+            rest.append(p)
+    return tuple(first), tuple(rest)
+
+
 def get_item(a: Tensor, index: Any) -> Tensor:
-    return GetItem.apply(a, index=_index_parts(index))
+    index = _index_parts(index)
+    split = _ints_first(index)
+    if split is None:
+        return GetItem.apply(a, index=index)
+    return GetItem.apply(GetItem.apply(a, index=split[0]), index=split[1])
 
 
 def set_item(a: Tensor, index: Any, value: Any) -> None:
@@ -249,9 +278,12 @@ def set_item(a: Tensor, index: Any, value: Any) -> None:
     if a._requires_grad and is_grad_enabled():
         raise RuntimeError("setitem: a tensor that requires grad cannot be assigned into while "
                            "the graph is recorded; do it under `with mg.no_grad():`")
+    index = _index_parts(index)
+    split = _ints_first(index)
+    target = a.data if split is None else a.data[split[0]]  # ints only: a view
     try:
-        a.data[_index_parts(index)] = beside(a.data, value.data if isinstance(value, Tensor)
-                                             else value)
+        target[index if split is None else split[1]] = beside(
+            a.data, value.data if isinstance(value, Tensor) else value)
     except (ValueError, TypeError, IndexError) as error:
         raise op_error("setitem", error, (a, value)) from None
 
