@@ -9,10 +9,6 @@
   im2col columns or Winograd tiles span several chunks, long matmuls split by rows, pooling over
   many images. Far too big for finite differences; a few examples under the `ci` profile, a
   tenth of the profile's examples under `thorough`.
-
-Known differences from PyTorch are marked `xfail(strict=True)` with the place to fix: each
-such test fails on the defect today and starts failing (XPASS) the day it is fixed, so that
-the marker goes.
 """
 
 from __future__ import annotations
@@ -184,9 +180,6 @@ def test_cat_with_an_empty_tensor_matches_pytorch(torch, data):
     assert_matches_pytorch(out, expected, ours, theirs, TOLERANCE["float64"])
 
 
-@pytest.mark.xfail(strict=True, raises=ValueError, reason=(
-    "minigrad/ops/shape.py cat refuses a 1-D tensor of shape (0,) beside tensors of other "
-    "ranks; torch.cat documents that such tensors are skipped"))
 def test_cat_skips_one_dim_empty_tensors_as_pytorch_does(torch):
     parts = [np.arange(6.0).reshape(2, 3), np.zeros(0), np.ones((1, 3))]
     ours, theirs, out, expected = run_both(torch, lambda lib, *ts: lib.cat(ts, dim=0), parts, 0)

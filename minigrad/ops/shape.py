@@ -142,15 +142,21 @@ class Gather(Function):
 
 
 class Cat(Function):
+    """Join along `dim`; the inputs marked in `skip` (1-D and empty) take no part, as in
+    torch.cat, and get an empty gradient."""
+
     @staticmethod
-    def forward(ctx, *arrays, dim):
-        ctx.dim = dim
-        ctx.bounds = np.cumsum([a.shape[dim] for a in arrays])[:-1]
-        return ctx.xp.concatenate(arrays, axis=dim)
+    def forward(ctx, *arrays, dim, skip=()):
+        ctx.dim, ctx.skip = dim, skip or (False,) * len(arrays)
+        joined = [a for a, skipped in zip(arrays, ctx.skip) if not skipped]
+        ctx.bounds = np.cumsum([a.shape[dim] for a in joined])[:-1]
+        return ctx.xp.concatenate(joined, axis=dim)
 
     @staticmethod
     def backward(ctx, grad):
-        return tuple(ctx.xp.split(grad, ctx.bounds, axis=ctx.dim))
+        parts = iter(ctx.xp.split(grad, ctx.bounds, axis=ctx.dim))
+        return tuple(ctx.xp.zeros(0, grad.dtype) if skipped else next(parts)
+                     for skipped in ctx.skip)
 
 
 class Pad(Function):
@@ -308,15 +314,20 @@ def cat(tensors: Any, dim: int = 0) -> Tensor:
         if t.ndim == 0:
             raise ValueError(f"cat: a zero-dimensional tensor (at position {i}) cannot be "
                              f"concatenated; stack them instead")
-    first = tensors[0]
+    # torch.cat skips 1-D empty tensors beside tensors of other shapes (documented legacy)
+    skip = tuple(t.shape == (0,) for t in tensors)
+    if all(skip):
+        skip = (False,) * len(tensors)
+    joined = [t for t, skipped in zip(tensors, skip) if not skipped]
+    first = joined[0]
     dim = normalize_dim("cat", dim, first.ndim)
-    for t in tensors[1:]:
+    for t in joined[1:]:
         if t.ndim != first.ndim or any(
             n != m for d, (n, m) in enumerate(zip(t.shape, first.shape)) if d != dim
         ):
             raise ValueError(f"cat: tensors must have the same shape except in dim {dim}; got "
                              f"{first.shape} and {t.shape}")
-    return Cat.apply(*tensors, dim=dim)
+    return Cat.apply(*tensors, dim=dim, skip=skip)
 
 
 def stack(tensors: Any, dim: int = 0) -> Tensor:
