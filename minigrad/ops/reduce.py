@@ -11,6 +11,8 @@ import math
 from collections import namedtuple
 from typing import Any
 
+import numpy as np
+
 from minigrad.autograd import Function, array_module, unscalar
 from minigrad.ops.shape import gather, normalize_dim, normalize_dims
 from minigrad.tensor import Tensor
@@ -168,7 +170,8 @@ class LogSoftmax(Function):
     def forward(ctx, a, dim):
         xp = ctx.xp
         shifted = a - _max_kept(a, dim)
-        out = shifted - xp.log(xp.exp(shifted).sum(axis=dim, keepdims=True))
+        with np.errstate(divide="ignore"):  # log(0) only for an empty dim or all -inf: silent
+            out = shifted - xp.log(xp.exp(shifted).sum(axis=dim, keepdims=True))
         ctx.save_for_backward(out)
         ctx.dim = dim
         return out
