@@ -172,11 +172,13 @@ class NumbaBackend(NumpyBackend):
 
     def conv2d_backward(self, grad, x, weight, stride, padding, dilation, groups,
                         input_grad=True, weight_grad=True):
-        """Winograd's two gradients in one pass over the batch (winograd.py)."""
+        """Winograd's two gradients in one pass over the batch (winograd.py). The inputs are
+        made channels-last here, once for both gradients (free when they already are)."""
+        grad = self.channels_last(grad)
+        x = self.channels_last(x) if weight_grad else x
         if input_grad and weight_grad and winograd.backward_fits(weight.shape, stride, padding,
                                                                  dilation, groups):
-            return self.winograd.backward(self.channels_last(grad), self.channels_last(x),
-                                          weight, padding)
+            return self.winograd.backward(grad, x, weight, padding)
         return super().conv2d_backward(grad, x, weight, stride, padding, dilation, groups,
                                        input_grad, weight_grad)
 
@@ -279,9 +281,10 @@ class NumbaBackend(NumpyBackend):
         if not is_channels_last(x):
             return super().batch_norm_forward(x, weight, bias, mean, var, eps)
         alpha, beta = self._batch_norm_affine(weight, bias, mean, var, eps)
-        out = np.empty_like(_rows(x))
-        _batch_norm_apply(_rows(x), alpha.astype(x.dtype), beta.astype(x.dtype), out)
-        return out.reshape(nhwc_shape(x.shape)).transpose(0, x.ndim - 1, *range(1, x.ndim - 1))
+        rows = _rows(x)
+        out = np.empty_like(rows)
+        _batch_norm_apply(rows, alpha.astype(x.dtype), beta.astype(x.dtype), out)
+        return _unrows(out, x.shape)
 
     def batch_norm_backward(self, grad, x, weight, mean, var, eps, training, needs):
         """Training mode: two compiled passes, the sums of grad and grad * xhat (float64),
@@ -290,14 +293,13 @@ class NumbaBackend(NumpyBackend):
             return super().batch_norm_backward(grad, x, weight, mean, var, eps, training, needs)
         invstd = (1 / np.sqrt(var.astype(np.float64) + eps)).astype(x.dtype)
         scale = invstd if weight is None else invstd * weight
-        grad_x = np.empty_like(_rows(x))
-        sum_grad, sum_grad_xhat = _batch_norm_backward(_rows(grad), _rows(x),
-                                                       mean.astype(x.dtype), invstd, scale,
-                                                       grad_x)
-        grad_x = grad_x.reshape(nhwc_shape(x.shape)).transpose(0, x.ndim - 1,
-                                                               *range(1, x.ndim - 1))
+        rows = _rows(x)
+        grad_x = np.empty_like(rows)
+        sum_grad, sum_grad_xhat = _batch_norm_backward(_rows(grad), rows, mean.astype(x.dtype),
+                                                       invstd, scale, grad_x)
         needs_x, needs_w, needs_b = needs
-        return (grad_x if needs_x else None, sum_grad_xhat if needs_w else None,
+        return (_unrows(grad_x, x.shape) if needs_x else None,
+                sum_grad_xhat if needs_w else None,
                 sum_grad if needs_b else None)
 
     def warmup(self) -> None:
@@ -328,6 +330,12 @@ def create() -> NumbaBackend:
 def _rows(x):
     """Channels-last (N, C, ...) memory as C-contiguous rows (M, C) of channel vectors."""
     return x.transpose(0, *range(2, x.ndim), 1).reshape(-1, x.shape[1])
+
+
+def _unrows(rows, nchw_shape):
+    """The inverse of `_rows`: rows (M, C) as an (N, C, ...) view of channels-last memory."""
+    ndim = len(nchw_shape)
+    return rows.reshape(nhwc_shape(nchw_shape)).transpose(0, ndim - 1, *range(1, ndim - 1))
 
 
 def _flat_memory(*arrays):

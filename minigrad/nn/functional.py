@@ -138,10 +138,13 @@ def _reduce(losses: Tensor, reduction: str, weights: Any = None) -> Tensor:
         return losses.sum()
     if weights is None:
         return losses.mean()
+    # every target ignored: PyTorch's 0 / 0 = nan, with a zero gradient; decided on the
+    # device, so a GPU step does not wait for the host here
+    xp = array_module([weights])
     total = weights.sum()
-    if not total:  # every target ignored: PyTorch's 0 / 0 = nan, with a zero gradient
-        return losses.sum() + float("nan")
-    return losses.sum() / total
+    empty = total == 0
+    return (losses.sum() / xp.where(empty, 1, total)
+            + xp.where(empty, np.nan, 0).astype(total.dtype))
 
 
 def mse_loss(input: Tensor, target: Tensor, reduction: str = "mean") -> Tensor:

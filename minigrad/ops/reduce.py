@@ -196,20 +196,23 @@ def mean(a: Tensor, dim: Any = None, keepdim: bool = False) -> Tensor:
 def var(a: Tensor, dim: Any = None, unbiased: bool | None = None, keepdim: bool = False, *,
         correction: int | None = None) -> Tensor:
     """Variance with Bessel's correction by default (correction=1), as PyTorch."""
-    if unbiased is not None and correction is not None:
-        raise TypeError("var: give unbiased or correction, not both (as PyTorch)")
-    if correction is None:
-        correction = 1 if unbiased is None or unbiased else 0
-    dims = reduced_dims("var", dim, a.shape)
-    return Var.apply(a, dims=dims, keepdim=keepdim, correction=correction)
+    return _variance("var", a, dim, unbiased, keepdim, correction)
 
 
 def std(a: Tensor, dim: Any = None, unbiased: bool | None = None, keepdim: bool = False, *,
         correction: int | None = None) -> Tensor:
-    dims = reduced_dims("std", dim, a.shape)  # checked here, so a bad dim names std
+    return _variance("std", a, dim, unbiased, keepdim, correction).sqrt()
+
+
+def _variance(op: str, a: Tensor, dim: Any, unbiased: bool | None, keepdim: bool,
+              correction: int | None) -> Tensor:
+    """var's arguments checked in the name of the op the user called (var or std)."""
     if unbiased is not None and correction is not None:
-        raise TypeError("std: give unbiased or correction, not both (as PyTorch)")
-    return var(a, dims, unbiased, keepdim, correction=correction).sqrt()
+        raise TypeError(f"{op}: give unbiased or correction, not both (as PyTorch)")
+    if correction is None:
+        correction = 1 if unbiased is None or unbiased else 0
+    dims = reduced_dims(op, dim, a.shape)
+    return Var.apply(a, dims=dims, keepdim=keepdim, correction=correction)
 
 
 def amax(a: Tensor, dim: Any = None, keepdim: bool = False) -> Tensor:

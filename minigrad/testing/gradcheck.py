@@ -69,8 +69,7 @@ def gradcheck(fn: Callable[..., Any], inputs: Sequence[Any], eps: float = 1e-6,
     outputs = _as_tuple(fn(*inputs))
     _check_unchanged(inputs, before, "the forward pass")
     rng = np.random.default_rng(seed)
-    upstream = [np.asarray(rng.uniform(0.5, 1.5, o.shape) * rng.choice([-1.0, 1.0], o.shape))
-                for o in outputs]
+    upstream = [_random_like(rng, o.shape) for o in outputs]
     _weighted_sum(outputs, upstream).backward()
     _check_unchanged(inputs, before, "backward")
     analytic = {i: _analytic_gradient(inputs[i], i, before[i].shape) for i in checked}
