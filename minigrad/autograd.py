@@ -122,9 +122,9 @@ class Function:
     @classmethod
     def apply(cls, *args: Any, **kwargs: Any) -> Tensor:
         needs_grad = tuple([isinstance(a, Tensor) and a._requires_grad for a in args])
-        arrays = [a.data if isinstance(a, Tensor) else a for a in args]
+        arrays = [a.array if isinstance(a, Tensor) else a for a in args]
         try:
-            xp = array_module([a.data for a in args if isinstance(a, Tensor)])
+            xp = array_module([a.array for a in args if isinstance(a, Tensor)])
             if xp is not np:  # NumPy constants go to the tensors' GPU, as Python numbers do
                 arrays = [xp.asarray(a) if type(a) is np.ndarray else a for a in arrays]
             ctx = Context(cls, needs_grad, xp)
@@ -183,7 +183,7 @@ def op_name(function: type[Function]) -> str:
 def describe(value: Any) -> str:
     """`(2, 3) float32` for a tensor or array, repr for anything else: for error messages."""
     if isinstance(value, Tensor):
-        value = value.data
+        value = value.array
     if hasattr(value, "shape") and hasattr(value, "dtype"):
         return f"{tuple(value.shape)} {value.dtype}"
     return repr(value)
@@ -226,7 +226,7 @@ def unbroadcast(grad: Any, shape: tuple[int, ...]) -> Any:
 
 def backward(root: Tensor, gradient: Any = None, retain_graph: bool = False) -> None:
     """Accumulate d(root)/d(leaf), weighted by `gradient`, into every leaf's `.grad`."""
-    xp = array_module([root.data])
+    xp = array_module([root.array])
     gradient = _initial_gradient(root, gradient, xp)
     grads = {id(root): gradient}
     handed_to_leaves: set[int] = {id(gradient)}
@@ -267,11 +267,11 @@ def _initial_gradient(root: Tensor, gradient: Any, xp: Any) -> Any:
         raise RuntimeError("backward: the tensor does not require grad and has no graph; "
                            "create the inputs with requires_grad=True")
     if gradient is None:
-        if root.data.size != 1:
+        if root.array.size != 1:
             raise RuntimeError(f"backward: grad can be implicitly created only for scalar outputs, "
                                f"got shape {root.shape}; pass gradient= of that shape")
-        return xp.ones_like(root.data)
-    gradient = gradient.data if isinstance(gradient, Tensor) else xp.asarray(gradient)
+        return xp.ones_like(root.array)
+    gradient = gradient.array if isinstance(gradient, Tensor) else xp.asarray(gradient)
     if tuple(gradient.shape) != root.shape:
         raise ValueError(f"backward: gradient has shape {tuple(gradient.shape)} but the tensor "
                          f"has shape {root.shape}")
@@ -280,7 +280,7 @@ def _initial_gradient(root: Tensor, gradient: Any, xp: Any) -> Any:
 
 def _fit(grad: Any, parent: Tensor, function: type[Function]) -> Any:
     """Bring an op's input gradient to its input's shape and dtype (broadcasting, promotion)."""
-    data = parent.data
+    data = parent.array
     if not hasattr(grad, "shape"):
         grad = array_module([data]).asarray(grad, dtype=data.dtype)
     if grad.shape != data.shape:
@@ -301,7 +301,7 @@ def unscalar(grad: Any) -> Any:
 def _accumulate(leaf: Tensor, grad: Any, handed_to_leaves: set[int]) -> None:
     """Add into `leaf.grad` like PyTorch; never let two gradients share memory."""
     if leaf.grad is not None:
-        leaf.grad.data += grad
+        leaf.grad.array += grad
         return
     # A view is kept when the array it views is one no other leaf got (kernels return their
     # channels-last results as such views; copying them cost a tenth of a max-pool step).

@@ -70,7 +70,7 @@ def _encode(value: Any, where: str, arrays: dict[str, np.ndarray], open_ids: set
     encoded, so a structure that contains itself is refused rather than recursing forever.
     """
     if isinstance(value, Tensor):
-        node = _encode_array(value.data, where, arrays, "tensor")
+        node = _encode_array(value.array, where, arrays, "tensor")
         return {**node, "requires_grad": bool(value.requires_grad)}
     if isinstance(value, np.ndarray) or hasattr(value, "__cuda_array_interface__"):
         return _encode_array(value, where, arrays, "ndarray")

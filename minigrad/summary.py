@@ -29,7 +29,7 @@ def summary(model: Module, input_shape: tuple[int, ...], batch_size: int = 1) ->
               if not any(True for _ in module.children())]
     # By key, not by object: a layer may rebind a buffer (`self.count += 1`) rather than
     # update it in place.
-    buffers = {name: buffer.data.copy() for name, buffer in model.named_buffers()}
+    buffers = {name: buffer.array.copy() for name, buffer in model.named_buffers()}
     for name, module in leaves:
         module.forward = _recording(module, name or "(model)", rows)
     try:

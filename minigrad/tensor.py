@@ -29,7 +29,7 @@ def host_array(data: Any, dtype: Any = None) -> np.ndarray:
     an array (NumPy or CuPy) keeps its dtype unless `dtype` says otherwise.
     """
     if isinstance(data, Tensor):
-        data = data.data
+        data = data.array
     if hasattr(data, "__cuda_array_interface__"):
         return data.astype(dtype or data.dtype, copy=True)
     keeps_dtype = isinstance(data, (np.ndarray, np.generic))
@@ -58,13 +58,14 @@ def on_active_device(array: Any) -> Any:
 class Tensor:
     """An n-dimensional array that records the operations applied to it for `backward()`."""
 
-    __slots__ = ("data", "grad", "_requires_grad", "_ctx", "__weakref__")
+    __slots__ = ("array", "grad", "_requires_grad", "_ctx", "_counter", "__weakref__")
     __array_ufunc__ = None  # `ndarray + Tensor` defers to Tensor.__radd__ instead of looping
 
     def __init__(self, data: Any, dtype: Any = None, requires_grad: bool = False) -> None:
-        self.data = on_active_device(host_array(data, dtype))
+        self.array = on_active_device(host_array(data, dtype))
         self.grad: Tensor | None = None
         self._ctx = None
+        self._counter = VersionCounter()
         self._requires_grad = False
         self.requires_grad = requires_grad
 
@@ -72,32 +73,33 @@ class Tensor:
     def _wrap(cls, array: Any) -> Tensor:
         """A tensor around an existing array, no conversion or copy: for the engine and ops."""
         t = object.__new__(cls)
-        t.data, t.grad, t._ctx, t._requires_grad = array, None, None, False
+        t.array, t.grad, t._ctx, t._requires_grad = array, None, None, False
+        t._counter = VersionCounter()
         return t
 
     # ------------------------------------------------------------------ attributes
     @property
     def shape(self) -> tuple[int, ...]:
-        return tuple(self.data.shape)
+        return tuple(self.array.shape)
 
     @property
     def dtype(self) -> np.dtype:
-        return self.data.dtype
+        return self.array.dtype
 
     @property
     def ndim(self) -> int:
-        return self.data.ndim
+        return self.array.ndim
 
     @property
     def device(self) -> str:
         """"cpu" for host memory (the numpy and numba backends), "cuda" for CuPy arrays."""
-        return "cpu" if isinstance(self.data, np.ndarray) else "cuda"
+        return "cpu" if isinstance(self.array, np.ndarray) else "cuda"
 
     def dim(self) -> int:
-        return self.data.ndim
+        return self.array.ndim
 
     def numel(self) -> int:
-        return int(self.data.size)
+        return int(self.array.size)
 
     def size(self, dim: int | None = None) -> tuple[int, ...] | int:
         if dim is None:
@@ -110,9 +112,9 @@ class Tensor:
 
     @requires_grad.setter
     def requires_grad(self, value: bool) -> None:
-        if value and self.data.dtype.kind not in "fc":
+        if value and self.array.dtype.kind not in "fc":
             raise RuntimeError(f"requires_grad: only floating-point tensors can require grad, "
-                               f"this one is {self.data.dtype}")
+                               f"this one is {self.array.dtype}")
         if self._ctx is not None and not value:
             raise RuntimeError("requires_grad: only leaf tensors can stop requiring grad; "
                                "use .detach() to get a tensor outside the graph")
@@ -132,9 +134,30 @@ class Tensor:
         """The graph node that produced this tensor (None for leaves)."""
         return self._ctx
 
+    @property
+    def data(self) -> Tensor:
+        """The same memory as a tensor outside the graph, as PyTorch's `.data`: `w.data -= lr *
+        w.grad` updates `w`. Unlike `detach()` it has a version counter of its own, so autograd
+        does not notice changes made through it (prefer `detach()` or `no_grad`)."""
+        return Tensor._wrap(self.array)
+
+    @data.setter
+    def data(self, value: Tensor) -> None:
+        if not isinstance(value, Tensor):
+            raise TypeError(f"data: expected a Tensor, got {type(value).__name__}")
+        self.array = value.array
+
+    @property
+    def _version(self) -> int:
+        """How many times this tensor's memory was changed in place (shared with its views)."""
+        return self._counter.value
+
     def detach(self) -> Tensor:
-        """The same data (shared, not copied) outside the graph."""
-        return Tensor._wrap(self.data)
+        """The same data (shared, not copied) outside the graph; in-place changes to it count
+        as changes to this tensor for autograd's saved-tensor check."""
+        t = Tensor._wrap(self.array)
+        t._counter = self._counter
+        return t
 
     def backward(self, gradient: Any = None, retain_graph: bool = False) -> None:
         """Accumulate the gradient of this tensor into the `.grad` of every leaf it depends on.
@@ -147,7 +170,7 @@ class Tensor:
     # ------------------------------------------------------------------ conversion
     def numpy(self) -> np.ndarray:
         """The data as a NumPy array on the host (shared with the tensor when already there)."""
-        data = self.data
+        data = self.array
         return data if isinstance(data, np.ndarray) else data.get()
 
     def __array__(self, dtype: Any = None, copy: bool | None = None) -> np.ndarray:
@@ -155,10 +178,10 @@ class Tensor:
         return array if dtype is None else array.astype(dtype)
 
     def item(self) -> builtins.float | int | bool:
-        if self.data.size != 1:
+        if self.array.size != 1:
             raise ValueError(f"item: only one-element tensors convert to a Python number, "
                              f"this one has shape {self.shape}")
-        return self.data.item()
+        return self.array.item()
 
     def tolist(self) -> Any:
         return self.numpy().tolist()
@@ -191,10 +214,10 @@ class Tensor:
         return (self[i] for i in range(len(self)))
 
     def __bool__(self) -> bool:
-        if self.data.size != 1:
+        if self.array.size != 1:
             raise ValueError(f"bool: the truth value of a tensor of shape {self.shape} is "
                              "ambiguous; use .any() or .all()")
-        return bool(self.data)
+        return bool(self.array)
 
     def __float__(self) -> builtins.float:
         return builtins.float(self.item())
@@ -437,6 +460,16 @@ class Tensor:
 
     def gather(self, dim: int, index: Any) -> Tensor:
         return ops.gather(self, dim, index)
+
+
+class VersionCounter:
+    """Counts in-place changes to one block of memory; a tensor and its views share one, and
+    every op records the count of each tensor it saves for backward, to check it then."""
+
+    __slots__ = ("value",)
+
+    def __init__(self) -> None:
+        self.value = 0
 
 
 def shape_arg(op: str, shape: Sequence[Any], infer: bool = True) -> tuple[int, ...]:

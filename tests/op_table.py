@@ -159,7 +159,7 @@ def laid_out(x: np.ndarray, layout: str) -> Any:
     """A leaf tensor that requires grad, holding x's values in `layout` on the active
     backend's device: a view such as an upstream op hands on (its memory is the view's)."""
     tensor = mg.tensor(x, requires_grad=True)
-    tensor.data = as_layout(tensor.data, layout)
+    tensor.array = as_layout(tensor.array, layout)
     return tensor
 
 

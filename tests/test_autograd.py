@@ -77,7 +77,7 @@ def test_second_backward_without_retain_graph_raises(make):
 def test_backward_releases_saved_arrays_unless_retain_graph(retain_graph):
     x = mg.randn(100_000, requires_grad=True)
     hidden = x.exp()
-    probe = weakref.ref(hidden.data)
+    probe = weakref.ref(hidden.array)
     loss = (hidden * hidden).sum()
     del hidden
     gc.collect()
@@ -319,7 +319,7 @@ def test_custom_function_gets_needs_input_grad_and_non_tensor_args(needs):
     y = ScaledProduct.apply(a, b, 2.0, offset=10.0)
     np.testing.assert_allclose(y.numpy(), 2.0 * a.numpy() * b.numpy() + 10.0)
     y.sum().backward()
-    arrays = type(a.data)  # forward gets the arrays themselves: numpy, or cupy on the GPU
+    arrays = type(a.array)  # forward gets the arrays themselves: numpy, or cupy on the GPU
     assert ScaledProduct.calls == [("forward", arrays, arrays, 2.0, 10.0),
                                    ("backward", needs + (False,))]
     for tensor, other, needed in ((a, b, needs[0]), (b, a, needs[1])):

@@ -50,7 +50,7 @@ def gpu():
 
 
 def on_gpu(tensor: mg.Tensor) -> bool:
-    return tensor.device == "cuda" and type(tensor.data) is GPU_ARRAY
+    return tensor.device == "cuda" and type(tensor.array) is GPU_ARRAY
 
 
 # ------------------------------------------------------------ the traps: CuPy refuses, so do we
@@ -294,7 +294,7 @@ def test_to_moves_between_host_and_gpu_differentiably(gpu, name):
     assert type(y.numpy()) is np.ndarray
     for host_name in ("numpy", "cpu"):
         back = y.to(host_name)
-        assert back.device == "cpu" and type(back.data) is np.ndarray
+        assert back.device == "cpu" and type(back.array) is np.ndarray
     (y * y).to("numpy").sum().backward()  # the gradient comes back to the host leaf
     assert x.grad.device == "cpu"
     np.testing.assert_array_equal(x.grad.numpy(), 2 * x.numpy())

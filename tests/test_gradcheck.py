@@ -350,7 +350,7 @@ def test_gradcheck_does_not_report_an_unchanged_nan_input_as_changed():
 def test_an_input_that_does_not_require_grad_may_change_in_place():
     """As batch norm's running statistics do in training mode."""
     def fn(x, running):
-        running.data *= 0.9  # updated in place outside the graph, as a running mean is
+        running.array *= 0.9  # updated in place outside the graph, as a running mean is
         return Square.apply(x)
 
     assert gradcheck(fn, [leaf([1.0, 2.0]), leaf([1.0, 1.0], False)])

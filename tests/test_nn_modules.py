@@ -9,44 +9,22 @@ names, state-dict keys and reprs are compared as strings.
 
 from __future__ import annotations
 
+import importlib
 import math
 from collections import OrderedDict
-from collections.abc import Callable
-from dataclasses import dataclass
-from typing import Any
+from pathlib import Path
 
 import numpy as np
 import pytest
 from helpers import channels_last
 from hypothesis import given
 from hypothesis import strategies as st
+from layer_table import PYTORCH_TOLERANCE, LayerCase, assert_same_state, layer_tests, random_state
 
 import minigrad as mg
 from minigrad import nn
 from minigrad.testing import gradcheck
-from minigrad.testing.strategies import arrays, distinct_arrays
-
-PYTORCH_TOLERANCE = {"float64": {"rtol": 1e-10, "atol": 1e-10},
-                     "float32": {"rtol": 1e-5, "atol": 1e-5}}
-
-
-# ------------------------------------------------------------------------------- the layer table
-
-
-@dataclass(frozen=True)
-class LayerCase:
-    name: str
-    build: Callable[[Any], Any]  # build(nn), nn being minigrad.nn or torch.nn
-    shape: tuple[int, ...]  # of the input
-    training: bool = True
-    kinks: tuple[float, ...] = ()  # keep inputs this far off relu's kink, for finite differences
-    distinct: bool = False  # tie-free inputs, for max pooling
-
-    def inputs(self) -> st.SearchStrategy[np.ndarray]:
-        if self.distinct:
-            return distinct_arrays(self.shape)
-        return arrays(self.shape, kinks=self.kinks)
-
+from minigrad.testing.strategies import arrays
 
 LAYERS = [
     LayerCase("linear", lambda nn: nn.Linear(3, 4), (2, 3)),
@@ -91,108 +69,24 @@ LAYERS = [
                                        nn.Tanh(), nn.AvgPool2d(2), nn.Flatten(),
                                        nn.Linear(12, 2)), (2, 2, 4, 4)),
 ]
-LAYER_IDS = [case.name for case in LAYERS]
+LAYERS.append(LayerCase("dropout_train", lambda nn: nn.Dropout(0.5), (3, 4), random=True))
+test_layer_gradients, test_layer_against_pytorch, test_layer_builds_no_graph = layer_tests(
+    LAYERS)
 
-
-def random_state(module: Any, rng: np.random.Generator) -> dict[str, np.ndarray]:
-    """Random values for every floating-point entry of a state dict (variances positive), so
-    no comparison leans on the default init's ones and zeros."""
-    state = {}
-    for key, value in module.state_dict().items():
-        array = np.asarray(value)
-        if key.endswith("running_var"):
-            array = rng.uniform(0.5, 2.0, array.shape)
-        elif array.dtype.kind == "f":
-            array = rng.standard_normal(array.shape)
-        state[key] = array
-    return state
-
-
-def float64_layer(case: LayerCase, seed: int) -> nn.Module:
-    layer = case.build(nn).double().train(case.training)
-    layer.load_state_dict(random_state(layer, np.random.default_rng(seed)))
-    return layer
-
-
-@pytest.mark.parametrize("case", LAYERS, ids=LAYER_IDS)
-@given(data=st.data())
-def test_layer_gradients_match_finite_differences(case, data):
-    x = mg.tensor(data.draw(case.inputs(), label="x"), requires_grad=True)
-    seed = data.draw(st.integers(0, 2**16), label="seed")
-    layer = float64_layer(case, seed)
-    # gradcheck perturbs the parameters it is given in place: the layer's own
-    assert gradcheck(lambda x, *params: layer(x), [x, *layer.parameters()], seed=seed)
-
-
-@pytest.mark.parametrize("dtype", ["float64", "float32"])
-@pytest.mark.parametrize("case", LAYERS, ids=LAYER_IDS)
-@given(seed=st.integers(0, 2**16))
-def test_layer_with_pytorch_weights_matches_pytorch(torch, case, dtype, seed):
-    # Normal inputs, not Hypothesis' arrays: those shrink to constant channels, where
-    # normalising divides float32 rounding noise by sqrt(eps) in PyTorch as in minigrad.
-    rng = np.random.default_rng(seed)
-    x = rng.standard_normal(case.shape).astype(dtype)
-    theirs = case.build(torch.nn).to(getattr(torch, dtype)).train(case.training)
-    theirs.load_state_dict({k: torch.tensor(v) for k, v in random_state(theirs, rng).items()})
-    ours = case.build(nn).to(dtype).train(case.training)
-    ours.load_state_dict({k: v.numpy() for k, v in theirs.state_dict().items()})
-
-    x_theirs, x_ours = torch.tensor(x, requires_grad=True), mg.tensor(x, requires_grad=True)
-    expected, out = theirs(x_theirs), ours(x_ours)
-    upstream = rng.standard_normal(tuple(expected.shape)).astype(dtype)
-    expected.backward(torch.tensor(upstream))
-    out.backward(upstream)
-
-    tolerance = PYTORCH_TOLERANCE[dtype]
-    assert out.dtype == np.dtype(dtype)
-    np.testing.assert_allclose(out.numpy(), expected.detach().numpy(), **tolerance)
-    np.testing.assert_allclose(x_ours.grad.numpy(), x_theirs.grad.numpy(), **tolerance)
-    their_params = dict(theirs.named_parameters())
-    for name, param in ours.named_parameters():
-        np.testing.assert_allclose(param.grad.numpy(), their_params[name].grad.numpy(),
-                                   **tolerance, err_msg=name)
-    assert_same_state(ours, theirs, tolerance)  # running statistics after a training step
-
-
-def assert_same_state(ours: nn.Module, theirs: Any, tolerance: dict) -> None:
-    theirs = theirs.state_dict()
-    assert list(ours.state_dict()) == list(theirs)
-    for key, value in ours.state_dict().items():
-        np.testing.assert_allclose(value.numpy(), theirs[key].numpy(), **tolerance, err_msg=key)
-
-
-# ------------------------------------------------------------------------- no graph under no_grad
-
-# Every layer of the table, and what PyTorch cannot be compared on: dropout in training.
-NO_GRAPH_LAYERS = [*LAYERS, LayerCase("dropout_train", lambda nn: nn.Dropout(0.5), (3, 4))]
 # Exported Module subclasses that are not layers: they have no forward to run.
 NOT_LAYERS = {nn.Module: "the base class", nn.ModuleList: "a list of modules"}
 
 
-@pytest.mark.parametrize("case", NO_GRAPH_LAYERS, ids=[case.name for case in NO_GRAPH_LAYERS])
-def test_layer_builds_no_graph_under_no_grad(case):
-    """With grad enabled the layer records a graph (so the case exercises something); under
-    no_grad the same call on an input that requires grad records none. A layer that returns
-    its input itself (Identity, Dropout in eval) returns it as PyTorch does: that leaf."""
-    layer = case.build(nn).train(case.training)
-    x = mg.tensor(np.random.default_rng(0).standard_normal(case.shape).astype(np.float32),
-                  requires_grad=True)
-    recorded = layer(x)
-    assert recorded is x or recorded.grad_fn is not None
-    with mg.no_grad():
-        out = layer(x)
-    assert out.grad_fn is None
-    assert out is x or not out.requires_grad
-    assert (out is x) == (recorded is x)
-
-
-def test_every_exported_layer_has_a_no_graph_case():
-    """A layer added to minigrad.nn without a case in NO_GRAPH_LAYERS fails here."""
+def test_every_exported_layer_has_a_case():
+    """A layer added to minigrad.nn without a LayerCase in some test module's LAYERS fails
+    here (each module runs its cases through layer_table.layer_tests)."""
     exported = {value for name, value in vars(nn).items() if not name.startswith("_")
                 and isinstance(value, type) and issubclass(value, nn.Module)}
-    covered = {type(case.build(nn)) for case in NO_GRAPH_LAYERS}
+    cases = [case for path in sorted(Path(__file__).parent.glob("test_*.py"))
+             for case in getattr(importlib.import_module(path.stem), "LAYERS", [])]
+    covered = {type(case.build(nn)) for case in cases}
     missing = sorted(cls.__name__ for cls in exported - covered - set(NOT_LAYERS))
-    assert missing == [], f"layers without a no_grad case: {missing}"
+    assert missing == [], f"layers without a LayerCase: {missing}"
     for cls in NOT_LAYERS:  # really nothing to run
         with pytest.raises(NotImplementedError):
             cls()(mg.zeros(2))
@@ -361,7 +255,7 @@ def test_repr_is_pytorchs(torch, build):
     assert repr(build(mg)) == repr(build(torch))
 
 
-@pytest.mark.parametrize("case", LAYERS, ids=LAYER_IDS)
+@pytest.mark.parametrize("case", LAYERS, ids=[case.name for case in LAYERS])
 def test_layer_repr_is_pytorchs(torch, case):
     assert repr(case.build(nn)) == repr(case.build(torch.nn))
 

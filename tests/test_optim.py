@@ -222,27 +222,27 @@ def test_frozen_parameters_are_not_updated():
 
 def test_updates_are_in_place_and_leave_grad_alone():
     (p,) = mg_params([np.ones((2, 3))])
-    data, grad = p.data, np.full((2, 3), 0.5)
+    data, grad = p.array, np.full((2, 3), 0.5)
     p.grad = mg.tensor(grad)
     opt = SGD([p], lr=0.1, momentum=0.9, weight_decay=0.1, nesterov=True)
     opt.step()
     opt.step()
-    assert p.data is data
+    assert p.array is data
     np.testing.assert_array_equal(p.grad.numpy(), grad)
-    assert opt.state[p]["momentum_buffer"] is not p.grad.data
+    assert opt.state[p]["momentum_buffer"] is not p.grad.array
 
 
 @pytest.mark.parametrize("set_to_none", [True, False])
 def test_zero_grad(set_to_none):
     params = mg_params([np.ones(2), np.ones(3)])
     (params[0] * 2).sum().backward()
-    grad_array = params[0].grad.data
+    grad_array = params[0].grad.array
     SGD(params, lr=0.1).zero_grad(set_to_none=set_to_none)
     assert params[1].grad is None
     if set_to_none:
         assert params[0].grad is None
     else:
-        assert params[0].grad.data is grad_array
+        assert params[0].grad.array is grad_array
         np.testing.assert_array_equal(params[0].grad.numpy(), 0)
 
 
@@ -576,7 +576,7 @@ def test_state_stays_on_the_gpu_and_state_dict_comes_back_to_the_host():
         set_grads(params, step_grads, lambda g: mg.tensor(g).to("cupy"))
         opt.step()
     assert all(p.device == "cuda" for p in params)
-    assert all(type(opt.state[params[0]][k]) is type(params[0].data)
+    assert all(type(opt.state[params[0]][k]) is type(params[0].array)
                for k in ("exp_avg", "exp_avg_sq", "max_exp_avg_sq"))
     assert type(opt.state_dict()["state"][0]["exp_avg"]) is np.ndarray
     assert_params_close([p.numpy() for p in params], on_host, np.float32)

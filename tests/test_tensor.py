@@ -385,7 +385,7 @@ def test_detach_shares_data_and_leaves_the_graph():
     for source in (x, y):
         d = source.detach()
         assert not d.requires_grad and d.is_leaf and d.grad_fn is None
-        assert d.data is source.data
+        assert d.array is source.array
     d = x.detach()
     d += 1.0  # allowed: d does not require grad; x sees the change
     assert x.tolist() == [2.0, 3.0]
@@ -598,10 +598,10 @@ RETURNS_SELF = [case for case in IN_PLACE if not case[0].startswith("setitem")]
 @pytest.mark.parametrize("name, update, expected", IN_PLACE, ids=IN_PLACE_IDS)
 def test_in_place_update_of_a_plain_tensor(name, update, expected):
     t = mg.tensor(START)
-    buffer = t.data
+    buffer = t.array
     update(t)
     assert t.tolist() == expected
-    assert t.data is buffer  # really in place, not a rebinding to a new array
+    assert t.array is buffer  # really in place, not a rebinding to a new array
 
 
 @pytest.mark.parametrize("name, update, expected", IN_PLACE, ids=IN_PLACE_IDS)

@@ -256,7 +256,7 @@ class Module:
         with no_grad():
             for key, value in state_dict.items():
                 if key in targets:
-                    targets[key][0].copy_(value.data if isinstance(value, Tensor) else value)
+                    targets[key][0].copy_(value.array if isinstance(value, Tensor) else value)
         return IncompatibleKeys(missing, unexpected)
 
     # ------------------------------------------------------------------ devices and dtypes
@@ -269,7 +269,7 @@ class Module:
             for tensor in itertools.chain(self.parameters(), self.buffers()):
                 if casting and tensor.dtype.kind != "f":
                     continue
-                tensor.data = tensor.to(target).data
+                tensor.array = tensor.to(target).array
                 if tensor.grad is not None:
                     tensor.grad = tensor.grad.to(target)
         return self

@@ -476,7 +476,7 @@ def to(a: Tensor, target: Any) -> Tensor:
     """Move to the device of a backend ("numpy", "numba", "cpu" / "cupy", "cuda"), or cast."""
     if isinstance(target, str) and target in _HOST_NAMES + _GPU_NAMES:
         xp = np if target in _HOST_NAMES else load_backend("cupy").xp
-        on_host = isinstance(a.data, np.ndarray)
+        on_host = isinstance(a.array, np.ndarray)
         return a if on_host == (xp is np) else ToDevice.apply(a, xp)
     try:
         dtype = np.dtype(target)
@@ -488,7 +488,7 @@ def to(a: Tensor, target: Any) -> Tensor:
 
 def where(condition: Any, a: Any, b: Any) -> Tensor:
     """Elements of `a` where `condition` is True, else of `b`; gradients flow to both."""
-    cond = condition.data if isinstance(condition, Tensor) else condition
+    cond = condition.array if isinstance(condition, Tensor) else condition
     if getattr(cond, "dtype", None) != np.bool_:
         raise TypeError(f"where: condition must be a bool tensor, got {describe(condition)}")
     return Where.apply(cond, a, b)
@@ -501,7 +501,7 @@ _COMPARISONS = {"eq": operator.eq, "ne": operator.ne, "lt": operator.lt,
 def compare(name: str, a: Tensor, b: Any) -> Tensor:
     """An elementwise comparison: a bool tensor outside the graph."""
     try:
-        return Tensor._wrap(unscalar(_COMPARISONS[name](a.data, _beside(a, b))))
+        return Tensor._wrap(unscalar(_COMPARISONS[name](a.array, _beside(a, b))))
     except (ValueError, TypeError, DeviceError) as error:
         raise op_error(name, error, (a, b)) from None
 
@@ -510,9 +510,9 @@ def _beside(target: Tensor, value: Any) -> Any:
     """`value`'s data for an operation on `target`'s: a tensor must be on the same device
     (DeviceError otherwise); a NumPy constant beside GPU data goes to the GPU, as a number."""
     if isinstance(value, Tensor):
-        array_module([target.data, value.data])
-        return value.data
-    return beside(target.data, value)
+        array_module([target.array, value.array])
+        return value.array
+    return beside(target.array, value)
 
 
 def update_in_place(name: str, target: Tensor, value: Any, ufunc: Any) -> Tensor:
@@ -528,9 +528,9 @@ def update_in_place(name: str, target: Tensor, value: Any, ufunc: Any) -> Tensor
     try:
         other = _beside(target, value)
         if ufunc is None:
-            target.data[...] = other
+            target.array[...] = other
         else:
-            ufunc(target.data, other, out=target.data)
+            ufunc(target.array, other, out=target.array)
     except (ValueError, TypeError, DeviceError) as error:
         raise op_error(name, error, (target, value)) from None
     return target

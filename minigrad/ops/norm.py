@@ -20,7 +20,7 @@ from minigrad.backends import kernels_for
 def batch_statistics(x: Any) -> tuple[Any, Any]:
     """The per-channel (dim 1) mean and biased variance of a Tensor's batch: float64 arrays,
     outside any graph (BatchNorm differentiates through them itself)."""
-    return kernels_for(array_module([x.data])).batch_norm_stats(x.data)
+    return kernels_for(array_module([x.array])).batch_norm_stats(x.array)
 
 
 class BatchNorm(Function):

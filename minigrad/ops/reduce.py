@@ -259,20 +259,20 @@ def argmin(a: Tensor, dim: int | None = None, keepdim: bool = False) -> Tensor:
 
 def _arg_extreme(op: str, a: Tensor, dim: int | None, keepdim: bool, largest: bool) -> Tensor:
     axis = None if dim is None else _one_dim(op, dim, a.ndim)
-    if a.data.size == 0 and (axis is None or a.shape[axis] == 0):
+    if a.array.size == 0 and (axis is None or a.shape[axis] == 0):
         raise ValueError(f"{op}: the tensor of shape {a.shape} is empty along the reduced dims")
-    found = (a.data.argmax if largest else a.data.argmin)(axis=axis, keepdims=keepdim)
-    return Tensor._wrap(array_module([a.data]).asarray(found, dtype="int64"))
+    found = (a.array.argmax if largest else a.array.argmin)(axis=axis, keepdims=keepdim)
+    return Tensor._wrap(array_module([a.array]).asarray(found, dtype="int64"))
 
 
 def all(a: Tensor, dim: Any = None, keepdim: bool = False) -> Tensor:  # noqa: A001
     dims = reduced_dims("all", dim, a.shape, empty_is_all=False)
-    return Tensor._wrap(unscalar(a.data.all(axis=dims, keepdims=keepdim)))
+    return Tensor._wrap(unscalar(a.array.all(axis=dims, keepdims=keepdim)))
 
 
 def any(a: Tensor, dim: Any = None, keepdim: bool = False) -> Tensor:  # noqa: A001
     dims = reduced_dims("any", dim, a.shape, empty_is_all=False)
-    return Tensor._wrap(unscalar(a.data.any(axis=dims, keepdims=keepdim)))
+    return Tensor._wrap(unscalar(a.array.any(axis=dims, keepdims=keepdim)))
 
 
 def logsumexp(a: Tensor, dim: Any, keepdim: bool = False) -> Tensor:

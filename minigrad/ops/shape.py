@@ -240,7 +240,7 @@ def _index_parts(index: Any) -> Any:
     if isinstance(index, tuple):
         return tuple(_index_parts(i) for i in index)
     if isinstance(index, Tensor):
-        return index.data
+        return index.array
     if isinstance(index, list):
         return np.asarray([i.item() if isinstance(i, Tensor) else i for i in index])
     return index
@@ -286,16 +286,16 @@ def set_item(a: Tensor, index: Any, value: Any) -> None:
                            "the graph is recorded; do it under `with mg.no_grad():`")
     index = _index_parts(index)
     split = _ints_first(index)
-    target = a.data if split is None else a.data[split[0]]  # ints only: a view
+    target = a.array if split is None else a.array[split[0]]  # ints only: a view
     try:
         target[index if split is None else split[1]] = beside(
-            a.data, value.data if isinstance(value, Tensor) else value)
+            a.array, value.array if isinstance(value, Tensor) else value)
     except (ValueError, TypeError, IndexError) as error:
         raise op_error("setitem", error, (a, value)) from None
 
 
 def gather(a: Tensor, dim: int, index: Any) -> Tensor:
-    index_array = index.data if isinstance(index, Tensor) else np.asarray(index)
+    index_array = index.array if isinstance(index, Tensor) else np.asarray(index)
     if index_array.dtype.kind not in "iu" or index_array.ndim != a.ndim:
         raise ValueError(f"gather: index must be an integer tensor with as many dims as the "
                          f"input {a.shape}, got {describe(index_array)}")

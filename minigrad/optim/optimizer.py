@@ -5,7 +5,7 @@ The layout is PyTorch's, so a training loop written for `torch.optim` reads the 
 `state[p]` a dict per parameter. A subclass supplies `_check` (its argument checks) and
 `_update` (one parameter's update, on arrays); the base class does everything else.
 
-Updates work on `p.data` in place through the array module of the data (NumPy, or CuPy on the
+Updates work on `p.array` in place through the array module of the data (NumPy, or CuPy on the
 GPU), so they build no graph and keep every state array on its parameter's device.
 """
 
@@ -131,7 +131,7 @@ class Optimizer:
                 if set_to_none:
                     p.grad = None
                 else:
-                    p.grad.data[...] = 0
+                    p.grad.array[...] = 0
 
     def step(self, closure: Callable[[], Any] | None = None) -> Any:
         """Update every parameter that has a gradient; return `closure()` if one is given.
@@ -147,11 +147,11 @@ class Optimizer:
             for p in group["params"]:
                 if p.grad is None or not p.requires_grad:
                     continue
-                grad = p.grad.data
-                if grad.shape != p.data.shape:
+                grad = p.grad.array
+                if grad.shape != p.array.shape:
                     raise ValueError(f"{self._name}.step: a gradient of shape {grad.shape} for "
-                                     f"a parameter of shape {p.data.shape}")
-                self._update(p.data, grad, self.state[p], group, array_module([p.data, grad]))
+                                     f"a parameter of shape {p.array.shape}")
+                self._update(p.array, grad, self.state[p], group, array_module([p.array, grad]))
         return loss
 
     # ------------------------------------------------------------------------ state dicts
@@ -231,7 +231,7 @@ def _to_device(key: str, value: Any, param: Tensor) -> Any:
     if key == "step":
         return int(value)
     if hasattr(value, "shape") and hasattr(value, "dtype"):
-        xp = array_module([param.data])
+        xp = array_module([param.array])
         return xp.array(_to_host(value) if xp is np else value, dtype=param.dtype, copy=True)
     return value
 

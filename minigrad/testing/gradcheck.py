@@ -209,7 +209,7 @@ def _first_mismatch(analytic: np.ndarray, numeric: np.ndarray, atol: float,
 
 def _numeric_gradient(fn, inputs, tensor, upstream, eps) -> np.ndarray:
     """d sum(u * fn) / d x, one element at a time, perturbing the tensor's data in place."""
-    data = tensor.data
+    data = tensor.array
     numeric = np.zeros(data.shape)
     with no_grad():
         for index in np.ndindex(*data.shape):
@@ -248,12 +248,12 @@ def _check_direction(fn, inputs, i, original, analytic, direction, outputs, upst
     tensor = inputs[i]
     with no_grad():
         try:
-            tensor.data[...] = beside(tensor.data, original + eps * direction)
+            tensor.array[...] = beside(tensor.array, original + eps * direction)
             plus = _snapshot(fn(*inputs))
-            tensor.data[...] = beside(tensor.data, original - eps * direction)
+            tensor.array[...] = beside(tensor.array, original - eps * direction)
             minus = _snapshot(fn(*inputs))
         finally:
-            tensor.data[...] = beside(tensor.data, original)
+            tensor.array[...] = beside(tensor.array, original)
     numeric = _central_difference(plus, minus, upstream, eps)
     found = _first_mismatch(np.array(projected), np.array(numeric), atol, rtol)
     if found is None:

@@ -1,0 +1,183 @@
+"""Normalisation: batch norm and layer norm, functions and layers.
+
+The math and its gradients are one kernel call each (minigrad.ops.norm); here are PyTorch's
+arguments, checks, running statistics and parameters.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from typing import Any
+
+import numpy as np
+
+from minigrad import factories
+from minigrad.autograd import describe
+from minigrad.nn import init
+from minigrad.nn.arguments import check_param
+from minigrad.nn.linear import empty_parameter
+from minigrad.nn.module import Module
+from minigrad.ops.norm import BatchNorm, batch_statistics
+from minigrad.ops.norm import LayerNorm as LayerNormOp
+from minigrad.tensor import Tensor
+
+
+def batch_norm(input: Tensor, running_mean: Tensor | None, running_var: Tensor | None,
+               weight: Tensor | None = None, bias: Tensor | None = None,
+               training: bool = False, momentum: float = 0.1, eps: float = 1e-5) -> Tensor:
+    """Normalise each channel (dim 1) of (N, C), (N, C, L) or (N, C, H, W) over every other dim,
+    then weight * xhat + bias.
+
+    Training normalises with the batch's statistics (biased variance) and, when given, updates
+    running_mean and running_var in place: running = (1 - momentum) * running + momentum *
+    batch, with the unbiased batch variance, as PyTorch. Eval uses the running statistics.
+    """
+    if input.ndim < 2 or input.dtype.kind != "f":
+        raise ValueError(f"batch_norm: expected a floating-point input (N, C, ...), got "
+                         f"{describe(input)}")
+    channels = input.shape[1:2]
+    for name, value in (("running_mean", running_mean), ("running_var", running_var),
+                        ("weight", weight), ("bias", bias)):
+        check_param("batch_norm", name, value, channels, input)
+    if (running_mean is None) != (running_var is None):
+        raise ValueError("batch_norm: give both running_mean and running_var, or neither")
+    if not training and running_mean is None:
+        raise ValueError("batch_norm: running_mean and running_var are needed in eval mode "
+                         "(training=False)")
+    if training and input.numel() <= channels[0]:
+        raise ValueError(f"batch_norm: expected more than 1 value per channel when training, "
+                         f"got input {input.shape}")
+    if not training:
+        return BatchNorm.apply(input, weight, bias, running_mean, running_var, eps=eps)
+    mean, var = batch_statistics(input)
+    if running_mean is not None:  # PyTorch's momentum rule, with the unbiased variance
+        count = input.numel() // channels[0]
+        _update_running(running_mean.array, mean, momentum)
+        _update_running(running_var.array, var * (count / (count - 1)), momentum)
+    return BatchNorm.apply(input, weight, bias, mean, var, training=True, eps=eps)
+
+
+def _update_running(running: Any, batch_value: Any, momentum: float) -> None:
+    """running = (1 - momentum) * running + momentum * batch_value, in place, in float64."""
+    running[...] = (1 - momentum) * running.astype(np.float64) + momentum * batch_value
+
+
+def layer_norm(input: Tensor, normalized_shape: int | tuple[int, ...],
+               weight: Tensor | None = None, bias: Tensor | None = None,
+               eps: float = 1e-5) -> Tensor:
+    """Normalise each sample over its last len(normalized_shape) dims (biased variance), then
+    an elementwise weight and bias of shape normalized_shape."""
+    shape = ((normalized_shape,) if isinstance(normalized_shape, int)
+             else tuple(normalized_shape))
+    if not shape or input.dtype.kind != "f" or input.shape[input.ndim - len(shape):] != shape:
+        raise ValueError(f"layer_norm: normalized_shape {normalized_shape!r} must be the last "
+                         f"dims of a floating-point input, got {describe(input)}")
+    check_param("layer_norm", "weight", weight, shape, input)
+    check_param("layer_norm", "bias", bias, shape, input)
+    return LayerNormOp.apply(input, weight, bias, ndim=len(shape), eps=eps)
+
+
+class _AffineNorm(Module):
+    """A normalisation, then an optional learned elementwise weight and bias. They start at
+    ones and zeros, so a fresh layer is a plain normalisation."""
+
+    def _add_affine(self, shape: tuple[int, ...], affine: bool, bias: bool) -> None:
+        self.register_parameter("weight", empty_parameter(*shape) if affine else None)
+        self.register_parameter("bias", empty_parameter(*shape) if affine and bias else None)
+
+    def reset_parameters(self) -> None:
+        if self.weight is not None:
+            init.ones_(self.weight)
+        if self.bias is not None:
+            init.zeros_(self.bias)
+
+
+class _BatchNorm(_AffineNorm):
+    """Normalise each channel (dim 1) by the batch's statistics in training, by the running
+    estimates in eval. The running variance is the unbiased one, as PyTorch keeps it."""
+
+    _input_dims: tuple[int, ...]
+    _optional_buffers = ("num_batches_tracked",)
+
+    def __init__(self, num_features: int, eps: float = 1e-5, momentum: float | None = 0.1,
+                 affine: bool = True, track_running_stats: bool = True, *,
+                 bias: bool = True) -> None:
+        super().__init__()
+        self.num_features, self.eps, self.momentum = num_features, eps, momentum
+        self.affine, self.track_running_stats = affine, track_running_stats
+        self._add_affine((num_features,), affine, bias)
+        if track_running_stats:
+            self.register_buffer("running_mean", factories.zeros(num_features))
+            self.register_buffer("running_var", factories.ones(num_features))
+            self.register_buffer("num_batches_tracked", factories.tensor(0, dtype=np.int64))
+        else:
+            for name in ("running_mean", "running_var", "num_batches_tracked"):
+                self.register_buffer(name, None)
+        self.reset_parameters()
+
+    def reset_running_stats(self) -> None:
+        if self.track_running_stats:
+            self.running_mean.zero_()
+            self.running_var.fill_(1.0)
+            self.num_batches_tracked.zero_()
+
+    def reset_parameters(self) -> None:
+        self.reset_running_stats()
+        super().reset_parameters()
+
+    def forward(self, x: Tensor) -> Tensor:
+        if x.ndim not in self._input_dims:
+            dims = " or ".join(map(str, self._input_dims))
+            raise ValueError(f"{type(self).__name__}: expected a {dims}-D input (N, C, ...), "
+                             f"got shape {x.shape}")
+        if self.training and self.track_running_stats:
+            self.num_batches_tracked += 1
+        # The running estimates are read in eval and updated in training, if tracked at all.
+        tracked = not self.training or self.track_running_stats
+        running = (self.running_mean, self.running_var) if tracked else (None, None)
+        use_batch_stats = self.training or self.running_mean is None
+        return batch_norm(x, *running, self.weight, self.bias, use_batch_stats,
+                            self._momentum(), self.eps)
+
+    def _momentum(self) -> float:
+        """momentum=None means a cumulative average: each batch weighs 1/(batches seen)."""
+        if self.momentum is not None:
+            return self.momentum
+        return 1.0 / max(int(self.num_batches_tracked), 1) if self.track_running_stats else 0.0
+
+    def extra_repr(self) -> str:
+        return (f"{self.num_features}, eps={self.eps}, momentum={self.momentum}, "
+                f"affine={self.affine}, bias={self.bias is not None}, "
+                f"track_running_stats={self.track_running_stats}")
+
+
+class BatchNorm1d(_BatchNorm):
+    """Batch normalisation of (N, C) or (N, C, L) inputs."""
+
+    _input_dims = (2, 3)
+
+
+class BatchNorm2d(_BatchNorm):
+    """Batch normalisation of (N, C, H, W) inputs, per channel."""
+
+    _input_dims = (4,)
+
+
+class LayerNorm(_AffineNorm):
+    """Normalise over the last dims (`normalized_shape`) of each sample, in training and eval."""
+
+    def __init__(self, normalized_shape: int | Sequence[int], eps: float = 1e-5,
+                 elementwise_affine: bool = True, bias: bool = True) -> None:
+        super().__init__()
+        shape = (normalized_shape,) if isinstance(normalized_shape, int) else normalized_shape
+        self.normalized_shape, self.eps = tuple(shape), eps
+        self.elementwise_affine = elementwise_affine
+        self._add_affine(self.normalized_shape, elementwise_affine, bias)
+        self.reset_parameters()
+
+    def forward(self, x: Tensor) -> Tensor:
+        return layer_norm(x, self.normalized_shape, self.weight, self.bias, self.eps)
+
+    def extra_repr(self) -> str:
+        return (f"{self.normalized_shape}, eps={self.eps}, "
+                f"elementwise_affine={self.elementwise_affine}, bias={self.bias is not None}")
