@@ -32,9 +32,9 @@ from minigrad.ops.elementwise import (
     sub,
     tanh,
     to,
-    update_in_place,
     where,
 )
+from minigrad.ops.inplace import set_item, update_in_place
 from minigrad.ops.linalg import matmul
 from minigrad.ops.reduce import (
     all,
@@ -63,7 +63,6 @@ from minigrad.ops.shape import (
     pad,
     permute,
     reshape,
-    set_item,
     squeeze,
     stack,
     transpose,

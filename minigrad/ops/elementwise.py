@@ -1,4 +1,4 @@
-"""Elementwise ops: arithmetic, activations, comparisons, and in-place updates.
+"""Elementwise ops: arithmetic, activations, comparisons.
 
 Binary ops never think about broadcasting: the engine sums each gradient back to its input's
 shape. Arguments that are not Tensors (Python numbers, arrays) are constants: NumPy's promotion
@@ -19,7 +19,6 @@ from minigrad.autograd import (
     array_module,
     beside,
     describe,
-    is_grad_enabled,
     op_error,
     unscalar,
 )
@@ -501,36 +500,15 @@ _COMPARISONS = {"eq": operator.eq, "ne": operator.ne, "lt": operator.lt,
 def compare(name: str, a: Tensor, b: Any) -> Tensor:
     """An elementwise comparison: a bool tensor outside the graph."""
     try:
-        return Tensor._wrap(unscalar(_COMPARISONS[name](a.array, _beside(a, b))))
+        return Tensor._wrap(unscalar(_COMPARISONS[name](a.array, operand(a, b))))
     except (ValueError, TypeError, DeviceError) as error:
         raise op_error(name, error, (a, b)) from None
 
 
-def _beside(target: Tensor, value: Any) -> Any:
+def operand(target: Tensor, value: Any) -> Any:
     """`value`'s data for an operation on `target`'s: a tensor must be on the same device
     (DeviceError otherwise); a NumPy constant beside GPU data goes to the GPU, as a number."""
     if isinstance(value, Tensor):
         array_module([target.array, value.array])
         return value.array
     return beside(target.array, value)
-
-
-def update_in_place(name: str, target: Tensor, value: Any, ufunc: Any) -> Tensor:
-    """`target op= value` on the data itself: allowed only outside the graph.
-
-    Changing in place a value that backward will read would silently give wrong gradients,
-    so a tensor that requires grad may be updated only under `no_grad` (optimizer steps).
-    """
-    if target._requires_grad and is_grad_enabled():
-        raise RuntimeError(
-            f"{name}: a tensor that requires grad cannot be changed in place while the graph is "
-            "recorded; wrap the update in `with mg.no_grad():` or use an out-of-place op")
-    try:
-        other = _beside(target, value)
-        if ufunc is None:
-            target.array[...] = other
-        else:
-            ufunc(target.array, other, out=target.array)
-    except (ValueError, TypeError, DeviceError) as error:
-        raise op_error(name, error, (target, value)) from None
-    return target

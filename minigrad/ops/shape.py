@@ -11,7 +11,7 @@ from typing import Any
 
 import numpy as np
 
-from minigrad.autograd import Function, beside, describe, is_grad_enabled, op_error
+from minigrad.autograd import Function, describe
 from minigrad.backends import kernels_for
 from minigrad.tensor import Tensor, shape_arg
 
@@ -235,10 +235,10 @@ def expand(a: Tensor, sizes: Any) -> Tensor:
     return Expand.apply(a, shape=target)
 
 
-def _index_parts(index: Any) -> Any:
+def index_parts(index: Any) -> Any:
     """Tensors and lists inside an index become arrays, so NumPy's indexing rules apply."""
     if isinstance(index, tuple):
-        return tuple(_index_parts(i) for i in index)
+        return tuple(index_parts(i) for i in index)
     if isinstance(index, Tensor):
         return index.array
     if isinstance(index, list):
@@ -246,7 +246,7 @@ def _index_parts(index: Any) -> Any:
     return index
 
 
-def _ints_first(index: Any) -> tuple[tuple, tuple] | None:
+def ints_first(index: Any) -> tuple[tuple, tuple] | None:
     """PyTorch applies integer indices first (a select each) and the advanced ones (integer
     arrays, masks) to what is left; NumPy counts the ints as advanced too when arrays are
     present, which can move the result's dims: x[0, :, [1, 2]] is (3, 2) in PyTorch, (2, 3) in
@@ -272,26 +272,11 @@ def _ints_first(index: Any) -> tuple[tuple, tuple] | None:
 
 
 def get_item(a: Tensor, index: Any) -> Tensor:
-    index = _index_parts(index)
-    split = _ints_first(index)
+    index = index_parts(index)
+    split = ints_first(index)
     if split is None:
         return GetItem.apply(a, index=index)
     return GetItem.apply(GetItem.apply(a, index=split[0]), index=split[1])
-
-
-def set_item(a: Tensor, index: Any, value: Any) -> None:
-    """`a[index] = value`: allowed outside the graph only (see update_in_place)."""
-    if a._requires_grad and is_grad_enabled():
-        raise RuntimeError("setitem: a tensor that requires grad cannot be assigned into while "
-                           "the graph is recorded; do it under `with mg.no_grad():`")
-    index = _index_parts(index)
-    split = _ints_first(index)
-    target = a.array if split is None else a.array[split[0]]  # ints only: a view
-    try:
-        target[index if split is None else split[1]] = beside(
-            a.array, value.array if isinstance(value, Tensor) else value)
-    except (ValueError, TypeError, IndexError) as error:
-        raise op_error("setitem", error, (a, value)) from None
 
 
 def gather(a: Tensor, dim: int, index: Any) -> Tensor:

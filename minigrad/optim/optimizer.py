@@ -152,6 +152,7 @@ class Optimizer:
                     raise ValueError(f"{self._name}.step: a gradient of shape {grad.shape} for "
                                      f"a parameter of shape {p.array.shape}")
                 self._update(p.array, grad, self.state[p], group, array_module([p.array, grad]))
+                p._counter.value += 1  # changed in place: a graph that saved p must not reuse it
         return loss
 
     # ------------------------------------------------------------------------ state dicts
