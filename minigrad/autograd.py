@@ -13,8 +13,10 @@ back to its input's shape (`unbroadcast`) and casts it to its input's dtype.
 from __future__ import annotations
 
 import contextlib
+import os
 import threading
-from collections.abc import Iterator
+import traceback
+from collections.abc import Iterator, Sequence
 from typing import Any
 
 import numpy as np
@@ -63,13 +65,73 @@ class enable_grad(set_grad_enabled):
         super().__init__(True)
 
 
+# -------------------------------------------------------------------------------- anomaly mode
+
+
+class _AnomalyMode(threading.local):
+    enabled = False
+
+
+_anomaly = _AnomalyMode()
+
+
+class set_detect_anomaly(contextlib.ContextDecorator):
+    """Turn anomaly detection on or off: as a context manager or a decorator, nestable."""
+
+    def __init__(self, mode: bool) -> None:
+        self.mode = bool(mode)
+        self._previous: list[bool] = []
+
+    def __enter__(self) -> None:
+        self._previous.append(_anomaly.enabled)
+        _anomaly.enabled = self.mode
+
+    def __exit__(self, *exc: object) -> None:
+        _anomaly.enabled = self._previous.pop()
+
+
+class detect_anomaly(set_detect_anomaly):
+    """`with mg.autograd.detect_anomaly():` a backward that produces NaN or inf raises a
+    RuntimeError naming the op, with the stack of the forward call that created it. Each op
+    then records its stack and each gradient is checked: slow, for debugging only."""
+
+    def __init__(self, check_nan: bool = True) -> None:
+        super().__init__(check_nan)
+
+
+def is_anomaly_enabled() -> bool:
+    return _anomaly.enabled
+
+
+def _callers_stack() -> list[str]:
+    """The stack of the current call, without minigrad's own frames: where the user's code
+    called the op."""
+    package = os.path.dirname(os.path.abspath(__file__))
+    frames = [f for f in traceback.extract_stack()
+              if not os.path.abspath(f.filename).startswith(package + os.sep)]
+    return traceback.format_list(frames)
+
+
+def _check_finite(ctx: Context, input_grads: tuple) -> None:
+    for i, g in enumerate(input_grads):
+        if g is None or not hasattr(g, "dtype") or g.dtype.kind not in "fc":
+            continue
+        if not bool(ctx.xp.isfinite(g).all()):
+            kind = "nan" if bool(ctx.xp.isnan(g).any()) else "inf"
+            where = "".join(ctx.created_at or ["  (created before anomaly detection was on)\n"])
+            raise RuntimeError(f"detect_anomaly: the backward of {op_name(ctx.function)} returned "
+                               f"{kind} values in its gradient for input {i} (shape "
+                               f"{tuple(g.shape)}). The forward call that created it:\n{where}")
+
+
 # ------------------------------------------------------------------------------------ Function
 
 
 class Context:
     """What one call of a Function keeps for its backward: saved arrays and its inputs."""
 
-    __slots__ = ("function", "parents", "needs_input_grad", "saved", "xp", "freed", "__dict__")
+    __slots__ = ("function", "parents", "needs_input_grad", "saved", "versions", "xp", "freed",
+                 "created_at", "__dict__")
 
     def __init__(self, function: type[Function], needs_input_grad: tuple[bool, ...], xp) -> None:
         self.function = function
@@ -77,7 +139,11 @@ class Context:
         self.xp = xp  # the array module of the inputs: numpy or cupy
         self.parents: tuple[Tensor | None, ...] = ()
         self.saved: tuple = ()
+        # (counter, count, shape) of each tensor whose memory `saved` holds: backward checks
+        # that none was changed in place since
+        self.versions: tuple = ()
         self.freed = False
+        self.created_at: list | None = None  # the forward's stack, in anomaly mode only
 
     def save_for_backward(self, *arrays: Any) -> None:
         """Keep arrays for backward; they are dropped once backward has used them."""
@@ -94,6 +160,7 @@ class Context:
         """Drop saved arrays and inputs so the graph's memory can go as soon as backward ends."""
         self.saved = ()
         self.parents = ()
+        self.versions = ()
         self.freed = True
         self.__dict__.clear()
 
@@ -134,11 +201,45 @@ class Function:
         if type(out) is not np.ndarray and not _on_gpu(out):
             out = ctx.xp.asarray(out)  # reductions to a scalar give NumPy scalars
         result = Tensor._wrap(out)
+        if out.base is not None:
+            _share_counter_with_viewed_input(result, args)
         if _grad_mode.enabled and True in needs_grad and out.dtype.kind in "fc":
             ctx.parents = tuple(a if g else None for a, g in zip(args, needs_grad))
             result._requires_grad = True
             result._ctx = ctx
+            if ctx.saved:
+                ctx.versions = _saved_versions(ctx.saved, args, result)
+            if _anomaly.enabled:
+                ctx.created_at = _callers_stack()
         return result
+
+
+def _owner(array: Any) -> Any:
+    """The array that owns the memory `array` shows (NumPy and CuPy point views at it)."""
+    return array if array.base is None else array.base
+
+
+def _share_counter_with_viewed_input(result: Tensor, args: tuple) -> None:
+    """An op that returned a view of an input's memory (reshape, transpose, basic indexing)
+    gives the result the input's version counter: a change to either is a change to both."""
+    owner = _owner(result.array)
+    for a in args:
+        if isinstance(a, Tensor) and _owner(a.array) is owner:
+            result._counter = a._counter
+            a._counter.shared = True
+            return
+
+
+def _saved_versions(saved: tuple, args: tuple, result: Tensor) -> tuple:
+    """The version of each input or output tensor whose memory an op saved for backward."""
+    owners = [_owner(s) for s in saved if hasattr(s, "base")]
+    versions = []
+    for t in (*args, result):
+        if isinstance(t, Tensor) and any(o is _owner(t.array) for o in owners):
+            counter = t._counter
+            if all(counter is not seen for seen, _, _ in versions):
+                versions.append((counter, counter.value, t.shape))
+    return tuple(versions)
 
 
 class DeviceError(RuntimeError):
@@ -224,22 +325,101 @@ def unbroadcast(grad: Any, shape: tuple[int, ...]) -> Any:
     return grad
 
 
-def backward(root: Tensor, gradient: Any = None, retain_graph: bool = False) -> None:
-    """Accumulate d(root)/d(leaf), weighted by `gradient`, into every leaf's `.grad`."""
-    xp = array_module([root.array])
-    gradient = _initial_gradient(root, gradient, xp)
-    grads = {id(root): gradient}
-    handed_to_leaves: set[int] = {id(gradient)}
-    for node in _reverse_topological_order(root):
+def backward(tensors: Tensor | Sequence[Tensor], grad_tensors: Any = None,
+             retain_graph: bool | None = None, inputs: Sequence[Tensor] | None = None) -> None:
+    """Accumulate d(tensors)/d(leaf), weighted by `grad_tensors`, into every leaf's `.grad`
+    (only into the `.grad` of `inputs`, leaf or not, when given), as `torch.autograd.backward`."""
+    roots, seeds = _roots_and_seeds("backward", tensors, grad_tensors)
+    if inputs is None:
+        _run_backward(roots, seeds, bool(retain_graph), accumulate=True)
+        return
+    inputs = _check_inputs("backward", inputs)
+    grads = _run_backward(roots, seeds, bool(retain_graph), accumulate=False, capture=inputs)
+    for tensor in inputs:
+        if id(tensor) in grads:
+            _accumulate(tensor, grads[id(tensor)], set())
+
+
+def grad(outputs: Tensor | Sequence[Tensor], inputs: Tensor | Sequence[Tensor],
+         grad_outputs: Any = None, retain_graph: bool | None = None, create_graph: bool = False,
+         allow_unused: bool | None = None, materialize_grads: bool = False) -> tuple:
+    """The gradients of `outputs` with respect to `inputs`, as a tuple of tensors, like
+    `torch.autograd.grad`; no `.grad` is touched. An input that `outputs` do not depend on is
+    an error unless `allow_unused=True` (then None, or zeros with `materialize_grads=True`)."""
+    if create_graph:
+        raise NotImplementedError("autograd.grad: create_graph=True (differentiating a gradient) "
+                                  "is not supported: minigrad's backward runs on arrays")
+    roots, seeds = _roots_and_seeds("grad", outputs, grad_outputs)
+    one = isinstance(inputs, Tensor)
+    inputs = _check_inputs("grad", [inputs] if one else inputs)
+    grads = _run_backward(roots, seeds, bool(retain_graph), accumulate=False, capture=inputs)
+    results = []
+    for i, tensor in enumerate(inputs):
+        found = grads.get(id(tensor))
+        if found is None and not (allow_unused or materialize_grads):
+            raise RuntimeError(f"autograd.grad: input {i} (shape {tensor.shape}) was not used to "
+                               "compute the outputs; pass allow_unused=True to get None for it")
+        if found is None and materialize_grads:
+            found = array_module([tensor.array]).zeros_like(tensor.array)
+        results.append(None if found is None else Tensor._wrap(found))
+    return tuple(results)
+
+
+def _roots_and_seeds(op: str, tensors: Any, grads: Any) -> tuple[list, list]:
+    roots = [tensors] if isinstance(tensors, Tensor) else list(tensors)
+    if grads is None or isinstance(grads, Tensor) or hasattr(grads, "shape"):
+        grads = [grads] * len(roots) if grads is None else [grads]
+    grads = list(grads)
+    if len(grads) != len(roots) or not roots:
+        raise ValueError(f"{op}: got {len(roots)} output tensors and {len(grads)} gradients for "
+                         "them; give one gradient (or None) per output")
+    seeds = []
+    for root, gradient in zip(roots, grads):
+        if not isinstance(root, Tensor):
+            raise TypeError(f"{op}: outputs must be tensors, got {type(root).__name__}")
+        seeds.append(_initial_gradient(root, gradient, array_module([root.array])))
+    return roots, seeds
+
+
+def _check_inputs(op: str, inputs: Any) -> list:
+    inputs = list(inputs)
+    for i, tensor in enumerate(inputs):
+        if not isinstance(tensor, Tensor) or not tensor._requires_grad:
+            raise RuntimeError(f"{op}: input {i} ({describe(tensor)}) does not require grad; "
+                               "gradients exist only for tensors that require grad")
+    return inputs
+
+
+def _run_backward(roots: list, seeds: list, retain_graph: bool, accumulate: bool,
+                  capture: Sequence[Tensor] = ()) -> dict[int, Any]:
+    """The backward pass from `roots`: each node's gradient is complete before it is used (the
+    reverse topological order), its hooks run on it, then it goes to the node's backward, or
+    into a leaf's `.grad` when `accumulate`. Returns the gradients of the `capture` tensors."""
+    grads: dict[int, Any] = {}
+    for root, seed in zip(roots, seeds):
+        previous = grads.get(id(root))
+        grads[id(root)] = seed if previous is None else previous + seed
+    handed_to_leaves: set[int] = {id(seed) for seed in seeds}
+    wanted = {id(t) for t in capture}
+    captured: dict[int, Any] = {}
+    for node in _reverse_topological_order(roots):
         grad = grads.pop(id(node), None)
         if grad is None:
             continue
+        if node._hooks:
+            grad = _run_hooks(node, grad)
+        if id(node) in wanted:
+            captured[id(node)] = grad
         ctx = node._ctx
         if ctx is None:
-            _accumulate(node, grad, handed_to_leaves)
+            if accumulate:
+                _accumulate(node, grad, handed_to_leaves)
             continue
         if ctx.freed:
             raise RuntimeError(_SECOND_BACKWARD)
+        for counter, version, shape in ctx.versions:
+            if counter.value != version:
+                raise RuntimeError(_changed_in_place(ctx, shape, version, counter.value))
         input_grads = ctx.function.backward(ctx, grad)
         if not isinstance(input_grads, tuple):
             input_grads = (input_grads,)
@@ -248,6 +428,8 @@ def backward(root: Tensor, gradient: Any = None, retain_graph: bool = False) -> 
                 f"{op_name(ctx.function)}: backward returned {len(input_grads)} gradients "
                 f"for {len(ctx.needs_input_grad)} inputs"
             )
+        if _anomaly.enabled:
+            _check_finite(ctx, input_grads)
         for parent, input_grad in zip(ctx.parents, input_grads):
             if parent is None or input_grad is None:
                 continue
@@ -257,6 +439,35 @@ def backward(root: Tensor, gradient: Any = None, retain_graph: bool = False) -> 
                                  else unscalar(previous + input_grad))
         if not retain_graph:
             ctx.free()
+    return captured
+
+
+def _run_hooks(node: Tensor, grad: Any) -> Any:
+    """The tensor's hooks, in the order they were registered: a hook that returns a tensor
+    replaces the gradient. `retain_grad` is the last: it keeps what the others made."""
+    for hook in list(node._hooks.values()):
+        if hook is RETAIN_GRAD:
+            _accumulate(node, grad, set())
+            continue
+        replaced = hook(Tensor._wrap(grad))
+        if replaced is not None:
+            replaced = replaced.array if isinstance(replaced, Tensor) else replaced
+            if tuple(replaced.shape) != node.shape:
+                raise RuntimeError(f"register_hook: a hook returned a gradient of shape "
+                                   f"{tuple(replaced.shape)} for a tensor of shape {node.shape}")
+            grad = replaced
+    return grad
+
+
+RETAIN_GRAD = "retain_grad"  # the hook (and its key) `Tensor.retain_grad()` adds
+
+
+def _changed_in_place(ctx: Context, shape: tuple, version: int, now: int) -> str:
+    return (f"backward: a tensor of shape {shape} that {op_name(ctx.function)} saved for its "
+            f"backward was changed in place afterwards (it is at version {now}; "
+            f"{op_name(ctx.function)} saved version {version}), so its gradient would be wrong. "
+            "Change a copy (x = x + 1, x.clone()) instead, or make the change before the "
+            "forward pass uses the tensor.")
 
 
 def _initial_gradient(root: Tensor, gradient: Any, xp: Any) -> Any:
@@ -315,15 +526,15 @@ def _accumulate(leaf: Tensor, grad: Any, handed_to_leaves: set[int]) -> None:
     leaf.grad = Tensor._wrap(grad)
 
 
-def _reverse_topological_order(root: Tensor) -> Iterator[Tensor]:
-    """Every tensor that requires grad reachable from root, each after all that use it.
+def _reverse_topological_order(roots: list[Tensor]) -> Iterator[Tensor]:
+    """Every tensor that requires grad reachable from the roots, each after all that use it.
 
     An explicit stack instead of recursion: a chain of 100,000 ops must not hit Python's
     recursion limit.
     """
     order: list[Tensor] = []
     visited: set[int] = set()
-    stack: list[tuple[Tensor, bool]] = [(root, False)]
+    stack: list[tuple[Tensor, bool]] = [(root, False) for root in reversed(roots)]
     while stack:
         node, children_done = stack.pop()
         if children_done:

@@ -10,6 +10,7 @@ from typing import Any
 
 import numpy as np
 
+from minigrad.autograd import beside
 from minigrad.random import generator
 from minigrad.tensor import DEFAULT_DTYPE, Tensor, host_array, on_active_device, shape_arg
 
@@ -125,3 +126,56 @@ def randint(low: int, high: Any = None, size: Any = None, *, dtype: Any = None,
     sizes = shape_arg("randint", (size,), infer=False)
     drawn = generator().integers(low, high, sizes, dtype=np.int64)
     return _make(drawn if dtype is None else drawn.astype(dtype), requires_grad)
+
+
+def randperm(n: int, *, dtype: Any = None, requires_grad: bool = False) -> Tensor:
+    """A random permutation of 0..n-1 (int64 unless `dtype` says otherwise), drawn from the
+    generator `mg.manual_seed` seeds."""
+    (n,) = shape_arg("randperm", (n,), infer=False)
+    drawn = generator().permutation(n)
+    return _make(drawn.astype(np.int64 if dtype is None else dtype), requires_grad)
+
+
+# ---------------------------------------------------------------------- Tensor.new_* methods
+# A new tensor with the template's dtype (unless `dtype` is given) on the template's device.
+
+
+def _beside(template: Tensor, array: np.ndarray, requires_grad: bool) -> Tensor:
+    out = Tensor._wrap(beside(template.array, array))
+    out.requires_grad = requires_grad
+    return out
+
+
+def new_full(template: Tensor, size: Any, fill_value: Any, *, dtype: Any = None,
+             requires_grad: bool = False) -> Tensor:
+    sizes = shape_arg("new_full", (size,), infer=False)
+    dtype = template.dtype if dtype is None else np.dtype(dtype)
+    return _beside(template, np.full(sizes, fill_value, dtype=dtype), requires_grad)
+
+
+def new_zeros(template: Tensor, size: Any, *, dtype: Any = None,
+              requires_grad: bool = False) -> Tensor:
+    return new_full(template, shape_arg("new_zeros", size, infer=False), 0, dtype=dtype,
+                    requires_grad=requires_grad)
+
+
+def new_ones(template: Tensor, size: Any, *, dtype: Any = None,
+             requires_grad: bool = False) -> Tensor:
+    return new_full(template, shape_arg("new_ones", size, infer=False), 1, dtype=dtype,
+                    requires_grad=requires_grad)
+
+
+def new_empty(template: Tensor, size: Any, *, dtype: Any = None,
+              requires_grad: bool = False) -> Tensor:
+    sizes = shape_arg("new_empty", size, infer=False)
+    dtype = template.dtype if dtype is None else np.dtype(dtype)
+    return _beside(template, np.empty(sizes, dtype=dtype), requires_grad)
+
+
+def new_tensor(template: Tensor, data: Any, *, dtype: Any = None,
+               requires_grad: bool = False) -> Tensor:
+    """A copy of `data` in the template's dtype (whatever `data`'s own), as PyTorch."""
+    array = host_array(data, template.dtype if dtype is None else dtype)
+    if not isinstance(array, np.ndarray):  # data on the GPU
+        return _beside(template, array.get(), requires_grad)
+    return _beside(template, array, requires_grad)

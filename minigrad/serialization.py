@@ -174,9 +174,11 @@ def _fsync_directory(directory: str) -> None:
 
 
 # --------------------------------------------------------------------------------- loading
-def load(path: PathLike) -> Any:
-    """Read a checkpoint written by `save`: Tensors come back as Tensors on the current backend,
-    arrays as NumPy arrays, containers and scalars as they were.
+def load(path: PathLike, map_location: Any = None, *, weights_only: bool | None = True) -> Any:
+    """Read a checkpoint written by `save`: Tensors come back as Tensors on the current backend
+    (on `map_location`, a device such as "cpu" or "cuda", when given), arrays as NumPy arrays,
+    containers and scalars as they were. `weights_only` is accepted for PyTorch's signature:
+    minigrad's loading is always weights-only, whatever it says.
 
     Never unpickles. A missing file raises FileNotFoundError; a truncated or corrupt file, a
     `.npz` that minigrad did not write, a newer format version, an entry the metadata names but
@@ -188,7 +190,19 @@ def load(path: PathLike) -> Any:
         raise FileNotFoundError(f"minigrad.load: no such file: {path!r}")
     with _open_archive(path) as archive:
         document = _read_metadata(path, archive)
-        return _Decoder(path, archive).decode(document["root"], "obj")
+        loaded = _Decoder(path, archive).decode(document["root"], "obj")
+    return loaded if map_location is None else _moved(loaded, map_location)
+
+
+def _moved(value: Any, device: Any) -> Any:
+    """Every Tensor inside `value` moved to `device`."""
+    if isinstance(value, Tensor):
+        return value.to(device)
+    if isinstance(value, dict):
+        return type(value)((k, _moved(v, device)) for k, v in value.items())
+    if isinstance(value, (list, tuple)):
+        return type(value)(_moved(v, device) for v in value)
+    return value
 
 
 def _open_archive(path: str) -> Any:

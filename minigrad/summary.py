@@ -20,9 +20,10 @@ def summary(model: Module, input_shape: tuple[int, ...], batch_size: int = 1) ->
 
     The model is left as it was found: its mode stays (train or eval), and the buffers a
     forward pass in training mode updates (BatchNorm's running statistics) are put back. The
-    rows come from temporarily replacing each leaf's `forward` with a recording wrapper,
-    which is removed again afterwards, also when the forward pass raises. A leaf called twice
-    (a shared ReLU) gets two rows. Runs under no_grad.
+    rows come from a forward hook on each leaf (as torchinfo's), removed again afterwards,
+    also when the forward pass raises. A leaf called twice (a shared ReLU) gets two rows; a
+    layer called as `layer.forward(x)` rather than `layer(x)` runs no hooks, and gets none.
+    Runs under no_grad.
     """
     rows: list[tuple[str, str, str, str]] = []
     leaves = [(name, module) for name, module in model.named_modules()
@@ -30,14 +31,16 @@ def summary(model: Module, input_shape: tuple[int, ...], batch_size: int = 1) ->
     # By key, not by object: a layer may rebind a buffer (`self.count += 1`) rather than
     # update it in place.
     buffers = {name: buffer.array.copy() for name, buffer in model.named_buffers()}
-    for name, module in leaves:
-        module.forward = _recording(module, name or "(model)", rows)
+    handles = []
     try:
+        for name, module in leaves:
+            handles.append(module.register_forward_hook(_recording(module, name or "(model)",
+                                                                   rows)))
         with no_grad():
             model(factories.zeros(batch_size, *input_shape))
     finally:
-        for _, module in leaves:
-            del module.forward  # the instance attribute: the class's forward shows again
+        for handle in handles:
+            handle.remove()
         model.load_state_dict(buffers, strict=False)
     total = sum(param.numel() for param in model.parameters())
     trainable = sum(param.numel() for param in model.parameters() if param.requires_grad)
@@ -50,17 +53,14 @@ def summary(model: Module, input_shape: tuple[int, ...], batch_size: int = 1) ->
 
 def _recording(module: Module, name: str,
                rows: list[tuple[str, str, str, str]]) -> Callable[..., Any]:
-    """`module`'s own forward, appending a row for every call."""
-    forward = type(module).forward.__get__(module)
+    """A forward hook appending a row for every call of `module`."""
     params = sum(param.numel() for param in module.parameters())
 
-    def recorded(*args: Any, **kwargs: Any) -> Any:
-        out = forward(*args, **kwargs)
+    def record(module: Module, args: tuple, out: Any) -> None:
         shape = _per_sample(out.shape[1:]) if isinstance(out, Tensor) else "-"
         rows.append((name, type(module).__name__, shape, f"{params:,}"))
-        return out
 
-    return recorded
+    return record
 
 
 def _per_sample(shape: tuple[int, ...]) -> str:

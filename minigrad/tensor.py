@@ -12,12 +12,15 @@ attributes, `requires_grad`, conversions (`numpy`, `item`, `astype`), `__repr__`
 from __future__ import annotations
 
 import builtins
-from collections.abc import Iterator, Sequence
+from collections import OrderedDict
+from collections.abc import Callable, Iterator, Sequence
 from typing import Any
 
 import numpy as np
 
 from minigrad import backends
+from minigrad.devices import Device
+from minigrad.hooks import RemovableHandle
 
 DEFAULT_DTYPE = np.dtype(np.float32)
 
@@ -58,7 +61,7 @@ def on_active_device(array: Any) -> Any:
 class Tensor:
     """An n-dimensional array that records the operations applied to it for `backward()`."""
 
-    __slots__ = ("array", "grad", "_requires_grad", "_ctx", "_counter", "__weakref__")
+    __slots__ = ("array", "grad", "_requires_grad", "_ctx", "_counter", "_hooks", "__weakref__")
     __array_ufunc__ = None  # `ndarray + Tensor` defers to Tensor.__radd__ instead of looping
 
     def __init__(self, data: Any, dtype: Any = None, requires_grad: bool = False) -> None:
@@ -66,6 +69,7 @@ class Tensor:
         self.grad: Tensor | None = None
         self._ctx = None
         self._counter = VersionCounter()
+        self._hooks: OrderedDict | None = None  # {handle id: hook}, for register_hook
         self._requires_grad = False
         self.requires_grad = requires_grad
 
@@ -74,7 +78,7 @@ class Tensor:
         """A tensor around an existing array, no conversion or copy: for the engine and ops."""
         t = object.__new__(cls)
         t.array, t.grad, t._ctx, t._requires_grad = array, None, None, False
-        t._counter = VersionCounter()
+        t._counter, t._hooks = VersionCounter(), None
         return t
 
     # ------------------------------------------------------------------ attributes
@@ -91,9 +95,16 @@ class Tensor:
         return self.array.ndim
 
     @property
-    def device(self) -> str:
-        """"cpu" for host memory (the numpy and numba backends), "cuda" for CuPy arrays."""
-        return "cpu" if isinstance(self.array, np.ndarray) else "cuda"
+    def device(self) -> Device:
+        """device(type='cpu') for host memory (the numpy and numba backends), 'cuda' for CuPy
+        arrays (the cupy backend's GPU, index 0 or the one CuPy is on)."""
+        if isinstance(self.array, np.ndarray):
+            return Device("cpu")
+        return Device("cuda", int(self.array.device.id))
+
+    @property
+    def is_cuda(self) -> bool:
+        return not isinstance(self.array, np.ndarray)
 
     def dim(self) -> int:
         return self.array.ndim
@@ -159,13 +170,50 @@ class Tensor:
         t._counter = self._counter
         return t
 
-    def backward(self, gradient: Any = None, retain_graph: bool = False) -> None:
-        """Accumulate the gradient of this tensor into the `.grad` of every leaf it depends on.
+    def backward(self, gradient: Any = None, retain_graph: bool | None = None,
+                 create_graph: bool = False, inputs: Any = None) -> None:
+        """Accumulate the gradient of this tensor into the `.grad` of every leaf it depends on
+        (only of `inputs`, when given).
 
         `gradient` is d(loss)/d(self) and may be omitted for a single-element tensor. The graph's
         saved arrays are freed afterwards unless `retain_graph=True`.
         """
-        autograd.backward(self, gradient, retain_graph)
+        if create_graph:
+            raise NotImplementedError("backward: create_graph=True (differentiating a gradient) "
+                                      "is not supported: minigrad's backward runs on arrays")
+        if isinstance(inputs, Tensor):
+            inputs = [inputs]
+        autograd.backward(self, gradient, retain_graph, inputs)
+
+    def register_hook(self, hook: Callable[[Tensor], Tensor | None]) -> RemovableHandle:
+        """Call `hook(grad)` when backward has this tensor's gradient; a returned tensor replaces
+        the gradient (for the rest of backward, and in `.grad` of a leaf). Returns a handle
+        whose `remove()` takes the hook out."""
+        if not self._requires_grad:
+            raise RuntimeError("register_hook: cannot register a hook on a tensor that does not "
+                               "require grad")
+        if self._hooks is None:
+            self._hooks = OrderedDict()
+        handle = RemovableHandle(self._hooks)
+        self._hooks[handle.id] = hook
+        if autograd.RETAIN_GRAD in self._hooks:
+            self._hooks.move_to_end(autograd.RETAIN_GRAD)  # retain_grad sees the hooks' result
+        return handle
+
+    def retain_grad(self) -> None:
+        """Keep this non-leaf tensor's gradient in `.grad` on backward (leaves always have it)."""
+        if not self._requires_grad:
+            raise RuntimeError("retain_grad: cannot retain the gradient of a tensor that does "
+                               "not require grad")
+        if self._ctx is None or self.retains_grad:
+            return
+        if self._hooks is None:
+            self._hooks = OrderedDict()
+        self._hooks[autograd.RETAIN_GRAD] = autograd.RETAIN_GRAD
+
+    @property
+    def retains_grad(self) -> bool:
+        return self._hooks is not None and autograd.RETAIN_GRAD in self._hooks
 
     # ------------------------------------------------------------------ conversion
     def numpy(self) -> np.ndarray:
@@ -191,10 +239,20 @@ class Tensor:
         dtype = np.dtype(dtype)
         return self if dtype == self.dtype else ops.Cast.apply(self, dtype=dtype)
 
-    def to(self, target: Any) -> Tensor:
-        """Move to a backend's device ("numpy", "numba", "cpu", "cupy", "cuda"), or cast to a
-        dtype; differentiable either way."""
-        return ops.to(self, target)
+    def to(self, *args: Any, **kwargs: Any) -> Tensor:
+        """As PyTorch: `to(device)`, `to(dtype)`, `to(device, dtype)`, `to(other_tensor)`, or
+        keywords device=, dtype= (non_blocking= and copy= are accepted; copy=True copies).
+        A device is "cpu" / "cuda" / "cuda:0" / mg.device(...) or a backend's name ("numpy",
+        "numba", "cupy"); differentiable."""
+        return ops.to(self, *args, **kwargs)
+
+    def cpu(self) -> Tensor:
+        """This tensor in host memory (itself if it is there already)."""
+        return ops.to(self, "cpu")
+
+    def cuda(self, device: Any = None) -> Tensor:
+        """This tensor on the GPU (the cupy backend); without a GPU, an error saying why."""
+        return ops.to(self, "cuda" if device is None else device)
 
     def float(self) -> Tensor:
         return self.astype(np.float32)
@@ -223,6 +281,13 @@ class Tensor:
         return builtins.float(self.item())
 
     def __int__(self) -> int:
+        return int(self.item())
+
+    def __index__(self) -> int:
+        """An integer tensor of one element indexes Python sequences: `classes[label]`."""
+        if self.dtype.kind not in "iub" or self.array.size != 1:
+            raise TypeError(f"__index__: only integer tensors of a single element can be "
+                            f"converted to an index, this one is {self.dtype} {self.shape}")
         return int(self.item())
 
     __hash__ = object.__hash__  # tensors are hashed by identity, although == is elementwise
@@ -309,7 +374,7 @@ class Tensor:
 
     eq, ne, lt, le, gt, ge = __eq__, __ne__, __lt__, __le__, __gt__, __ge__
 
-    # in place: only outside the graph (parameter updates under no_grad, buffers)
+    # in place: written into this tensor's memory (see ops/inplace.py for the graph's rules)
     def __iadd__(self, other: Any) -> Tensor:
         return ops.update_in_place("add_", self, other, np.add)
 
@@ -461,15 +526,124 @@ class Tensor:
     def gather(self, dim: int, index: Any) -> Tensor:
         return ops.gather(self, dim, index)
 
+    # ------------------------------------------------------------------ splitting, selecting,
+    # sorting, copying, new tensors (ops/shape.py, ops/indexing.py, ops/reduce.py, ops/linalg.py)
+    def chunk(self, chunks: int, dim: int = 0) -> tuple[Tensor, ...]:
+        return ops.chunk(self, chunks, dim)
+
+    def split(self, split_size: Any, dim: int = 0) -> tuple[Tensor, ...]:
+        return ops.split(self, split_size, dim)
+
+    def unbind(self, dim: int = 0) -> tuple[Tensor, ...]:
+        return ops.unbind(self, dim)
+
+    def repeat(self, *sizes: Any) -> Tensor:
+        """Tile the tensor `sizes[d]` times along each dim (NumPy's tile); `x.repeat(2, 3)` and
+        `x.repeat((2, 3))` alike."""
+        return ops.repeat(self, sizes)
+
+    def flip(self, *dims: Any) -> Tensor:
+        """`x.flip(0, 1)` or `x.flip((0, 1))`: a copy reversed along those dims."""
+        if not dims:
+            raise TypeError("flip: missing the dims to flip, e.g. x.flip(0) or x.flip((0, 1))")
+        if len(dims) == 1 and isinstance(dims[0], (tuple, list)):
+            dims = tuple(dims[0])
+        return ops.flip(self, dims)
+
+    def roll(self, shifts: Any, dims: Any = None) -> Tensor:
+        return ops.roll(self, shifts, dims)
+
+    def index_select(self, dim: int, index: Any) -> Tensor:
+        return ops.index_select(self, dim, index)
+
+    def masked_fill(self, mask: Any, value: Any) -> Tensor:
+        return ops.masked_fill(self, mask, value)
+
+    def tril(self, diagonal: int = 0) -> Tensor:
+        return ops.tril(self, diagonal)
+
+    def triu(self, diagonal: int = 0) -> Tensor:
+        return ops.triu(self, diagonal)
+
+    def cumsum(self, dim: int, *, dtype: Any = None) -> Tensor:
+        return ops.cumsum(self, dim, dtype=dtype)
+
+    def norm(self, p: Any = "fro", dim: Any = None, keepdim: bool = False,
+             dtype: Any = None) -> Tensor:
+        return ops.norm(self, p, dim, keepdim, dtype=dtype)
+
+    def topk(self, k: int, dim: int = -1, largest: bool = True, sorted: bool = True) -> Any:
+        return ops.topk(self, k, dim, largest, sorted)
+
+    def sort(self, dim: int = -1, descending: bool = False, *, stable: bool = False) -> Any:
+        return ops.sort(self, dim, descending, stable=stable)
+
+    def argsort(self, dim: int = -1, descending: bool = False, *, stable: bool = False) -> Tensor:
+        return ops.argsort(self, dim, descending, stable=stable)
+
+    def bmm(self, mat2: Tensor) -> Tensor:
+        return ops.bmm(self, mat2)
+
+    def expand_as(self, other: Tensor) -> Tensor:
+        return ops.expand_as(self, other)
+
+    def view_as(self, other: Tensor) -> Tensor:
+        return ops.view_as(self, other)
+
+    def type_as(self, other: Tensor) -> Tensor:
+        """This tensor in `other`'s dtype (and on its device)."""
+        return self.to(other)
+
+    def clone(self) -> Tensor:
+        """A copy in new memory that stays in the graph (gradients flow back to this tensor)."""
+        return ops.clone(self)
+
+    def contiguous(self) -> Tensor:
+        """This tensor if its memory is C-contiguous, else a contiguous copy in the graph."""
+        return ops.contiguous(self)
+
+    def is_contiguous(self) -> bool:
+        return bool(self.array.flags.c_contiguous)
+
+    def new_zeros(self, *size: Any, dtype: Any = None, requires_grad: bool = False) -> Tensor:
+        """Zeros of `size` in this tensor's dtype (unless `dtype` is given), on its device."""
+        from minigrad import factories  # imports this module: imported on use
+
+        return factories.new_zeros(self, size, dtype=dtype, requires_grad=requires_grad)
+
+    def new_ones(self, *size: Any, dtype: Any = None, requires_grad: bool = False) -> Tensor:
+        from minigrad import factories
+
+        return factories.new_ones(self, size, dtype=dtype, requires_grad=requires_grad)
+
+    def new_empty(self, *size: Any, dtype: Any = None, requires_grad: bool = False) -> Tensor:
+        from minigrad import factories
+
+        return factories.new_empty(self, size, dtype=dtype, requires_grad=requires_grad)
+
+    def new_full(self, size: Any, fill_value: Any, *, dtype: Any = None,
+                 requires_grad: bool = False) -> Tensor:
+        from minigrad import factories
+
+        return factories.new_full(self, size, fill_value, dtype=dtype,
+                                  requires_grad=requires_grad)
+
+    def new_tensor(self, data: Any, *, dtype: Any = None, requires_grad: bool = False) -> Tensor:
+        """A copy of `data` in this tensor's dtype (unless `dtype` is given), on its device."""
+        from minigrad import factories
+
+        return factories.new_tensor(self, data, dtype=dtype, requires_grad=requires_grad)
+
 
 class VersionCounter:
     """Counts in-place changes to one block of memory; a tensor and its views share one, and
     every op records the count of each tensor it saves for backward, to check it then."""
 
-    __slots__ = ("value",)
+    __slots__ = ("value", "shared")
 
     def __init__(self) -> None:
         self.value = 0
+        self.shared = False  # True once a view shares it: in-place ops in the graph refuse then
 
 
 def shape_arg(op: str, shape: Sequence[Any], infer: bool = True) -> tuple[int, ...]:

@@ -156,6 +156,15 @@ _DATA_METHODS = frozenset({"dot", "clip"})
 _registry: dict[int, weakref.ref] = {}  # id(NumPy array) -> its one GPU array, as CuPy's
 
 
+class _Device:
+    """cupy.cuda.Device's `id`: the one stand-in GPU."""
+
+    id = 0
+
+
+_DEVICE = _Device()
+
+
 class ndarray:  # noqa: N801 (cupy.ndarray's name)
     """A GPU array of the stand-in: NumPy memory, CuPy's interface and CuPy's refusals.
 
@@ -188,6 +197,11 @@ class ndarray:  # noqa: N801 (cupy.ndarray's name)
     @property
     def itemsize(self) -> int:
         return self._array.itemsize
+
+    @property
+    def device(self) -> Any:
+        """The GPU the array is on: CuPy's cuda.Device; the stand-in has one, number 0."""
+        return _DEVICE
 
     @property
     def nbytes(self) -> int:

@@ -187,6 +187,28 @@ CASES: list[Case] = [
     Case("stack-tuple", "stack", lambda lib, x, d: lib.stack((x, x), dim=d), one_new, extra=1),
     # size takes no dim of a 0-d tensor: PyTorch does not wrap a scalar here
     Case("size", "size", lambda lib, x, d: x.size(d), one, min_ndim=1),
+    # splitting, rolling, selecting, sorting, cumsum and norm (tests/test_tensor_methods.py)
+    Case("chunk-method", "chunk", lambda lib, x, d: x.chunk(2, d), one, min_ndim=1),
+    Case("chunk-function", "chunk", lambda lib, x, d: lib.chunk(x, 3, dim=d), one, min_ndim=1),
+    Case("split-method", "split", lambda lib, x, d: x.split(1, d), one, min_ndim=1),
+    Case("split-function", "split", lambda lib, x, d: lib.split(x, 2, dim=d), one, min_ndim=1),
+    *forms("unbind", one, min_ndim=1),
+    *forms("flip", subsets, "-dims", bad=set_bad),
+    Case("roll-method", "roll", lambda lib, x, d: x.roll(1, d), one, min_ndim=1),
+    Case("roll-function", "roll", lambda lib, x, d: lib.roll(x, (2, -1), (d, -1)), one,
+         min_ndim=1),
+    Case("index_select-method", "index_select",
+         lambda lib, x, d: x.index_select(d, lib.tensor([0, 0] if x.ndim else [0])), one),
+    Case("index_select-function", "index_select",
+         lambda lib, x, d: lib.index_select(x, d, lib.tensor([0])), one),
+    *forms("cumsum", one),
+    *forms("sort", one), *forms("argsort", one),
+    Case("sort-descending", "sort", lambda lib, x, d: lib.sort(x, d, descending=True), one),
+    Case("topk-method", "topk", lambda lib, x, d: x.topk(1, d), one),
+    Case("topk-function", "topk", lambda lib, x, d: lib.topk(x, 1, dim=d, largest=False), one),
+    Case("norm-method", "norm", lambda lib, x, d: x.norm(dim=d), one),
+    Case("norm-function", "norm", lambda lib, x, d: lib.norm(x, 2, d, keepdim=True), one),
+    Case("norm-dims", "norm", lambda lib, x, d: x.norm(p=3, dim=d), subsets, bad=set_bad),
 ]
 
 BY_CASE = [pytest.param(case, id=case.id) for case in CASES]

@@ -153,3 +153,18 @@ def test_examples_match_torch(torch, sobel, pool):
     x = torch.from_numpy(pool.X)[None, None]
     np.testing.assert_array_equal(pool.pooled(),
                                   tF.max_pool2d(x, kernel_size=2, stride=2)[0, 0].numpy())
+
+
+def test_pytorchs_training_a_classifier_tutorial_runs_unchanged(tmp_path):
+    """PyTorch's "Training a classifier" code, with minigrad imported under torch's names, on
+    real digits shaped as CIFAR-10: it trains, saves, loads, evaluates and moves to a device."""
+    require("sklearn")
+    out = run("pytorch_tutorial", cwd=tmp_path).stdout
+    losses = [float(x) for x in re.findall(r"\] loss: ([0-9.]+)", out)]
+    assert len(losses) == 6 and losses[-1] < losses[0] / 2, out
+    assert "Finished Training" in out
+    accuracy = int(re.search(r"Accuracy of the network on the 297 test images: (\d+) %",
+                             out).group(1))
+    assert accuracy >= 80, out
+    assert len(re.findall(r"Accuracy for class: \d +is \d+\.\d %", out)) == 10
+    assert out.strip().splitlines()[-1] in ("cpu", "cuda:0")  # print(device)

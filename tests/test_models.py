@@ -170,8 +170,8 @@ def test_summary_of_simple_cnn(capsys):
 
 
 def test_summary_leaves_the_model_as_it_was(capsys):
-    """Training mode, so BatchNorm would update its statistics; the forward wrappers go too,
-    also when the forward pass fails."""
+    """Training mode, so BatchNorm would update its statistics; the forward hooks go too,
+    also when the forward pass fails (and no forward is ever replaced)."""
     model = resnet20(in_channels=1).train()
     before = {k: v.numpy().copy() for k, v in model.state_dict().items()}
     text = summary(model, (1, 28, 28), batch_size=2)
@@ -180,9 +180,11 @@ def test_summary_leaves_the_model_as_it_was(capsys):
     for key, value in model.state_dict().items():
         np.testing.assert_array_equal(value.numpy(), before[key], err_msg=key)
     assert all("forward" not in module.__dict__ for module in model.modules())
+    assert not any(module._forward_hooks for module in model.modules())
     with pytest.raises(ValueError):
         summary(model, (3, 28, 28))  # the wrong channel count
     assert all("forward" not in module.__dict__ for module in model.modules())
+    assert not any(module._forward_hooks for module in model.modules())
 
 
 def test_example_prints_the_article_output():

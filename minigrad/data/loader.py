@@ -23,10 +23,17 @@ class DataLoader:
     Each batch is a tuple of tensors on the current backend (one per field of the samples:
     images, labels). `seed=None` draws a seed from `mg.manual_seed`'s generator, so a seeded
     script stays reproducible; `set_epoch(e)` chooses which epoch's order the next pass uses.
+
+    `num_workers` and `pin_memory` are accepted so PyTorch code runs as written; they change
+    nothing: a batch is one vectorised gather from the dataset's arrays, in this process.
     """
 
     def __init__(self, dataset: Dataset, batch_size: int = 1, shuffle: bool = False,
-                 drop_last: bool = False, seed: int | None = None) -> None:
+                 drop_last: bool = False, seed: int | None = None, *, num_workers: int = 0,
+                 pin_memory: bool = False) -> None:
+        if isinstance(num_workers, bool) or not isinstance(num_workers, int) or num_workers < 0:
+            raise ValueError(f"DataLoader: num_workers must be a non-negative integer, got "
+                             f"{num_workers!r}")
         if isinstance(batch_size, bool) or not isinstance(batch_size, (int, np.integer)) \
                 or batch_size < 1:
             raise ValueError(f"DataLoader: batch_size must be a positive integer, "
@@ -38,6 +45,7 @@ class DataLoader:
         self.shuffle = bool(shuffle)
         self.drop_last = bool(drop_last)
         self.seed = int(generator().integers(2**63)) if seed is None else int(seed)
+        self.num_workers, self.pin_memory = num_workers, bool(pin_memory)
         self.epoch = 0
 
     def __len__(self) -> int:

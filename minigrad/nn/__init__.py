@@ -3,11 +3,38 @@ layers, each beside its function in the module its topic names (linear, conv, po
 normalization, dropout, activation, loss), and `init`; `minigrad.nn.functional` (imported as F)
 gathers the functions."""
 
-from minigrad.nn import functional, init
-from minigrad.nn.activation import GELU, LogSoftmax, ReLU, Sigmoid, SiLU, Softmax, Tanh
-from minigrad.nn.conv import Conv2d
-from minigrad.nn.dropout import Dropout
+from minigrad.nn import functional, init, utils
+from minigrad.nn.activation import (
+    ELU,
+    GELU,
+    Hardsigmoid,
+    Hardswish,
+    LeakyReLU,
+    LogSoftmax,
+    Mish,
+    ReLU,
+    Sigmoid,
+    SiLU,
+    Softmax,
+    Softplus,
+    Tanh,
+)
+from minigrad.nn.attention import MultiheadAttention
+from minigrad.nn.conv import Conv2d, ConvTranspose2d
+from minigrad.nn.dropout import Dropout, Dropout2d
+from minigrad.nn.embedding import Embedding
 from minigrad.nn.linear import Flatten, Linear
+from minigrad.nn.loss import (
+    BCELoss,
+    BCEWithLogitsLoss,
+    CrossEntropyLoss,
+    HuberLoss,
+    KLDivLoss,
+    L1Loss,
+    MSELoss,
+    NLLLoss,
+    SmoothL1Loss,
+)
 from minigrad.nn.module import (
     Identity,
     IncompatibleKeys,
@@ -16,12 +43,25 @@ from minigrad.nn.module import (
     Parameter,
     Sequential,
 )
-from minigrad.nn.normalization import BatchNorm1d, BatchNorm2d, LayerNorm
-from minigrad.nn.pooling import AdaptiveAvgPool2d, AvgPool2d, MaxPool2d
+from minigrad.nn.normalization import (
+    BatchNorm1d,
+    BatchNorm2d,
+    GroupNorm,
+    LayerNorm,
+    LocalResponseNorm,
+)
+from minigrad.nn.pooling import AdaptiveAvgPool2d, AdaptiveMaxPool2d, AvgPool2d, MaxPool2d
+from minigrad.nn.transformer import TransformerEncoder, TransformerEncoderLayer
+from minigrad.nn.upsampling import Upsample, UpsamplingBilinear2d, UpsamplingNearest2d
 
 __all__ = [
-    "GELU", "AdaptiveAvgPool2d", "AvgPool2d", "BatchNorm1d", "BatchNorm2d", "Conv2d", "Dropout",
-    "Flatten", "Identity", "IncompatibleKeys", "LayerNorm", "Linear", "LogSoftmax", "MaxPool2d",
-    "Module", "ModuleList", "Parameter", "ReLU", "Sequential", "SiLU", "Sigmoid", "Softmax",
-    "Tanh", "functional", "init",
+    "ELU", "GELU", "AdaptiveAvgPool2d", "AdaptiveMaxPool2d", "AvgPool2d", "BCELoss",
+    "BCEWithLogitsLoss", "BatchNorm1d", "BatchNorm2d", "Conv2d", "ConvTranspose2d",
+    "CrossEntropyLoss", "Dropout", "Dropout2d", "Embedding", "Flatten", "GroupNorm", "Hardsigmoid",
+    "Hardswish", "HuberLoss", "Identity", "IncompatibleKeys", "KLDivLoss", "L1Loss", "LayerNorm",
+    "LeakyReLU", "Linear", "LocalResponseNorm", "LogSoftmax", "MSELoss", "MaxPool2d", "Mish",
+    "Module", "ModuleList", "MultiheadAttention", "NLLLoss", "Parameter", "ReLU", "Sequential",
+    "SiLU", "Sigmoid", "SmoothL1Loss", "Softmax", "Softplus", "Tanh", "TransformerEncoder",
+    "TransformerEncoderLayer", "Upsample", "UpsamplingBilinear2d", "UpsamplingNearest2d",
+    "functional", "init", "utils",
 ]

@@ -12,7 +12,7 @@ import math
 import numpy as np
 
 from minigrad.autograd import no_grad
-from minigrad.random import generator
+from minigrad.random import generator as default_generator
 from minigrad.tensor import Tensor
 
 _GAINS = {"linear": 1.0, "conv1d": 1.0, "conv2d": 1.0, "sigmoid": 1.0, "tanh": 5.0 / 3,
@@ -26,12 +26,55 @@ def _fill(tensor: Tensor, values: np.ndarray | float) -> Tensor:
 
 def uniform_(tensor: Tensor, a: float = 0.0, b: float = 1.0) -> Tensor:
     """Fill with U(a, b)."""
-    return _fill(tensor, generator().uniform(a, b, tensor.shape))
+    return _fill(tensor, default_generator().uniform(a, b, tensor.shape))
 
 
 def normal_(tensor: Tensor, mean: float = 0.0, std: float = 1.0) -> Tensor:
     """Fill with N(mean, std^2)."""
-    return _fill(tensor, generator().normal(mean, std, tensor.shape))
+    return _fill(tensor, default_generator().normal(mean, std, tensor.shape))
+
+
+def trunc_normal_(tensor: Tensor, mean: float = 0.0, std: float = 1.0, a: float = -2.0,
+                  b: float = 2.0, generator: np.random.Generator | None = None) -> Tensor:
+    """Fill with N(mean, std^2) truncated to [a, b]: draws outside the bounds are redrawn.
+
+    `a` and `b` are values, not numbers of stds (with std=0.02, the default [-2, 2] truncates
+    nothing): PyTorch's semantics. Sampled as PyTorch 2.13 does, by rejection: from the normal
+    itself when [a, b] holds more than 30% of its mass, otherwise uniformly on [a, b], each
+    draw kept with probability pdf(x) / (the largest pdf on [a, b]). Both give exactly the
+    truncated normal. `generator` is a NumPy Generator; by default minigrad's.
+    """
+    if not std > 0:
+        raise ValueError(f"trunc_normal_: std must be positive, got {std!r}")
+    if not a <= b:
+        raise ValueError(f"trunc_normal_: the bounds need a <= b, got a={a!r}, b={b!r}")
+    rng = default_generator() if generator is None else generator
+    n = tensor.numel()
+    mass = _normal_cdf((b - mean) / std) - _normal_cdf((a - mean) / std)
+    if mass > 0.3:
+        values = rng.normal(mean, std, n)
+        outside = np.flatnonzero((values < a) | (values > b))
+        while outside.size:  # each round keeps >30% of what is left
+            values[outside] = rng.normal(mean, std, outside.size)
+            outside = outside[(values[outside] < a) | (values[outside] > b)]
+    else:
+        if not (math.isfinite(a) and math.isfinite(b)):
+            raise ValueError(f"trunc_normal_: [{a}, {b}] holds {mass:.3g} of the normal's mass; "
+                             "for so little, both bounds must be finite")
+        mode = min(max(mean, a), b)  # where the pdf peaks on [a, b]
+        values = np.empty(n)
+        pending = np.arange(n)
+        while pending.size:
+            x = rng.uniform(a, b, pending.size)
+            keep = rng.random(pending.size) < np.exp(
+                -0.5 * ((x - mean) / std) ** 2 + 0.5 * ((mode - mean) / std) ** 2)
+            values[pending[keep]] = x[keep]
+            pending = pending[~keep]
+    return _fill(tensor, values.reshape(tensor.shape))
+
+
+def _normal_cdf(x: float) -> float:
+    return (1.0 + math.erf(x / math.sqrt(2.0))) / 2.0
 
 
 def constant_(tensor: Tensor, val: float) -> Tensor:
@@ -95,4 +138,5 @@ def xavier_uniform_(tensor: Tensor, gain: float = 1.0) -> Tensor:
 
 
 __all__ = ["calculate_gain", "constant_", "fan_in_and_fan_out", "kaiming_normal_",
-           "kaiming_uniform_", "normal_", "ones_", "uniform_", "xavier_uniform_", "zeros_"]
+           "kaiming_uniform_", "normal_", "ones_", "trunc_normal_", "uniform_",
+           "xavier_uniform_", "zeros_"]

@@ -1,11 +1,14 @@
-"""Normalisation: batch norm and layer norm, functions and layers.
+"""Normalisation: batch norm, layer norm, group norm and local response norm, functions and
+layers.
 
-The math and its gradients are one kernel call each (minigrad.ops.norm); here are PyTorch's
-arguments, checks, running statistics and parameters.
+The math and its gradients are one Function each (minigrad.ops.normalization), batch and
+layer norm one kernel call each; here are PyTorch's arguments, checks, running statistics
+and parameters.
 """
 
 from __future__ import annotations
 
+import math
 from collections.abc import Sequence
 from typing import Any
 
@@ -17,8 +20,10 @@ from minigrad.nn import init
 from minigrad.nn.arguments import check_param
 from minigrad.nn.linear import empty_parameter
 from minigrad.nn.module import Module
-from minigrad.ops.norm import BatchNorm, batch_statistics
-from minigrad.ops.norm import LayerNorm as LayerNormOp
+from minigrad.ops.normalization import BatchNorm, batch_statistics
+from minigrad.ops.normalization import GroupNorm as GroupNormOp
+from minigrad.ops.normalization import LayerNorm as LayerNormOp
+from minigrad.ops.normalization import LocalResponseNorm as LocalResponseNormOp
 from minigrad.tensor import Tensor
 
 
@@ -75,6 +80,48 @@ def layer_norm(input: Tensor, normalized_shape: int | tuple[int, ...],
     check_param("layer_norm", "weight", weight, shape, input)
     check_param("layer_norm", "bias", bias, shape, input)
     return LayerNormOp.apply(input, weight, bias, ndim=len(shape), eps=eps)
+
+
+def group_norm(input: Tensor, num_groups: int, weight: Tensor | None = None,
+               bias: Tensor | None = None, eps: float = 1e-5) -> Tensor:
+    """Split the C channels of (N, C, *) input into num_groups groups of C / num_groups
+    channels; normalise each sample's group over its channels and spatial dims (biased
+    variance), then a per-channel weight and bias. The same in training and eval (no running
+    statistics); num_groups=1 is layer norm over (C, *), num_groups=C instance norm."""
+    if input.ndim < 2 or input.dtype.kind != "f":
+        raise ValueError(f"group_norm: expected a floating-point input (N, C, ...) of at least "
+                         f"2 dims, got {describe(input)}")
+    if not isinstance(num_groups, int) or isinstance(num_groups, bool) or num_groups < 1:
+        raise ValueError(f"group_norm: num_groups must be a positive int, got {num_groups!r}")
+    channels = input.shape[1]
+    if channels % num_groups:
+        raise ValueError(f"group_norm: expected the number of channels in input to be "
+                         f"divisible by num_groups, but got input of shape {input.shape} and "
+                         f"num_groups={num_groups}")
+    if input.shape[0] * channels // num_groups * math.prod(input.shape[2:]) == 1:
+        # PyTorch's check: every group would hold one value, normalised to exactly 0
+        raise ValueError(f"group_norm: expected more than 1 value per group, got input of "
+                         f"shape {input.shape} and num_groups={num_groups}")
+    check_param("group_norm", "weight", weight, (channels,), input)
+    check_param("group_norm", "bias", bias, (channels,), input)
+    return GroupNormOp.apply(input, weight, bias, num_groups=num_groups, eps=eps)
+
+
+def local_response_norm(input: Tensor, size: int, alpha: float = 1e-4, beta: float = 0.75,
+                        k: float = 1.0) -> Tensor:
+    """Divide each value of (N, C, *) input by (k + alpha * mean of x^2 over `size`
+    neighbouring channels) ** beta (AlexNet's normalisation across channels). The window of
+    channel c is [c - size // 2, c + (size - 1) // 2], zero outside the channels, and the mean
+    always divides by `size`, as PyTorch."""
+    if input.ndim < 3 or input.dtype.kind != "f":
+        raise ValueError(f"local_response_norm: expected a floating-point input (N, C, ...) of "
+                         f"3 or more dims, got {describe(input)}")
+    if not isinstance(size, int) or isinstance(size, bool) or size < 1:
+        raise ValueError(f"local_response_norm: size must be a positive int, got {size!r}")
+    if input.numel() == 0:
+        return input
+    return LocalResponseNormOp.apply(input, size=size, alpha=float(alpha), beta=float(beta),
+                                     k=float(k))
 
 
 class _AffineNorm(Module):
@@ -181,3 +228,43 @@ class LayerNorm(_AffineNorm):
     def extra_repr(self) -> str:
         return (f"{self.normalized_shape}, eps={self.eps}, "
                 f"elementwise_affine={self.elementwise_affine}, bias={self.bias is not None}")
+
+
+class GroupNorm(_AffineNorm):
+    """Normalise each sample's groups of num_channels / num_groups channels (with their spatial
+    dims) by the group's own statistics, in training and eval alike; then a per-channel
+    weight and bias (`affine`). Batch-size independent, unlike BatchNorm."""
+
+    def __init__(self, num_groups: int, num_channels: int, eps: float = 1e-5,
+                 affine: bool = True, *, bias: bool = True) -> None:
+        super().__init__()
+        if num_channels % num_groups != 0:
+            raise ValueError(f"GroupNorm: num_channels ({num_channels}) must be divisible by "
+                             f"num_groups ({num_groups})")
+        self.num_groups, self.num_channels, self.eps = num_groups, num_channels, eps
+        self.affine = affine
+        self._add_affine((num_channels,), affine, bias)
+        self.reset_parameters()
+
+    def forward(self, x: Tensor) -> Tensor:
+        return group_norm(x, self.num_groups, self.weight, self.bias, self.eps)
+
+    def extra_repr(self) -> str:
+        return (f"{self.num_groups}, {self.num_channels}, eps={self.eps}, "
+                f"affine={self.affine}, bias={self.bias is not None}")
+
+
+class LocalResponseNorm(Module):
+    """Local response normalisation across channels (AlexNet): x / (k + alpha * mean of x^2
+    over `size` neighbouring channels) ** beta. No parameters."""
+
+    def __init__(self, size: int, alpha: float = 1e-4, beta: float = 0.75,
+                 k: float = 1.0) -> None:
+        super().__init__()
+        self.size, self.alpha, self.beta, self.k = size, alpha, beta, k
+
+    def forward(self, x: Tensor) -> Tensor:
+        return local_response_norm(x, self.size, self.alpha, self.beta, self.k)
+
+    def extra_repr(self) -> str:
+        return f"{self.size}, alpha={self.alpha}, beta={self.beta}, k={self.k}"

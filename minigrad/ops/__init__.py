@@ -1,13 +1,16 @@
 """The differentiable operations: one `Function` per op, forward and backward side by side.
 
-The modules: `elementwise` (arithmetic, activations, comparisons, casts, in-place updates),
+The modules: `elementwise` (arithmetic, activations, comparisons, casts),
 `reduce` (sum, mean, var, max, logsumexp, softmax, ...), `shape` (reshape, permute, squeeze,
 indexing, gather, cat, stack, pad, and `normalize_dim`, which checks every dim argument),
-`linalg` (matmul), `nn` (conv2d, max/avg pooling, linear: the backend's kernels) and `norm`
-(batch norm, layer norm). The functions below are what `mg.*` and the Tensor methods call;
-`nn` and `norm` are used through `minigrad.nn.functional`.
+`indexing` (index_select, masked_fill, tril/triu, sort, topk), `linalg` (matmul, bmm,
+einsum), `nn` (conv2d, max/avg pooling, linear: the backend's kernels), `normalization` (batch,
+layer, group and local response norm), `inplace` (in-place updates) and `device` (moves
+between host and GPU). The functions below are what `mg.*` and the Tensor methods call;
+`nn` and `normalization` are used through `minigrad.nn`.
 """
 
+from minigrad.ops.device import to
 from minigrad.ops.elementwise import (
     Cast,
     abs,
@@ -16,11 +19,16 @@ from minigrad.ops.elementwise import (
     compare,
     cos,
     div,
+    elu,
     exp,
     gelu,
+    hardsigmoid,
+    hardswish,
+    leaky_relu,
     log,
     maximum,
     minimum,
+    mish,
     mul,
     neg,
     pow,
@@ -28,14 +36,23 @@ from minigrad.ops.elementwise import (
     sigmoid,
     silu,
     sin,
+    softplus,
     sqrt,
     sub,
     tanh,
-    to,
     where,
 )
+from minigrad.ops.indexing import (
+    argsort,
+    index_select,
+    masked_fill,
+    sort,
+    topk,
+    tril,
+    triu,
+)
 from minigrad.ops.inplace import set_item, update_in_place
-from minigrad.ops.linalg import matmul
+from minigrad.ops.linalg import bmm, einsum, matmul
 from minigrad.ops.reduce import (
     all,
     amax,
@@ -43,11 +60,13 @@ from minigrad.ops.reduce import (
     any,
     argmax,
     argmin,
+    cumsum,
     log_softmax,
     logsumexp,
     max,
     mean,
     min,
+    norm,
     softmax,
     std,
     sum,
@@ -55,25 +74,38 @@ from minigrad.ops.reduce import (
 )
 from minigrad.ops.shape import (
     cat,
+    chunk,
+    clone,
+    contiguous,
     expand,
+    expand_as,
     flatten,
+    flip,
     gather,
     get_item,
     normalize_dim,
     pad,
     permute,
+    repeat,
     reshape,
+    roll,
+    split,
     squeeze,
     stack,
     transpose,
+    unbind,
     unsqueeze,
+    view_as,
 )
 
 __all__ = [
-    "Cast", "abs", "add", "all", "amax", "amin", "any", "argmax", "argmin", "cat", "clamp",
-    "compare", "cos", "div", "exp", "expand", "flatten", "gather", "gelu", "get_item", "log",
-    "log_softmax", "logsumexp", "matmul", "max", "maximum", "mean", "min", "minimum", "mul",
-    "neg", "normalize_dim", "pad", "permute", "pow", "relu", "reshape", "set_item", "sigmoid",
-    "silu", "sin", "softmax", "sqrt", "squeeze", "stack", "std", "sub", "sum", "tanh",
-    "to", "transpose", "unsqueeze", "update_in_place", "var", "where",
+    "Cast", "abs", "add", "all", "amax", "amin", "any", "argmax", "argmin", "argsort", "bmm",
+    "cat", "chunk", "clamp", "clone", "compare", "contiguous", "cos", "cumsum", "div", "einsum",
+    "elu", "exp", "expand", "expand_as", "flatten", "flip", "gather", "gelu", "get_item",
+    "hardsigmoid", "hardswish", "index_select", "leaky_relu", "log", "log_softmax", "logsumexp",
+    "masked_fill", "matmul", "max", "maximum", "mean", "min", "minimum", "mish", "mul", "neg",
+    "norm", "normalize_dim", "pad", "permute", "pow", "relu", "repeat", "reshape", "roll",
+    "set_item", "sigmoid", "silu", "sin", "softmax", "softplus", "sort", "split", "sqrt",
+    "squeeze", "stack", "std", "sub", "sum", "tanh", "to", "topk", "transpose", "tril", "triu",
+    "unbind", "unsqueeze", "update_in_place", "var", "view_as", "where",
 ]

@@ -23,7 +23,6 @@ from minigrad.autograd import (
     unscalar,
 )
 from minigrad.backends import kernels_for
-from minigrad.backends import load as load_backend
 from minigrad.tensor import Tensor
 
 # ---------------------------------------------------------------------------------- arithmetic
@@ -188,26 +187,6 @@ class Cast(Function):
         return grad
 
 
-class ToDevice(Function):
-    """A copy between host and GPU memory; the gradient travels back the other way."""
-
-    name = "to"
-
-    @staticmethod
-    def forward(ctx, a, xp):
-        return _move(a, xp)
-
-    @staticmethod
-    def backward(ctx, grad):
-        return _move(grad, ctx.xp), None
-
-
-def _move(array, xp):
-    if xp is np:
-        return array if isinstance(array, np.ndarray) else array.get()
-    return xp.asarray(array)
-
-
 # --------------------------------------------------------------------------------- math & act.
 
 
@@ -350,6 +329,112 @@ class Silu(Function):
         return grad * s * (1 + a * (1 - s))
 
 
+class LeakyRelu(Function):
+    """x where x > 0, else negative_slope * x. The slope at 0 is negative_slope: PyTorch's
+    backward tests x > 0."""
+
+    @staticmethod
+    def forward(ctx, a, negative_slope=0.01):
+        ctx.save_for_backward(a)
+        ctx.negative_slope = negative_slope
+        return ctx.xp.where(a > 0, a, a * negative_slope)
+
+    @staticmethod
+    def backward(ctx, grad):
+        (a,) = ctx.saved_tensors
+        return ctx.xp.where(a > 0, grad, grad * ctx.negative_slope)
+
+
+class Elu(Function):
+    """x where x > 0, else alpha (e^x - 1), by expm1 (exact near 0) of min(x, 0) (no overflow
+    at +1000). d/dx = alpha e^x where x <= 0: alpha at 0, PyTorch's choice."""
+
+    @staticmethod
+    def forward(ctx, a, alpha=1.0):
+        xp = ctx.xp
+        ctx.save_for_backward(a)
+        ctx.alpha = alpha
+        return xp.where(a <= 0, alpha * xp.expm1(xp.minimum(a, 0)), a)
+
+    @staticmethod
+    def backward(ctx, grad):
+        (a,) = ctx.saved_tensors
+        xp = ctx.xp
+        return xp.where(a <= 0, grad * (ctx.alpha * xp.exp(xp.minimum(a, 0))), grad)
+
+
+class Hardswish(Function):
+    """x relu6(x + 3) / 6: 0 below -3, x above 3, x (x + 3) / 6 between. d/dx = x/3 + 1/2
+    on (-3, 3); at the kinks PyTorch takes the outer slopes' side as it tests x <= -3 and
+    x < 3: 0 at -3 and 1 at 3."""
+
+    @staticmethod
+    def forward(ctx, a):
+        ctx.save_for_backward(a)
+        return a * ctx.xp.clip(a + 3, 0, 6) / 6
+
+    @staticmethod
+    def backward(ctx, grad):
+        (a,) = ctx.saved_tensors
+        xp = ctx.xp
+        return xp.where(a <= -3, 0, xp.where(a < 3, grad * (a / 3 + 0.5), grad))
+
+
+class Hardsigmoid(Function):
+    """relu6(x + 3) / 6; d/dx = 1/6 strictly inside (-3, 3), 0 elsewhere, the kinks
+    included (PyTorch's choice). The slope is PyTorch's constant 1.0f / 6.0f, a float32 even
+    for float64 data (1/6 within 3e-8), so float64 gradients match PyTorch's to the last bit."""
+
+    @staticmethod
+    def forward(ctx, a):
+        ctx.save_for_backward(a)
+        return ctx.xp.clip(a + 3, 0, 6) / 6
+
+    @staticmethod
+    def backward(ctx, grad):
+        (a,) = ctx.saved_tensors
+        slope = grad.dtype.type(np.float32(1 / 6))
+        return ctx.xp.where((a > -3) & (a < 3), grad * slope, 0)
+
+
+def _softplus(xp, z):
+    """log(1 + e^z) without overflow: max(z, 0) + log1p(e^-|z|), exp only ever sees -|z|."""
+    return xp.maximum(z, 0) + xp.log1p(xp.exp(-xp.abs(z)))
+
+
+class Softplus(Function):
+    """log(1 + e^(beta x)) / beta, and x itself where beta x > threshold (PyTorch's rule, for
+    speed and to stay linear); d/dx = sigmoid(beta x) below the threshold, 1 above."""
+
+    @staticmethod
+    def forward(ctx, a, beta=1.0, threshold=20.0):
+        z = a * beta
+        ctx.save_for_backward(z)
+        ctx.threshold = threshold
+        return ctx.xp.where(z > threshold, a, _softplus(ctx.xp, z) / beta)
+
+    @staticmethod
+    def backward(ctx, grad):
+        (z,) = ctx.saved_tensors
+        return ctx.xp.where(z > ctx.threshold, grad, grad * _sigmoid(ctx.xp, z))
+
+
+class Mish(Function):
+    """x tanh(softplus(x)) (no threshold, as PyTorch); with t = tanh(softplus(x)) the
+    derivative is t + x sigmoid(x) (1 - t^2), since d softplus = sigmoid."""
+
+    @staticmethod
+    def forward(ctx, a):
+        t = ctx.xp.tanh(_softplus(ctx.xp, a))
+        ctx.save_for_backward(a, t)
+        return a * t
+
+    @staticmethod
+    def backward(ctx, grad):
+        a, t = ctx.saved_tensors
+        return grad * (t + a * _sigmoid(ctx.xp, a) * (1 - t * t))
+
+
 _SQRT_2_OVER_PI = math.sqrt(2 / math.pi)
 
 
@@ -446,6 +531,44 @@ def silu(a: Tensor) -> Tensor:
     return Silu.apply(a)
 
 
+def _floating(name: str, a: Tensor) -> None:
+    """The activations below are defined for floating-point input only (as in PyTorch)."""
+    if not isinstance(a, Tensor) or a.dtype.kind != "f":
+        raise TypeError(f"{name}: expected a floating-point tensor, got {describe(a)}")
+
+
+def leaky_relu(a: Tensor, negative_slope: float = 0.01) -> Tensor:
+    _floating("leaky_relu", a)
+    return LeakyRelu.apply(a, negative_slope=float(negative_slope))
+
+
+def elu(a: Tensor, alpha: float = 1.0) -> Tensor:
+    _floating("elu", a)
+    return Elu.apply(a, alpha=float(alpha))
+
+
+def hardswish(a: Tensor) -> Tensor:
+    _floating("hardswish", a)
+    return Hardswish.apply(a)
+
+
+def hardsigmoid(a: Tensor) -> Tensor:
+    _floating("hardsigmoid", a)
+    return Hardsigmoid.apply(a)
+
+
+def softplus(a: Tensor, beta: float = 1.0, threshold: float = 20.0) -> Tensor:
+    _floating("softplus", a)
+    if beta == 0:
+        raise ValueError("softplus: beta must be non-zero (the result is divided by it)")
+    return Softplus.apply(a, beta=float(beta), threshold=float(threshold))
+
+
+def mish(a: Tensor) -> Tensor:
+    _floating("mish", a)
+    return Mish.apply(a)
+
+
 def gelu(a: Tensor, approximate: str = "none") -> Tensor:
     if approximate not in ("none", "tanh"):
         raise ValueError(f"gelu: approximate must be 'none' or 'tanh', got {approximate!r}")
@@ -465,24 +588,6 @@ def clamp(a: Tensor, min: Any = None, max: Any = None) -> Tensor:  # noqa: A002
     if min is None and max is None:
         raise ValueError("clamp: at least one of min and max must be given")
     return Clamp.apply(a, min, max)
-
-
-_HOST_NAMES = ("numpy", "numba", "cpu")
-_GPU_NAMES = ("cupy", "cuda", "gpu")
-
-
-def to(a: Tensor, target: Any) -> Tensor:
-    """Move to the device of a backend ("numpy", "numba", "cpu" / "cupy", "cuda"), or cast."""
-    if isinstance(target, str) and target in _HOST_NAMES + _GPU_NAMES:
-        xp = np if target in _HOST_NAMES else load_backend("cupy").xp
-        on_host = isinstance(a.array, np.ndarray)
-        return a if on_host == (xp is np) else ToDevice.apply(a, xp)
-    try:
-        dtype = np.dtype(target)
-    except TypeError:
-        raise ValueError(f"to: expected a device ({', '.join(_HOST_NAMES + _GPU_NAMES)}) or a "
-                         f"dtype, got {target!r}") from None
-    return a.astype(dtype)
 
 
 def where(condition: Any, a: Any, b: Any) -> Tensor:

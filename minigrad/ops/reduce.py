@@ -182,6 +182,72 @@ class LogSoftmax(Function):
         return grad - ctx.xp.exp(out) * grad.sum(axis=ctx.dim, keepdims=True)
 
 
+class CumSum(Function):
+    """Running sums along `dim`: each input element counts in every later output, so its
+    gradient is the sum of the output gradients from its place to the end (a reversed
+    cumsum)."""
+
+    @staticmethod
+    def forward(ctx, a, dim):
+        ctx.dim = dim
+        return ctx.xp.cumsum(a, axis=dim)
+
+    @staticmethod
+    def backward(ctx, grad):
+        xp = ctx.xp
+        return xp.flip(xp.cumsum(xp.flip(grad, ctx.dim), axis=ctx.dim), ctx.dim)
+
+
+class VectorNorm(Function):
+    """(sum |x|^p)^(1/p) over `dims`; p = inf / -inf: max / min |x|; p = 0: the count of
+    non-zeros. The gradient is PyTorch's (`norm_backward`): sign(x) |x|^(p-1) / norm^(p-1),
+    0 where the norm is 0; for +-inf the gradient is shared by the elements at the extreme."""
+
+    name = "norm"
+
+    @staticmethod
+    def forward(ctx, a, dims, keepdim, p):
+        xp = ctx.xp
+        _remember(ctx, a, dims, keepdim)
+        ctx.p = p
+        size = xp.abs(a)
+        if p == math.inf or p == -math.inf:
+            out = (size.max if p > 0 else size.min)(axis=dims, keepdims=True)
+        elif p == 0:
+            out = (a != 0).sum(axis=dims, keepdims=True).astype(a.dtype)
+        elif p == 1:
+            out = size.sum(axis=dims, keepdims=True)
+        elif p == 2:
+            out = xp.sqrt((a * a).sum(axis=dims, keepdims=True))
+        else:
+            with np.errstate(divide="ignore"):  # 0 ** negative p: inf, and the norm 0
+                out = (size ** p).sum(axis=dims, keepdims=True) ** (1 / p)
+        ctx.save_for_backward(a, out)
+        return out if keepdim else out.reshape(_reduced_shape(a.shape, dims))
+
+    @staticmethod
+    def backward(ctx, grad):
+        a, norm = ctx.saved_tensors
+        xp, p = ctx.xp, ctx.p
+        if not ctx.keepdim and ctx.dims is not None:
+            grad = xp.expand_dims(grad, ctx.dims)
+        if p == 0:
+            return xp.zeros_like(a)
+        if p == 1:
+            return xp.sign(a) * grad
+        if p == math.inf or p == -math.inf:
+            hits = xp.abs(a) == norm
+            return xp.sign(a) * hits * (grad / hits.sum(axis=ctx.dims, keepdims=True))
+        with np.errstate(divide="ignore", invalid="ignore"):
+            if p == 2:
+                return grad * xp.where(norm == 0, 0, a / norm)
+            if p < 1:  # |x|^(p-1) is infinite at 0, where the gradient is 0
+                scaled = xp.where(a == 0, 0, xp.sign(a) * xp.abs(a) ** (p - 1))
+                return scaled * grad * norm ** (1 - p)
+            scale = xp.where(norm == 0, 0, grad / norm ** (p - 1))
+            return xp.sign(a) * xp.abs(a) ** (p - 1) * scale
+
+
 # ------------------------------------------------------------------------------ public functions
 
 
@@ -285,3 +351,45 @@ def softmax(a: Tensor, dim: int) -> Tensor:
 
 def log_softmax(a: Tensor, dim: int) -> Tensor:
     return LogSoftmax.apply(a, dim=_one_dim("log_softmax", dim, a.ndim))
+
+
+def cumsum(input: Tensor, dim: int, *, dtype: Any = None) -> Tensor:
+    """Running sums along `dim`. Integer and bool tensors sum in int64, as PyTorch; `dtype`
+    casts the input first (differentiably)."""
+    if dtype is not None:
+        input = input.astype(dtype)
+    elif input.dtype.kind in "biu":
+        input = input.astype(np.int64)
+    axis = normalize_dim("cumsum", dim, input.ndim)
+    if input.ndim == 0:
+        return CumSum.apply(input.reshape(1), dim=0).reshape(())
+    return CumSum.apply(input, dim=axis)
+
+
+def norm(input: Tensor, p: Any = "fro", dim: Any = None, keepdim: bool = False,
+         out: None = None, dtype: Any = None) -> Tensor:
+    """torch.norm: the vector p-norm over `dim` (every element when None), p a number (2, 1,
+    inf, -inf, 0, or any other); 'fro' (the default) is the 2-norm over at most 2 dims.
+    `dtype` casts the input first. The matrix norms ('nuc', matrix 1/2-norms) are not here,
+    and neither is `out` (there for PyTorch's argument order)."""
+    if out is not None:
+        raise TypeError("norm: out= is not supported; use the returned tensor")
+    if isinstance(p, str):
+        if p != "fro":
+            raise ValueError(f"norm: p={p!r} is not supported; give 'fro' or a number (the "
+                             "vector p-norm)")
+        if dim is not None and isinstance(dim, (tuple, list)) and len(dim) > 2:
+            raise ValueError(f"norm: p='fro' takes at most 2 dims, got dim={tuple(dim)}")
+        p = 2
+    p = 2.0 if p is None else float(p)
+    if input.dtype.kind != "f" or (dtype is not None and np.dtype(dtype).kind != "f"):
+        raise TypeError(f"norm: expected a floating-point tensor and dtype, got {input.dtype} "
+                        f"and dtype={dtype}; convert the input with .float() first")
+    if dtype is not None:
+        input = input.astype(dtype)
+    dims = reduced_dims("norm", dim, input.shape)
+    empty = input.array.size == 0 if dims is None else 0 in (input.shape[d] for d in dims)
+    if empty and (p < 0 or math.isinf(p)):  # a min or max of nothing
+        raise ValueError(f"norm: the {p} norm of nothing is undefined, and the tensor of shape "
+                         f"{input.shape} is empty along the reduced dims")
+    return VectorNorm.apply(input, dims=dims, keepdim=keepdim, p=p)

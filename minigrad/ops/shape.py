@@ -172,6 +172,73 @@ class Pad(Function):
         return grad[ctx.window]
 
 
+class Repeat(Function):
+    """np.tile: every element is copied r times along each dim, so its gradient is the sum of
+    its copies' gradients: grad seen as (r0, n0, r1, n1, ...), summed over the r's."""
+
+    @staticmethod
+    def forward(ctx, a, repeats):
+        ctx.in_shape, ctx.repeats = a.shape, repeats
+        return ctx.xp.tile(a, repeats)
+
+    @staticmethod
+    def backward(ctx, grad):
+        copies = [n for pair in zip(ctx.repeats, ctx.in_shape) for n in pair]
+        return grad.reshape(copies).sum(axis=tuple(range(0, len(copies), 2)))
+
+
+class Flip(Function):
+    """Reverse the order along `dims` (a copy, as torch.flip); the gradient is flipped back."""
+
+    @staticmethod
+    def forward(ctx, a, dims):
+        ctx.dims = dims
+        return ctx.xp.flip(a, dims).copy()
+
+    @staticmethod
+    def backward(ctx, grad):
+        return ctx.xp.flip(grad, ctx.dims)
+
+
+class Roll(Function):
+    """Shift elements cyclically along dims (the flattened tensor when `dims` is None); the
+    gradient is rolled back by the opposite shifts."""
+
+    @staticmethod
+    def forward(ctx, a, shifts, dims):
+        ctx.shifts, ctx.dims = shifts, dims
+        return ctx.xp.roll(a, shifts, dims)
+
+    @staticmethod
+    def backward(ctx, grad):
+        return ctx.xp.roll(grad, tuple(-s for s in ctx.shifts), ctx.dims)
+
+
+class Clone(Function):
+    """A copy in new memory, in the input's memory layout (PyTorch's preserve_format); the
+    gradient passes through unchanged."""
+
+    @staticmethod
+    def forward(ctx, a):
+        return a.copy(order="K")
+
+    @staticmethod
+    def backward(ctx, grad):
+        return grad
+
+
+class Contiguous(Function):
+    """A C-contiguous copy (for an input that is not); the gradient passes through."""
+
+    @staticmethod
+    def forward(ctx, a):
+        return ctx.xp.array(a, order="C", copy=True)
+
+    @staticmethod
+    def backward(ctx, grad):
+        return grad
+
+
 # ------------------------------------------------------------------------------ public functions
 
 
@@ -353,3 +420,137 @@ def pad(a: Tensor, pad: Any, mode: str = "constant", value: float = 0.0) -> Tens
         a = get_item(a, tuple(window))
     widths = tuple((max(before, 0), max(after, 0)) for before, after in widths)
     return Pad.apply(a, widths=widths, value=value)
+
+
+# --------------------------------------------------------------- splitting, copying, repeating
+
+
+def _integer(op: str, name: str, value: Any) -> int:
+    """An integer argument (chunks, a split size, a repeat): bools and floats are refused."""
+    if isinstance(value, (bool, np.bool_)) or not hasattr(type(value), "__index__"):
+        raise TypeError(f"{op}: {name} must be an integer, got {value!r} "
+                        f"({type(value).__name__})")
+    return operator.index(value)
+
+
+def _pieces(a: Tensor, sizes: list[int], dim: int) -> tuple[Tensor, ...]:
+    """`a` cut along `dim` into consecutive pieces of the given sizes: views, as PyTorch's."""
+    bounds = np.cumsum([0, *sizes]).tolist()
+    lead = (slice(None),) * dim
+    return tuple(GetItem.apply(a, index=lead + (slice(start, stop),))
+                 for start, stop in zip(bounds[:-1], bounds[1:]))
+
+
+def _runs(size: int, step: int) -> list[int]:
+    """`size` cut into runs of `step`, the last one shorter: 7, 3 -> [3, 3, 1]."""
+    return [min(step, size - start) for start in range(0, size, step)]
+
+
+def _needs_a_dim(op: str, a: Tensor) -> None:
+    if a.ndim == 0:
+        raise ValueError(f"{op}: expects at least a 1-dimensional tensor, got a 0-d tensor")
+
+
+def chunk(input: Tensor, chunks: int, dim: int = 0) -> tuple[Tensor, ...]:
+    """`chunks` pieces of ceil(size / chunks) along `dim`, the last one smaller (and fewer
+    pieces than asked where the size does not allow more), as torch.chunk."""
+    chunks = _integer("chunk", "chunks", chunks)
+    _needs_a_dim("chunk", input)
+    if chunks <= 0:
+        raise ValueError(f"chunk: expects chunks to be greater than 0, got {chunks} (tensor of "
+                         f"shape {input.shape})")
+    dim = normalize_dim("chunk", dim, input.ndim)
+    size = input.shape[dim]
+    step = -(-size // chunks)  # ceil
+    if step == 0:  # an empty dim: `chunks` empty pieces
+        return _pieces(input, [0] * chunks, dim)
+    return _pieces(input, _runs(size, step), dim)
+
+
+def split(tensor: Tensor, split_size_or_sections: Any, dim: int = 0) -> tuple[Tensor, ...]:
+    """Pieces of `split_size_or_sections` along `dim` (the last smaller), or of each size in
+    the list given (which must add up to the dim's size), as torch.split."""
+    _needs_a_dim("split", tensor)
+    dim = normalize_dim("split", dim, tensor.ndim)
+    size = tensor.shape[dim]
+    if isinstance(split_size_or_sections, (list, tuple)):
+        sizes = [_integer("split", "split sizes", n) for n in split_size_or_sections]
+        if any(n < 0 for n in sizes):
+            raise ValueError(f"split: split sizes must not be negative, got {sizes}")
+        if sum(sizes) != size:
+            raise ValueError(f"split: split sizes {sizes} add up to {sum(sizes)}, but "
+                             f"dim {dim} of the tensor of shape {tensor.shape} has size {size}")
+        return _pieces(tensor, sizes, dim)
+    step = _integer("split", "split_size", split_size_or_sections)
+    if step < 0:
+        raise ValueError(f"split: split_size must not be negative, got {step}")
+    if step == 0 and size:
+        raise ValueError(f"split: split_size can be 0 only if the dim is empty, but dim {dim} "
+                         f"of the tensor of shape {tensor.shape} has size {size}")
+    if size == 0:  # one empty piece, whatever the split size
+        return _pieces(tensor, [0], dim)
+    return _pieces(tensor, _runs(size, step), dim)
+
+
+def unbind(input: Tensor, dim: int = 0) -> tuple[Tensor, ...]:
+    """The slices along `dim`, that dim removed: `a, b = x.unbind(0)`."""
+    dim = normalize_dim("unbind", dim, input.ndim, wrap_scalar=False)
+    lead = (slice(None),) * dim
+    return tuple(GetItem.apply(input, index=lead + (i,)) for i in range(input.shape[dim]))
+
+
+def repeat(a: Tensor, sizes: Any) -> Tensor:
+    """Tensor.repeat: tile the tensor `sizes[d]` times along each dim; more sizes than dims
+    add leading dims (torch.Tensor.repeat, which is NumPy's tile, not np.repeat)."""
+    if not sizes:
+        raise TypeError("repeat: missing the repeats, one per dim, e.g. x.repeat(2, 3)")
+    if len(sizes) == 1 and isinstance(sizes[0], (tuple, list)):
+        sizes = sizes[0]
+    repeats = tuple(_integer("repeat", "repeats", n) for n in sizes)
+    if len(repeats) < a.ndim:
+        raise ValueError(f"repeat: {len(repeats)} repeats {repeats} for a tensor of shape "
+                         f"{a.shape}: give at least one per dim ({a.ndim})")
+    if any(n < 0 for n in repeats):
+        raise ValueError(f"repeat: repeats must not be negative, got {repeats}")
+    lead = len(repeats) - a.ndim
+    return Repeat.apply(reshape(a, (1,) * lead + a.shape), repeats=repeats)
+
+
+def flip(input: Tensor, dims: Any) -> Tensor:
+    """Reverse the order of elements along each of `dims` (a copy, as torch.flip)."""
+    dims = normalize_dims("flip", dims, input.shape)
+    return Flip.apply(input, dims=dims if input.ndim else ())
+
+
+def roll(input: Tensor, shifts: Any, dims: Any = None) -> Tensor:
+    """Shift elements cyclically by `shifts` along `dims` (each shift with its dim); without
+    dims the tensor is rolled as if flattened, then restored to its shape."""
+    shifts = tuple(shifts) if isinstance(shifts, (tuple, list)) else (shifts,)
+    shifts = tuple(_integer("roll", "shifts", s) for s in shifts)
+    if dims is None:
+        if len(shifts) != 1:
+            raise ValueError(f"roll: without dims, shifts must be one number, got {shifts}")
+        return Roll.apply(input, shifts=shifts, dims=None)
+    dims = tuple(dims) if isinstance(dims, (tuple, list)) else (dims,)
+    if len(shifts) != len(dims):
+        raise ValueError(f"roll: shifts {shifts} and dims {dims} must have the same length")
+    dims = tuple(normalize_dim("roll", d, input.ndim, wrap_scalar=False) for d in dims)
+    return Roll.apply(input, shifts=shifts, dims=dims)
+
+
+def expand_as(a: Tensor, other: Tensor) -> Tensor:
+    return expand(a, other.shape)
+
+
+def view_as(a: Tensor, other: Tensor) -> Tensor:
+    return reshape(a, other.shape)
+
+
+def clone(input: Tensor) -> Tensor:
+    """A copy in new memory that stays in the graph: gradients flow back to `input`."""
+    return Clone.apply(input)
+
+
+def contiguous(a: Tensor) -> Tensor:
+    """`a` itself when its memory is C-contiguous, else a C-contiguous copy in the graph."""
+    return a if a.array.flags.c_contiguous else Contiguous.apply(a)

@@ -10,11 +10,16 @@
         sched.step()
 
 Same weights and gradients give the same parameters as `torch.optim`, step for step.
+Optimizers: SGD, Adam, AdamW, RMSprop, Adagrad. Schedulers (`optim.lr_scheduler`): StepLR,
+MultiStepLR, ExponentialLR, LambdaLR, LinearLR, CosineAnnealingLR, OneCycleLR, SequentialLR and
+ReduceLROnPlateau (stepped with the metric: `sched.step(val_loss)`).
 """
 
 from minigrad.optim import lr_scheduler
+from minigrad.optim.adagrad import Adagrad
 from minigrad.optim.adam import Adam, AdamW
 from minigrad.optim.optimizer import Optimizer
+from minigrad.optim.rmsprop import RMSprop
 from minigrad.optim.sgd import SGD
 
-__all__ = ["SGD", "Adam", "AdamW", "Optimizer", "lr_scheduler"]
+__all__ = ["SGD", "Adagrad", "Adam", "AdamW", "Optimizer", "RMSprop", "lr_scheduler"]

@@ -1,0 +1,174 @@
+"""Normalisation ops: batch norm and layer norm, each one Function whose forward and backward
+are backend kernels (the reference's math is in backends/numpy_backend.py).
+
+Written as chains of small ops they would keep a dozen full-size intermediates alive for
+backward and walk the data a dozen times; as one Function each saves only its input and the
+per-channel or per-sample statistics (as PyTorch), recomputes xhat in backward and
+differentiates through the statistics in closed form.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import numpy as np
+
+from minigrad.autograd import Function, array_module
+from minigrad.backends import kernels_for
+
+
+def batch_statistics(x: Any) -> tuple[Any, Any]:
+    """The per-channel (dim 1) mean and biased variance of a Tensor's batch: float64 arrays,
+    outside any graph (BatchNorm differentiates through them itself)."""
+    return kernels_for(array_module([x.array])).batch_norm_stats(x.array)
+
+
+class BatchNorm(Function):
+    """(x - mean) / sqrt(var + eps) * weight + bias per channel (dim 1). In training, mean and
+    var are x's own statistics (`batch_statistics`), so the gradient flows through them too;
+    in eval they are the running statistics, constants, and d/dx is a per-channel scale."""
+
+    @staticmethod
+    def forward(ctx, x, weight, bias, mean, var, training=False, eps=1e-5):
+        ctx.kernels, ctx.training, ctx.eps = kernels_for(ctx.xp), training, eps
+        # copies: running statistics may be updated in place before this backward runs
+        ctx.save_for_backward(x, weight, mean.astype(np.float64), var.astype(np.float64))
+        return ctx.kernels.batch_norm_forward(x, weight, bias, mean, var, eps)
+
+    @staticmethod
+    def backward(ctx, grad):
+        x, weight, mean, var = ctx.saved_tensors
+        grads = ctx.kernels.batch_norm_backward(grad, x, weight, mean, var, ctx.eps,
+                                                ctx.training, ctx.needs_input_grad[:3])
+        return (*grads, None, None)
+
+
+class LayerNorm(Function):
+    """Each sample normalised over its last `ndim` dims (biased variance), then an elementwise
+    weight and bias of those dims' shape; d/dx goes through the per-sample statistics."""
+
+    @staticmethod
+    def forward(ctx, x, weight, bias, ndim=1, eps=1e-5):
+        ctx.kernels, ctx.ndim = kernels_for(ctx.xp), ndim
+        out, mean, invstd = ctx.kernels.layer_norm_forward(x, weight, bias, ndim, eps)
+        ctx.save_for_backward(x, weight, mean, invstd)
+        return out
+
+    @staticmethod
+    def backward(ctx, grad):
+        return ctx.kernels.layer_norm_backward(grad, *ctx.saved_tensors, ctx.ndim,
+                                               ctx.needs_input_grad)
+
+
+class GroupNorm(Function):
+    """Group norm of (N, C, *) x: layer norm (no affine) of x seen as (N, G, C/G * prod(*)),
+    the existing kernel, then a per-channel weight and bias.
+
+    Backward needs only two sums per (sample, channel) over the spatial dims, S = sum(grad) and
+    T = sum(grad * xhat): they are d bias and d weight (summed over the batch) and, weighted by
+    the channel weights and summed over each group, the two means of the gradient through the
+    group statistics, d x = invstd * (w grad - mean(w grad) - xhat * mean(w grad xhat)), which
+    is then assembled in a few passes without another full-size reduction (as PyTorch's CPU
+    kernel). xhat is kept as (x - mean) * invstd, never as x * invstd - mean * invstd, whose
+    two large terms would cancel for data far from zero."""
+
+    @staticmethod
+    def forward(ctx, x, weight, bias, num_groups=1, eps=1e-5):
+        n, c = x.shape[:2]
+        ctx.groups = (n, num_groups, x.size // max(n * num_groups, 1))
+        with np.errstate(invalid="ignore", divide="ignore"):  # groups of 0 elements: NaN stats
+            xhat, mean, invstd = kernels_for(ctx.xp).layer_norm_forward(
+                x.reshape(ctx.groups), None, None, 1, eps)
+        ctx.save_for_backward(x, weight, mean, invstd)
+        out = xhat.reshape(x.shape)  # a fresh array: the affine map runs in place
+        if weight is not None:
+            out *= _per_channel(weight, x.ndim)
+        if bias is not None:
+            out += _per_channel(bias, x.ndim)
+        return out
+
+    @staticmethod
+    def backward(ctx, grad):
+        x, weight, mean, invstd = ctx.saved_tensors
+        n, groups, count = ctx.groups
+        xp, channels, dtype = ctx.xp, x.shape[1], x.dtype
+        per_group = channels // groups
+        rows = (n, channels, count // max(per_group, 1))  # (N, C, prod(*))
+        centered = x.reshape(ctx.groups) - mean  # xhat / invstd, fresh, (N, G, count)
+        grad_rows, centered_rows = grad.reshape(rows), centered.reshape(rows)
+        # S and T / invstd per (sample, channel): a pairwise sum and a BLAS dot along each
+        # contiguous row, in x's dtype (PyTorch's CPU kernel sums in float32 too), then float64
+        sum_grad = grad_rows.sum(axis=2).astype(np.float64)
+        dots = xp.matmul(grad_rows[:, :, None, :], centered_rows[:, :, :, None])
+        istd = xp.repeat(invstd.reshape(n, groups).astype(np.float64), per_group, axis=1)
+        sum_grad_xhat = dots.reshape(n, channels).astype(np.float64) * istd
+        needs_x, needs_w, needs_b = ctx.needs_input_grad[:3]
+        grad_w = sum_grad_xhat.sum(axis=0).astype(dtype) if needs_w else None
+        grad_b = sum_grad.sum(axis=0).astype(dtype) if needs_b else None
+        if not needs_x:
+            return None, grad_w, grad_b
+        w = xp.ones(channels) if weight is None else weight.astype(np.float64)
+        # the group means of w grad and of w grad xhat, (N, G, 1); istd per group, (N, G, 1)
+        mean_g = (sum_grad * w).reshape(n, groups, per_group).sum(axis=2, keepdims=True) / count
+        mean_gx = ((sum_grad_xhat * w).reshape(n, groups, per_group)
+                   .sum(axis=2, keepdims=True) / count)
+        group_istd = invstd.reshape(n, groups, 1).astype(np.float64)
+        # d x = (w invstd) grad - (x - mean) invstd^2 mean_gx - invstd mean_g
+        grad_x = grad_rows * (w * istd)[:, :, None].astype(dtype)
+        centered *= (-group_istd * group_istd * mean_gx).astype(dtype)
+        centered -= (group_istd * mean_g).astype(dtype)
+        grad_x += centered.reshape(rows)
+        return grad_x.reshape(x.shape), grad_w, grad_b
+
+
+def _per_channel(vector: Any, ndim: int) -> Any:
+    """A (C,) vector shaped (C, 1, ...) to broadcast along dim 1 of an ndim-D array."""
+    return vector.reshape(-1, *(1,) * (ndim - 2))
+
+
+class LocalResponseNorm(Function):
+    """x / (k + alpha/size * sum of x^2 over a window of `size` channels)^beta, the window
+    around channel c being [c - size//2, c + (size-1)//2] (zero-padded), as PyTorch.
+
+    With d = k + alpha/size * window_sum(x^2), out = x d^-beta and
+    d out_j / d x_i = [i == j] d_j^-beta - 2 beta alpha/size x_i x_j d_j^(-beta-1) for every
+    j whose window holds i: the transposed window sum, whose window is mirrored."""
+
+    @staticmethod
+    def forward(ctx, x, size=1, alpha=1e-4, beta=0.75, k=1.0):
+        div = _window_sum(ctx.xp, x * x, size // 2, (size - 1) // 2)
+        div *= alpha / size
+        div += k
+        scale = div ** -beta  # d^-beta
+        ctx.save_for_backward(x, div, scale)
+        ctx.size, ctx.alpha, ctx.beta = size, alpha, beta
+        return x * scale
+
+    @staticmethod
+    def backward(ctx, grad):
+        x, div, scale = ctx.saved_tensors
+        size = ctx.size
+        # grad_j * x_j * d_j^(-beta-1), summed over the (mirrored) windows holding each i
+        through_div = grad * x
+        through_div *= scale
+        through_div /= div
+        summed = _window_sum(ctx.xp, through_div, (size - 1) // 2, size // 2)
+        summed *= x
+        summed *= -2 * ctx.beta * ctx.alpha / size
+        summed += grad * scale
+        return summed
+
+
+def _window_sum(xp: Any, a: Any, before: int, after: int) -> Any:
+    """out[:, c] = sum of a[:, c - before : c + after + 1] along dim 1, zero outside: a
+    window's sum as `before + after + 1` shifted slices of a zero-padded copy (a few adds of
+    the whole array; the window is small)."""
+    channels = a.shape[1]
+    # a window never reaches further than the channels go: the rest of it is zeros
+    before, after = min(before, max(channels - 1, 0)), min(after, max(channels - 1, 0))
+    padded = xp.zeros((a.shape[0], channels + before + after, *a.shape[2:]), dtype=a.dtype)
+    padded[:, before:before + channels] = a
+    out = padded[:, :channels].copy()
+    for shift in range(1, before + after + 1):
+        out += padded[:, shift:shift + channels]
+    return out
