@@ -1,4 +1,5 @@
-"""minigrad's heavy kernels on each backend against PyTorch (CPU or GPU): conv2d, pooling, matmul.
+"""minigrad's heavy kernels on each backend against PyTorch (CPU or GPU): conv2d, pooling, matmul,
+attention, transposed convolution, group norm, interpolation.
 
 Every case is one call a user makes, timed at the tensor level: leaves made with
 `mg.tensor(..., requires_grad=True)`, the op through `minigrad.nn.functional` (or `@`), then
@@ -13,6 +14,13 @@ the very same function (`torch.nn.functional`, `torch.from_numpy`). All float32:
   conv small    (N=64, C=1, 28x28) * (K=32, 3x3), padding 0, bias: forward; forward+backward.
   max_pool2d    2x2, stride 2, on (64, 32, 26, 26): forward+backward.
   matmul        (1024 x 1024) @ (1024 x 1024): forward+backward (two more GEMMs).
+  attention     multi-head self-attention at ViT-tiny size: 65 tokens of dim 192, 3 heads,
+                batch 64 (F.multi_head_attention_forward, as nn.MultiheadAttention calls it,
+                need_weights=False): forward+backward for the input and all four weights.
+  conv_transpose2d  (32, 64, 16, 16) * (64, 32, 4, 4), stride 2, padding 1 -> (32, 32, 32, 32),
+                bias: forward+backward (a decoder's 2x upsampling).
+  group_norm    32 groups over (32, 256, 14, 14), weight and bias: forward+backward.
+  interpolate   bilinear 2x of (32, 64, 16, 16), align_corners=False: forward+backward.
 
 Columns: numpy, numba, and cupy where `minigrad.backends.available()` says it runs here, plus
 PyTorch when it is installed; the ratio is the best minigrad backend over PyTorch (> 1: slower).
@@ -177,6 +185,64 @@ def matmul_case() -> Case:
                 backward=True, repeats=20)
 
 
+def attention_case() -> Case:
+    batch, tokens, dim, heads = 64, 65, 192, 3
+
+    def make_arrays(rng: np.random.Generator) -> Arrays:
+        scale = np.float32(dim ** -0.5)
+        return {"x": rng.standard_normal((tokens, batch, dim), np.float32),
+                "in_weight": rng.standard_normal((3 * dim, dim), np.float32) * scale,
+                "in_bias": rng.standard_normal(3 * dim, np.float32),
+                "out_weight": rng.standard_normal((dim, dim), np.float32) * scale,
+                "out_bias": rng.standard_normal(dim, np.float32),
+                "upstream": rng.standard_normal((tokens, batch, dim), np.float32)}
+
+    def forward(F: Any, t: dict[str, Any]) -> Any:
+        out, _ = F.multi_head_attention_forward(
+            t["x"], t["x"], t["x"], dim, heads, t["in_weight"], t["in_bias"], None, None, False,
+            0.0, t["out_weight"], t["out_bias"], need_weights=False)
+        return out
+
+    return Case(f"attention {batch}x{tokens}x{dim}, {heads} heads fwd+bwd", make_arrays, forward,
+                backward=True, repeats=20)
+
+
+def conv_transpose_case() -> Case:
+    def make_arrays(rng: np.random.Generator) -> Arrays:
+        return {"x": rng.standard_normal((32, 64, 16, 16), np.float32),
+                "weight": rng.standard_normal((64, 32, 4, 4), np.float32) / np.float32(32),
+                "bias": rng.standard_normal(32, np.float32),
+                "upstream": rng.standard_normal((32, 32, 32, 32), np.float32)}
+
+    return Case("conv_transpose2d 64->32, 16->32 fwd+bwd", make_arrays,
+                lambda F, t: F.conv_transpose2d(t["x"], t["weight"], t["bias"], stride=2,
+                                                padding=1), backward=True, repeats=20)
+
+
+def group_norm_case() -> Case:
+    shape = (32, 256, 14, 14)
+
+    def make_arrays(rng: np.random.Generator) -> Arrays:
+        return {"x": rng.standard_normal(shape, np.float32),
+                "weight": rng.standard_normal(shape[1], np.float32),
+                "bias": rng.standard_normal(shape[1], np.float32),
+                "upstream": rng.standard_normal(shape, np.float32)}
+
+    return Case("group_norm 32 groups, 32x256x14x14 fwd+bwd", make_arrays,
+                lambda F, t: F.group_norm(t["x"], 32, t["weight"], t["bias"]), backward=True,
+                repeats=30)
+
+
+def interpolate_case() -> Case:
+    def make_arrays(rng: np.random.Generator) -> Arrays:
+        return {"x": rng.standard_normal((32, 64, 16, 16), np.float32),
+                "upstream": rng.standard_normal((32, 64, 32, 32), np.float32)}
+
+    return Case("interpolate bilinear 2x, 32x64x16x16 fwd+bwd", make_arrays,
+                lambda F, t: F.interpolate(t["x"], scale_factor=2, mode="bilinear",
+                                           align_corners=False), backward=True, repeats=30)
+
+
 def cases() -> list[Case]:
     return [
         conv_case(BIG, backward=False),
@@ -186,6 +252,10 @@ def cases() -> list[Case]:
         conv_case(SMALL, backward=True),
         max_pool_case(),
         matmul_case(),
+        attention_case(),
+        conv_transpose_case(),
+        group_norm_case(),
+        interpolate_case(),
     ]
 
 

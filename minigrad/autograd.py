@@ -139,8 +139,8 @@ class Context:
         self.xp = xp  # the array module of the inputs: numpy or cupy
         self.parents: tuple[Tensor | None, ...] = ()
         self.saved: tuple = ()
-        # (counter, count, shape) of each tensor whose memory `saved` holds: backward checks
-        # that none was changed in place since
+        # (counter, count, memory id, shape) of the inputs and output, when arrays are saved:
+        # backward checks that none whose memory `saved` holds was changed in place since
         self.versions: tuple = ()
         self.freed = False
         self.created_at: list | None = None  # the forward's stack, in anomaly mode only
@@ -208,7 +208,7 @@ class Function:
             result._requires_grad = True
             result._ctx = ctx
             if ctx.saved:
-                ctx.versions = _saved_versions(ctx.saved, args, result)
+                ctx.versions = _versions(args, result)
             if _anomaly.enabled:
                 ctx.created_at = _callers_stack()
         return result
@@ -230,16 +230,33 @@ def _share_counter_with_viewed_input(result: Tensor, args: tuple) -> None:
             return
 
 
-def _saved_versions(saved: tuple, args: tuple, result: Tensor) -> tuple:
-    """The version of each input or output tensor whose memory an op saved for backward."""
-    owners = [_owner(s) for s in saved if hasattr(s, "base")]
+def _versions(args: tuple, result: Tensor) -> list:
+    """(counter, count, memory's id, shape) of the op's tensors, for an op that saved arrays:
+    backward checks them (plain loops: this runs for every recorded op)."""
     versions = []
     for t in (*args, result):
-        if isinstance(t, Tensor) and any(o is _owner(t.array) for o in owners):
-            counter = t._counter
-            if all(counter is not seen for seen, _, _ in versions):
-                versions.append((counter, counter.value, t.shape))
-    return tuple(versions)
+        if type(t) is Tensor or isinstance(t, Tensor):
+            a, counter, base = t.array, t._counter, t.array.base
+            versions.append((counter, counter.value, id(a if base is None else base), a.shape))
+    return versions
+
+
+def _check_versions(ctx: Context) -> None:
+    """Raise if a tensor whose memory the op saved was changed in place since."""
+    for counter, version, owner, shape in ctx.versions:
+        if counter.value != version and owner in _saved_owners(ctx.saved):
+            raise RuntimeError(_changed_in_place(ctx, tuple(shape), version, counter.value))
+
+
+def _saved_owners(saved: tuple) -> set[int]:
+    """The ids of the arrays owning the memory of the saved arrays (alive since forward, so an
+    id recorded then names the same array)."""
+    owners = set()
+    for s in saved:
+        base = getattr(s, "base", saved)  # `saved`: not an array
+        if base is not saved:
+            owners.add(id(s) if base is None else id(base))
+    return owners
 
 
 class DeviceError(RuntimeError):
@@ -417,9 +434,8 @@ def _run_backward(roots: list, seeds: list, retain_graph: bool, accumulate: bool
             continue
         if ctx.freed:
             raise RuntimeError(_SECOND_BACKWARD)
-        for counter, version, shape in ctx.versions:
-            if counter.value != version:
-                raise RuntimeError(_changed_in_place(ctx, shape, version, counter.value))
+        if ctx.versions:
+            _check_versions(ctx)
         input_grads = ctx.function.backward(ctx, grad)
         if not isinstance(input_grads, tuple):
             input_grads = (input_grads,)

@@ -246,15 +246,16 @@ def _scatter(kernels: Any, grad: Any, taps: Taps, axis: int) -> Any:
 
 
 class Linear(Function):
-    """y = x W^T + b over the last dim of x; one node instead of a transpose, matmul and add."""
+    """y = x W^T + b over the last dim of x; one node instead of a transpose, matmul and add.
+    Leading dims are flattened into rows: one GEMM, where a batched matmul would loop."""
 
     @staticmethod
     def forward(ctx, x, weight, bias=None):
         ctx.save_for_backward(x, weight)
-        out = kernels_for(ctx.xp).matmul(x, weight.T)
+        out = kernels_for(ctx.xp).matmul(x.reshape(-1, x.shape[-1]), weight.T)
         if bias is not None:
             out += bias
-        return out
+        return out.reshape(*x.shape[:-1], weight.shape[0])
 
     @staticmethod
     def backward(ctx, grad):
@@ -262,7 +263,7 @@ class Linear(Function):
         matmul = kernels_for(ctx.xp).matmul
         needs_x, needs_w, needs_b = ctx.needs_input_grad
         rows = grad.reshape(-1, grad.shape[-1])
-        grad_x = matmul(grad, weight) if needs_x else None
+        grad_x = matmul(rows, weight).reshape(x.shape) if needs_x else None
         grad_w = matmul(rows.T, x.reshape(-1, x.shape[-1])) if needs_w else None
         grad_b = rows.sum(axis=0) if needs_b else None
         return grad_x, grad_w, grad_b
