@@ -1,4 +1,5 @@
-"""What several test files share besides fixtures: the backends under test, and layouts.
+"""What several test files share besides fixtures: the backends under test, layouts, and
+the check that an error says what was wrong.
 
 Tests take a backend through a fixture of conftest.py: `backend` (every backend) or
 `host_backend` (those whose arrays live in host memory). The kernel tests, which call a
@@ -7,7 +8,9 @@ backend's kernels directly, load theirs with `backend_under_test`.
 
 from __future__ import annotations
 
+import contextlib
 import os
+from collections.abc import Iterator, Sequence
 from typing import Any, NoReturn
 
 import numpy as np
@@ -60,3 +63,16 @@ def channels_last(x: np.ndarray) -> np.ndarray:
     convolutions return."""
     moved = np.ascontiguousarray(np.moveaxis(x, 1, -1))
     return np.moveaxis(moved, -1, 1)
+
+
+@contextlib.contextmanager
+def raises_saying(error: type[BaseException] | tuple[type[BaseException], ...],
+                  details: Sequence[str], starts: str = "") -> Iterator[Any]:
+    """`pytest.raises(error)` whose message also starts with `starts` (e.g. the function's
+    name, "pad:") and holds every string of `details`."""
+    with pytest.raises(error) as info:
+        yield info
+    message = str(info.value)
+    assert message.startswith(starts), message
+    for detail in details:
+        assert detail in message, f"{detail!r} missing from {message!r}"

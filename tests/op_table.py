@@ -1,18 +1,14 @@
 """The op tables' harness: the case type, the gradient check and the PyTorch comparison.
 
-tests/test_ops.py, tests/test_conv_pool.py and tests/test_losses_norm.py each hold a table of
-`OpCase`s. A case is a function `fn(lib, *tensors, **params)` written once against the
-PyTorch-shaped API, so that the same code runs with minigrad and with PyTorch (`lib` is
-minigrad or torch, or their `nn.functional`: each table says which), and a strategy that draws
-`(inputs, params)`: `inputs` a tuple of float64 arrays, each a differentiable input of the op;
+Test modules (tests/test_ops.py, tests/test_conv_pool.py, tests/test_activations.py, ...) each
+hold a table of `OpCase`s. A case is a function `fn(lib, *tensors, **params)` written once
+against the PyTorch-shaped API, so that the same code runs with minigrad and with PyTorch (`lib`
+is minigrad or torch, or their `nn.functional`: each table says which), and a strategy that
+draws `(inputs, params)`: `inputs` a tuple of float64 arrays, each a differentiable input of the op;
 `params` everything else (dims, indices, integer targets, running statistics, flags).
 
-A table's tests are these checks, one call each, e.g.
-
-    @over(CASES)
-    @given(data=st.data())
-    def test_gradient_matches_finite_differences(case, data):
-        check_gradient(case, data, mg)
+A test module lists its cases and calls `op_tests` at module level, which defines its three
+parametrized tests there, one call of a check each:
 
 - `check_gradient`: gradcheck in float64 (central differences), with a drawn upstream seed;
 - `check_against_pytorch`: the forward value and every input gradient against PyTorch's, in
@@ -23,7 +19,8 @@ A table's tests are these checks, one call each, e.g.
 - `check_no_graph`: under no_grad the op builds no graph.
 
 `backend` (a backend's name, or None for the active one) runs minigrad's side in
-`with mg.backend(backend):`.
+`with mg.backend(backend):`. The checks serve tests of their own too (a case under a
+monkeypatch, on the stand-in GPU).
 """
 
 from __future__ import annotations
@@ -35,6 +32,7 @@ from typing import Any
 
 import numpy as np
 import pytest
+from hypothesis import given
 from hypothesis import strategies as st
 
 import minigrad as mg
@@ -112,6 +110,56 @@ def check_no_graph(case: OpCase, data: st.DataObject, lib: Any) -> None:
     with mg.no_grad():
         out = case.fn(lib, *[mg.tensor(x, requires_grad=True) for x in inputs], **params)
     assert not out.requires_grad and out.grad_fn is None
+
+
+# ------------------------------------------------------------------------------ the tests
+
+
+def op_tests(cases: Sequence[OpCase], ours: Any, theirs: Callable[[Any], Any],
+             tolerance: Mapping[str, dict] | Callable[[OpCase], Mapping[str, dict]], *,
+             backend: str = "backend", gradient_backend: str | None = None) -> tuple[Callable, ...]:
+    """The three tests every case gets, parametrized over `cases`; assign them to test_ names
+    in the test module:
+
+        (test_gradient_matches_finite_differences, test_forward_and_backward_match_pytorch,
+         test_no_graph_under_no_grad) = op_tests(CASES, F, lambda torch: torch.nn.functional,
+                                                 PYTORCH_TOLERANCE)
+
+    `ours`: the library the cases run with (minigrad or minigrad.nn.functional); `theirs`: its
+    PyTorch counterpart, given torch. `tolerance`: by dtype, or a function of the case giving
+    that. The PyTorch comparison leaves out the cases marked `pytorch=False` and runs on the
+    backends of the fixture `backend` names ("backend" or "host_backend"); the gradient check
+    on those of `gradient_backend`, or where that is None on the active backend. A module adds
+    marks or settings to a test by wrapping it, e.g. `test_x = settings(...)(test_x)`."""
+    tolerance_of = tolerance if callable(tolerance) else lambda case: tolerance
+
+    # A test on a backend fixture: usefixtures parametrizes it by the fixture's backends, and
+    # getfixturevalue reads the one it runs on.
+    @over(cases)
+    @given(data=st.data())
+    def gradient_matches_finite_differences(request, case, data):
+        on_backend = request.getfixturevalue(gradient_backend) if gradient_backend else None
+        check_gradient(case, data, ours, on_backend)
+
+    if gradient_backend:
+        gradient_matches_finite_differences = pytest.mark.usefixtures(gradient_backend)(
+            gradient_matches_finite_differences)
+
+    @pytest.mark.usefixtures(backend)
+    @pytest.mark.parametrize("dtype", DTYPES)
+    @over([case for case in cases if case.pytorch])
+    @given(data=st.data())
+    def forward_and_backward_match_pytorch(torch, request, case, dtype, data):
+        check_against_pytorch(torch, case, data, dtype, (ours, theirs(torch)), tolerance_of(case),
+                              request.getfixturevalue(backend))
+
+    @over(cases)
+    @given(data=st.data())
+    def no_graph_under_no_grad(case, data):
+        check_no_graph(case, data, ours)
+
+    return (gradient_matches_finite_differences, forward_and_backward_match_pytorch,
+            no_graph_under_no_grad)
 
 
 # ------------------------------------------------------------------------ the PyTorch oracle

@@ -13,10 +13,9 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
-from hypothesis import given
 from hypothesis import strategies as st
 from layer_table import LayerCase, layer_tests
-from op_table import DTYPES, OpCase, check_against_pytorch, check_gradient, check_no_graph, over
+from op_table import DTYPES, OpCase, op_tests
 
 import minigrad as mg
 import minigrad.nn.functional as F
@@ -85,23 +84,9 @@ CASES = [
 # ---------------------------------------------------------------- gradients and the PyTorch oracle
 
 
-@over(CASES)
-@given(data=st.data())
-def test_gradient_matches_finite_differences(case, data):
-    check_gradient(case, data, mg)
-
-
-@pytest.mark.parametrize("dtype", DTYPES)
-@over(CASES)
-@given(data=st.data())
-def test_forward_and_backward_match_pytorch(torch, case, host_backend, dtype, data):
-    check_against_pytorch(torch, case, data, dtype, (mg, torch), PYTORCH_TOLERANCE, host_backend)
-
-
-@over(CASES)
-@given(data=st.data())
-def test_no_graph_under_no_grad(case, data):
-    check_no_graph(case, data, mg)
+(test_gradient_matches_finite_differences, test_forward_and_backward_match_pytorch,
+ test_no_graph_under_no_grad) = op_tests(CASES, mg, lambda torch: torch, PYTORCH_TOLERANCE,
+                                         backend="host_backend")
 
 
 # ------------------------------------------------------------------------ kinks and extremes

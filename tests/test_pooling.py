@@ -21,14 +21,7 @@ from helpers import skip_or_fail
 from hypothesis import assume, given, settings
 from hypothesis import strategies as st
 from layer_table import LayerCase, layer_tests
-from op_table import (
-    DTYPES,
-    OpCase,
-    check_against_pytorch,
-    check_gradient,
-    check_no_graph,
-    over,
-)
+from op_table import DTYPES, OpCase, check_against_pytorch, check_gradient, op_tests, over
 
 import minigrad as mg
 import minigrad.nn.functional as F
@@ -136,24 +129,10 @@ CASES = [
 ]
 
 
-@over(CASES)
-@given(data=st.data())
-def test_gradient_matches_finite_differences(case, data):
-    check_gradient(case, data, F)  # the math, on the default backend; both meet PyTorch below
-
-
-@pytest.mark.parametrize("dtype", DTYPES)
-@over(CASES)
-@given(data=st.data())
-def test_forward_and_backward_match_pytorch(torch, case, host_backend, dtype, data):
-    check_against_pytorch(torch, case, data, dtype, (F, torch.nn.functional), PYTORCH_TOLERANCE,
-                          host_backend)
-
-
-@over(CASES)
-@given(data=st.data())
-def test_no_graph_under_no_grad(case, data):
-    check_no_graph(case, data, F)
+# The gradient check: the math, on the default backend; both host backends meet PyTorch
+(test_gradient_matches_finite_differences, test_forward_and_backward_match_pytorch,
+ test_no_graph_under_no_grad) = op_tests(CASES, F, lambda torch: torch.nn.functional,
+                                         PYTORCH_TOLERANCE, backend="host_backend")
 
 
 @given(data=st.data())

@@ -16,17 +16,9 @@ import re
 
 import numpy as np
 import pytest
-from hypothesis import given, settings
+from hypothesis import settings
 from hypothesis import strategies as st
-from op_table import (
-    DTYPES,
-    OpCase,
-    check_against_pytorch,
-    check_gradient,
-    check_no_graph,
-    compare_with_pytorch,
-    over,
-)
+from op_table import OpCase, compare_with_pytorch, op_tests
 
 import minigrad as mg
 from minigrad.testing.strategies import arrays, broadcastable_shapes, distinct_arrays, shapes
@@ -341,26 +333,12 @@ SUMS = {"norm", "norm_positional", "cumsum", "bmm",
 # ------------------------------------------------------------------------------ the table's tests
 
 
-@over(CASES)
-@given(data=st.data())
-def test_gradient_matches_finite_differences(case, data):
-    check_gradient(case, data, mg)
-
-
+(test_gradient_matches_finite_differences, test_forward_and_backward_match_pytorch,
+ test_no_graph_under_no_grad) = op_tests(
+    CASES, mg, lambda torch: torch, lambda case: SUMS_TOLERANCE if case.name in SUMS else TOLERANCE)
 # Each case runs here 4 times (2 dtypes, 2 host backends): half the profile's examples each
-@pytest.mark.parametrize("dtype", DTYPES)
-@over(CASES)
-@settings(max_examples=max(1, settings.default.max_examples // 2))
-@given(data=st.data())
-def test_forward_and_backward_match_pytorch(torch, case, backend, dtype, data):
-    tolerance = SUMS_TOLERANCE if case.name in SUMS else TOLERANCE
-    check_against_pytorch(torch, case, data, dtype, (mg, torch), tolerance, backend)
-
-
-@over(CASES)
-@given(data=st.data())
-def test_no_graph_under_no_grad(case, data):
-    check_no_graph(case, data, mg)
+half_the_examples = settings(max_examples=max(1, settings.default.max_examples // 2))
+test_forward_and_backward_match_pytorch = half_the_examples(test_forward_and_backward_match_pytorch)
 
 
 @pytest.mark.parametrize("equation", [e for group in EINSUM_GROUPS.values() for e in group]

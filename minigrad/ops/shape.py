@@ -397,9 +397,11 @@ def stack(tensors: Any, dim: int = 0) -> Tensor:
 
 def pad(a: Tensor, pad: Any, mode: str = "constant", value: float = 0.0) -> Tensor:
     """PyTorch's F.pad: `pad` lists (before, after) pairs starting from the last dim; a
-    negative width crops that side instead, as PyTorch, down to an empty dim at most."""
-    if mode != "constant":
-        raise ValueError(f"pad: mode {mode!r} is not supported; only 'constant'")
+    negative width crops that side instead, as PyTorch, down to an empty dim at most. Modes
+    'reflect', 'replicate' and 'circular' fill the border from the input itself."""
+    if mode not in PAD_MODES:
+        raise ValueError(f"pad: mode must be one of {', '.join(map(repr, PAD_MODES))}, got "
+                         f"{mode!r}")
     pad = tuple(int(p) for p in pad)
     if len(pad) % 2:
         raise ValueError(f"pad: expected (before, after) pairs, an even number of widths, got "
@@ -409,6 +411,8 @@ def pad(a: Tensor, pad: Any, mode: str = "constant", value: float = 0.0) -> Tens
                          f"{a.shape}: at most one pair per dim")
     pairs = [(pad[i], pad[i + 1]) for i in range(0, len(pad), 2)]
     widths = [(0, 0)] * (a.ndim - len(pairs)) + pairs[::-1]
+    if mode != "constant":
+        return _pad_from_input(a, pad, widths, mode, value)
     window = []
     for dim, ((before, after), n) in enumerate(zip(widths, a.shape)):
         kept = n + min(before, 0) + min(after, 0)
@@ -420,6 +424,43 @@ def pad(a: Tensor, pad: Any, mode: str = "constant", value: float = 0.0) -> Tens
         a = get_item(a, tuple(window))
     widths = tuple((max(before, 0), max(after, 0)) for before, after in widths)
     return Pad.apply(a, widths=widths, value=value)
+
+
+PAD_MODES = ("constant", "reflect", "replicate", "circular")
+
+
+def _pad_from_input(a: Tensor, pad: tuple, widths: list, mode: str, value: float) -> Tensor:
+    """Reflect, replicate or wrap around: each padded dim is an index_select of the input
+    with an index map (so its gradient adds up at the positions each border copied)."""
+    from minigrad.ops.indexing import index_select  # indexing imports this module
+
+    if value:
+        raise ValueError(f"pad: mode {mode!r} takes no value, got value={value}")
+    original = a
+    padded = len(pad) // 2
+    if not 1 <= padded <= 3 or a.ndim not in (padded + 1, padded + 2):
+        raise ValueError(f"pad: mode {mode!r} pads the last k = 1, 2 or 3 dims of an input of "
+                         f"k + 1 or k + 2 dims (as PyTorch), got padding {pad} for input "
+                         f"{a.shape}")
+    for dim, ((before, after), n) in enumerate(zip(widths, a.shape)):
+        if not before and not after:
+            continue
+        limit = n - 1 if mode == "reflect" else n if mode == "circular" else None
+        if before < 0 or after < 0 or (limit is not None and max(before, after) > limit):
+            raise ValueError(f"pad: mode {mode!r} needs widths from 0 to {limit} for dim {dim} "
+                             f"of size {n} (input {a.shape}), got padding {pad}")
+        if n == 0:
+            raise ValueError(f"pad: mode {mode!r} cannot pad the empty dim {dim} of {a.shape}")
+        positions = np.arange(-before, n + after)
+        if mode == "reflect":
+            positions = np.abs(positions)
+            positions = np.where(positions > n - 1, 2 * (n - 1) - positions, positions)
+        elif mode == "replicate":
+            positions = positions.clip(0, n - 1)
+        else:
+            positions = positions % n
+        a = index_select(a, dim, positions)
+    return a if a is not original else clone(a)  # all widths 0: still a new tensor
 
 
 # --------------------------------------------------------------- splitting, copying, repeating
