@@ -228,7 +228,9 @@ def test_mixing_devices_raises_a_clear_error():
 NUMBA_KERNELS = ["_relu", "_relu_backward", "_transpose_images", "_input_spectra",
                  "_output_blocks", "_output_grad_spectra", "_col2im",
                  "_maxpool_forward", "_maxpool_backward", "_avgpool_forward", "_avgpool_backward",
-                 "_batch_norm_stats", "_batch_norm_apply", "_batch_norm_backward"]
+                 "_batch_norm_stats", "_batch_norm_apply", "_batch_norm_backward",
+                 "_group_norm_forward", "_group_norm_backward", "_group_norm_forward_nhwc",
+                 "_group_norm_backward_nhwc"]
 NUMBA_MODULES = ["minigrad.backends.numba_backend", "minigrad.backends.winograd"]
 
 
@@ -606,6 +608,107 @@ def test_batch_norm_kernels_match_the_reference(source, training, weighted, dtyp
         assert (ours is None) == (theirs is None)
         if ours is not None:
             np.testing.assert_allclose(ours, theirs, **tolerance)
+
+
+def group_norm_layout(x: np.ndarray, source: str) -> np.ndarray:
+    """`layout_of` for any rank >= 2."""
+    if source == "sliced":
+        return np.concatenate([x, x], axis=-1)[..., ::2]
+    if source == "channels_last":
+        return np.moveaxis(np.ascontiguousarray(np.moveaxis(x, 1, -1)), -1, 1)
+    return x
+
+
+# (shape, groups): one group, one channel per group, no spatial extent, 3-D and 5-D input, and
+# 527 pixels: partial sums of a head and two blocks of 256 values (rows), or of 64 pixels
+GROUP_NORM_SHAPES = [((4, 6, 5, 3), 3), ((3, 6, 4, 5), 1), ((2, 6, 3, 7), 6), ((5, 12, 1, 1), 4),
+                     ((3, 8), 2), ((2, 8, 9), 2), ((2, 4, 3, 2, 3), 2), ((2, 4, 17, 31), 2)]
+
+
+@pytest.mark.parametrize("shape, groups", GROUP_NORM_SHAPES)
+@pytest.mark.parametrize("weighted", [True, False])
+@pytest.mark.parametrize("source", ["nchw", "sliced", "channels_last"])
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+def test_group_norm_kernels_match_the_reference(shape, groups, source, weighted, dtype):
+    """The compiled rows (C order, copies of other layouts) and channels-last blocks agree
+    with the reference on the statistics, the output (channels-last input stays channels-last)
+    and all three gradients, with and without d x."""
+    rng = np.random.default_rng(0)
+    x = group_norm_layout((rng.standard_normal(shape) * 3 + 1).astype(dtype), source)
+    grad = group_norm_layout(rng.standard_normal(shape).astype(dtype), source)
+    weight, bias = (rng.standard_normal((2, shape[1])).astype(dtype) if weighted
+                    else (None, None))
+    numba, reference = load("numba"), load("numpy")
+    tolerance = {"rtol": 1e-5, "atol": 1e-5} if dtype == np.float32 else {"rtol": 1e-11}
+    out, mean, invstd = numba.group_norm_forward(x, weight, bias, groups, 1e-5)
+    expected = reference.group_norm_forward(x, weight, bias, groups, 1e-5)
+    np.testing.assert_allclose(out, expected[0], **tolerance)
+    assert out.dtype == dtype
+    if source == "channels_last":
+        assert np.moveaxis(out, 1, -1).flags.c_contiguous
+    for ours, theirs in zip((mean, invstd), expected[1:]):
+        assert ours.dtype == np.float64 and ours.shape == (shape[0], groups)
+        # the reference rounds float32 statistics to float32
+        np.testing.assert_allclose(ours, theirs, rtol=1e-6 if dtype == np.float32 else 1e-12)
+    for needs in (True, weighted, weighted), (False, weighted, True):
+        ours = numba.group_norm_backward(grad, x, weight, mean, invstd, groups, needs)
+        theirs = reference.group_norm_backward(grad, x, weight, *expected[1:], groups, needs)
+        for name, a, b, needed in zip(("x", "weight", "bias"), ours, theirs, needs):
+            assert (a is None) == (b is None) == (not needed), name
+            if a is not None:
+                assert a.dtype == dtype and a.shape == b.shape, name
+                np.testing.assert_allclose(a, b, **tolerance, err_msg=name)
+
+
+@pytest.mark.parametrize("x_source, grad_source", [("channels_last", "nchw"),
+                                                    ("nchw", "channels_last"),
+                                                    ("channels_last", "sliced")])
+def test_group_norm_backward_takes_a_gradient_in_another_layout(x_source, grad_source):
+    rng = np.random.default_rng(1)
+    x = layout_of(rng.standard_normal((3, 6, 5, 4)), x_source)
+    grad = layout_of(rng.standard_normal(x.shape), grad_source)
+    numba, reference = load("numba"), load("numpy")
+    _, mean, invstd = numba.group_norm_forward(x, None, None, 2, 1e-5)
+    _, *stats = reference.group_norm_forward(x, None, None, 2, 1e-5)
+    needs = (True, False, False)
+    np.testing.assert_allclose(
+        numba.group_norm_backward(grad, x, None, mean, invstd, 2, needs)[0],
+        reference.group_norm_backward(np.ascontiguousarray(grad), x, None, *stats, 2, needs)[0],
+        rtol=1e-11)
+
+
+@pytest.mark.parametrize("source", ["nchw", "channels_last"])
+@pytest.mark.parametrize("workers", [2, 3])
+def test_group_norm_split_over_workers_is_the_serial_result(monkeypatch, source, workers):
+    """Rows (5 samples * 3 groups) or samples split into uneven parts, each run once, give
+    exactly the serial kernels' numbers."""
+    from minigrad.backends.numba_backend import NumbaBackend
+
+    rng = np.random.default_rng(workers)
+    x = layout_of(rng.standard_normal((5, 6, 4, 3)).astype(np.float32), source)
+    grad = layout_of(rng.standard_normal(x.shape).astype(np.float32), source)
+    weight, bias = rng.standard_normal((2, 6)).astype(np.float32)
+    serial, split = NumbaBackend(1), NumbaBackend(workers)
+    monkeypatch.setattr(split, "SPLIT_NORM_ELEMENTS", 1)
+    spans = []
+    in_parts = split.workers.in_parts
+
+    def spy(work, parts):
+        spans.extend(parts)
+        return in_parts(work, parts)
+
+    monkeypatch.setattr(split.workers, "in_parts", spy)
+    forward = split.group_norm_forward(x, weight, bias, 3, 1e-5)
+    units = 5 if source == "channels_last" else 15  # samples, or (sample, group) rows
+    spans.sort()  # several parts that tile the rows or samples
+    assert len(spans) > 1 and spans[0][0] == 0 and spans[-1][1] == units, spans
+    assert all(before[1] == after[0] for before, after in zip(spans, spans[1:])), spans
+    for ours, theirs in zip(forward, serial.group_norm_forward(x, weight, bias, 3, 1e-5)):
+        np.testing.assert_array_equal(ours, theirs)
+    backward = (x, weight, *forward[1:], 3, (True, True, True))
+    for ours, theirs in zip(split.group_norm_backward(grad, *backward),
+                            serial.group_norm_backward(grad, *backward)):
+        np.testing.assert_array_equal(ours, theirs)
 
 
 def test_no_module_above_the_backends_imports_a_device_library():

@@ -129,5 +129,18 @@ class Backend:
         """(d x, d weight, d bias) of `layer_norm_forward`, None where `needs` says so."""
         raise NotImplementedError
 
+    def group_norm_forward(self, x: Array, weight: Array | None, bias: Array | None,
+                           num_groups: int, eps: float) -> tuple[Array, Array, Array]:
+        """(out, mean, invstd): each sample's num_groups groups of C / num_groups channels of
+        (N, C, ...) x normalised over their channels and other dims (biased variance), then a
+        per-channel weight * xhat + bias (None: 1 and 0); mean and invstd float64 (N, G)."""
+        raise NotImplementedError
+
+    def group_norm_backward(self, grad: Array, x: Array, weight: Array | None, mean: Array,
+                            invstd: Array, num_groups: int, needs: tuple[bool, bool, bool]
+                            ) -> tuple[Array | None, ...]:
+        """(d x, d weight, d bias) of `group_norm_forward`, None where `needs` says so."""
+        raise NotImplementedError
+
     def __repr__(self) -> str:
         return f"<minigrad {self.name} backend>"

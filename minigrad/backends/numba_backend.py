@@ -8,11 +8,15 @@
   backward kernels are gathers (each input pixel sums its windows), so they need no zero-fill.
 - ReLU, the NCHW-to-channels-last transpose, erf, and batch norm over channels-last rows (two
   passes for the statistics, one for the output, two for the backward): compiled loops.
+- Group norm in the input's layout, C order (by rows, one per sample and group) or
+  channels-last (by blocks, one per sample), each row or block in cache for all of its passes:
+  compiled loops.
 - Large 2-D matmuls split by rows.
 
 Every convolution, pooling call and large matmul is cut into parts that the calling thread and
-the worker threads take one at a time (numba_workers.py); kernels of a few hundred microseconds
-(batch norm, ReLU) stay on the calling thread, where a hand-off would cost more than it saves.
+the worker threads take one at a time (numba_workers.py), and so is group norm on large
+enough data; kernels of a few hundred microseconds (batch norm, ReLU, small group norms) stay on
+the calling thread, where a hand-off would cost more than it saves.
 Everything else is the reference's (numpy_backend.py). The loops are serial `@njit(cache=True,
 nogil=True)` kernels: they compile on first use for each dtype (about a second each, cold) and
 load from Numba's on-disk cache in later processes. `warmup()` compiles the float32 kernels.
@@ -302,6 +306,76 @@ class NumbaBackend(NumpyBackend):
                 sum_grad_xhat if needs_w else None,
                 sum_grad if needs_b else None)
 
+    # Group norm, compiled in x's memory layout: C order as rows (N * G, C/G, S), one per
+    # sample and group, each in cache for all of its passes; channels-last (what the conv layers
+    # return) as blocks (N, S, C), one per sample, the inner loops along whole channel vectors.
+    # Any other layout is copied into C order. Parts of the rows or samples go to the threads
+    # from SPLIT_NORM_ELEMENTS on: below it the hand-off (0.1 to 0.2 ms on a shared 2-core VM,
+    # where two threads ran these kernels only about 1.3 times as fast as one) costs more.
+    SPLIT_NORM_ELEMENTS = 1 << 20
+
+    def group_norm_forward(self, x, weight, bias, num_groups, eps):
+        """Per row or block: the mean and the biased variance by two passes (no cancellation),
+        then (x - mean) * (invstd * weight) + bias in one."""
+        if x.size == 0 or x.dtype not in (np.float32, np.float64):
+            return super().group_norm_forward(x, weight, bias, num_groups, eps)
+        n, channels = x.shape[:2]
+        weight, bias = _channel_vectors(weight, bias, channels, x.dtype)
+        mean, invstd = np.empty((n, num_groups)), np.empty((n, num_groups))
+        eps = float(eps)  # one compiled signature
+        if _per_sample(x):
+            blocks = _rows(x).reshape(n, -1, channels)
+            out = np.empty_like(blocks)
+            self._norm_parts(_group_norm_forward_nhwc, n, x.size, blocks, weight, bias,
+                             num_groups, eps, out, mean, invstd)
+            return _unrows(out, x.shape), mean, invstd
+        rows = np.ascontiguousarray(x).reshape(n * num_groups, channels // num_groups, -1)
+        out = np.empty_like(rows)
+        self._norm_parts(_group_norm_forward, len(rows), x.size, rows, weight, bias, num_groups,
+                         eps, out, mean.reshape(-1), invstd.reshape(-1))
+        return out.reshape(x.shape), mean, invstd
+
+    def group_norm_backward(self, grad, x, weight, mean, invstd, num_groups, needs):
+        """Per row or block: the sums of grad and grad * xhat per channel in one pass, then,
+        if needed, d x in a second. `grad` is brought to x's layout (free when it
+        is in it already, as when both come from conv layers)."""
+        if x.size == 0 or x.dtype not in (np.float32, np.float64):
+            return super().group_norm_backward(grad, x, weight, mean, invstd, num_groups, needs)
+        n, channels = x.shape[:2]
+        needs_x, needs_w, needs_b = needs
+        weight, _ = _channel_vectors(weight, None, channels, x.dtype)
+        grad = grad.astype(x.dtype, copy=False)
+        sums = np.empty((2, n, channels))  # sum(grad), sum(grad * xhat) per sample and channel
+        if _per_sample(x):
+            blocks = _rows(x).reshape(n, -1, channels)
+            grad_x = np.empty_like(blocks) if needs_x else None
+            self._norm_parts(_group_norm_backward_nhwc, n, x.size, self._blocks(grad), blocks,
+                             weight, num_groups, mean, invstd, grad_x, sums)
+            grad_x = _unrows(grad_x, x.shape) if needs_x else None
+        else:
+            rows = np.ascontiguousarray(x).reshape(n * num_groups, channels // num_groups, -1)
+            grad_x = np.empty_like(rows) if needs_x else None
+            self._norm_parts(_group_norm_backward, len(rows), x.size,
+                             np.ascontiguousarray(grad).reshape(rows.shape), rows, weight,
+                             num_groups, mean.reshape(-1), invstd.reshape(-1), grad_x, sums)
+            grad_x = grad_x.reshape(x.shape) if needs_x else None
+        return (grad_x, sums[1].sum(axis=0).astype(x.dtype) if needs_w else None,
+                sums[0].sum(axis=0).astype(x.dtype) if needs_b else None)
+
+    def _norm_parts(self, kernel, count: int, size: int, *args) -> None:
+        """kernel(*args, start, stop) over `count` rows or samples of `size` elements in all:
+        on the calling thread alone for small data, else in parts for the threads (a few per
+        thread, so that a thread slowed by another process takes fewer)."""
+        parts = 1 if size < self.SPLIT_NORM_ELEMENTS else min(count, 4 * self.workers.count)
+        self.workers.in_parts(lambda span: kernel(*args, *span), ranges(count, parts))
+
+    def _blocks(self, a):
+        """(N, S, C) blocks of (N, C, ...) a's values in channels-last memory: free when a is
+        channels-last already, one compiled transpose for other 4-D data."""
+        if a.ndim == 4:
+            a = self.channels_last(a)
+        return np.ascontiguousarray(_rows(a)).reshape(a.shape[0], -1, a.shape[1])
+
     def warmup(self) -> None:
         """Compile (or load from the cache) the float32 kernels on a tiny problem."""
         x = np.ones((1, 8, 4, 4), np.float32)
@@ -321,10 +395,30 @@ class NumbaBackend(NumpyBackend):
         mean, var = self.batch_norm_stats(x)
         out = self.batch_norm_forward(x, None, None, mean, var, 1e-5)
         self.batch_norm_backward(out, x, None, mean, var, 1e-5, True, (True, True, True))
+        for images in x, np.ascontiguousarray(x):  # channels-last blocks, then C-order rows
+            out, mean, invstd = self.group_norm_forward(images, None, None, 2, 1e-5)
+            for needs in (True, True, True), (False, True, True):
+                self.group_norm_backward(out, images, None, mean, invstd, 2, needs)
 
 
 def create() -> NumbaBackend:
     return NumbaBackend(worker_count())
+
+
+def _channel_vectors(weight, bias, channels, dtype):
+    """A group norm's weight and bias as contiguous (C,) vectors of x's dtype (one compiled
+    signature): ones and zeros for None."""
+    weight = np.ones(channels, dtype) if weight is None else np.ascontiguousarray(weight, dtype)
+    bias = np.zeros(channels, dtype) if bias is None else np.ascontiguousarray(bias, dtype)
+    return weight, bias
+
+
+def _per_sample(x) -> bool:
+    """Whether group norm takes x as channels-last blocks (N, S, C): for channels-last memory,
+    and for C-order data without spatial extent (the same memory), whose C-order rows would
+    hold one value per channel."""
+    spatial = x.size // (x.shape[0] * x.shape[1])
+    return is_channels_last(x) and (spatial == 1 or not x.flags.c_contiguous)
 
 
 def _rows(x):
@@ -590,3 +684,196 @@ def _batch_norm_backward(grad, rows, mean, invstd, scale, out):
             xhat = (rows[r, ch] - mean[ch]) * invstd[ch]
             out[r, ch] = (xhat * minus_mean_grad_xhat[ch] + grad[r, ch] - mean_grad[ch]) * scale[ch]
     return sum_grad, sum_grad_xhat
+
+
+# Group norm. C order: x as rows (N * G, C/G, S), one per sample and group, S the spatial size;
+# channels-last: x as blocks (N, S, C), one per sample. Every sum (the statistics, the
+# per-channel sums of the backward) adds in float64 partial sums taken in x's dtype over at most
+# 256 values of a row's channel (spread over the vector lanes) or 64 pixels of a block's
+# channels: a handful of roundings per value, as in NumPy's pairwise sum, and twice the values
+# per vector register of float64 sums (1.5 times as fast here). Elementwise passes run in x's
+# dtype. The row kernels are compiled with fastmath "reassoc", so that their sums vectorise
+# (reordered, as a pairwise sum would be); it may also reorder the three terms of d x's sum, but
+# never splits x - mean (reassociation does not distribute products), so nothing cancels.
+
+_PARTIAL = 256  # values per partial sum along a row's channel
+_PARTIAL_PIXELS = 64  # pixels per partial sum of a block's channels
+
+
+@njit(cache=True, nogil=True, fastmath={"reassoc"})
+def _group_norm_forward(rows, weight, bias, groups, eps, out, mean, invstd, start, stop):
+    """Rows start..stop of (N * G, C/G, S) x (each in cache for all three passes): the mean and
+    the biased variance by two passes (no cancellation), then (x - mean) * (invstd * weight)
+    + bias. A channel's S values are summed in a head of S % 256 values, then blocks of 256."""
+    per_group, size = rows.shape[1], rows.shape[2]
+    count = per_group * size
+    head = size % _PARTIAL
+    same = rows.dtype.type
+    for r in range(start, stop):
+        total = 0.0
+        for c in range(per_group):
+            part = same(0)
+            for k in range(head):
+                part += rows[r, c, k]
+            total += part
+            for block in range(head, size, _PARTIAL):
+                part = same(0)
+                for k in range(_PARTIAL):
+                    part += rows[r, c, block + k]
+                total += part
+        m = total / count
+        centre = same(m)
+        squares = 0.0
+        for c in range(per_group):
+            part = same(0)
+            for k in range(head):
+                d = rows[r, c, k] - centre
+                part += d * d
+            squares += part
+            for block in range(head, size, _PARTIAL):
+                part = same(0)
+                for k in range(_PARTIAL):
+                    d = rows[r, c, block + k] - centre
+                    part += d * d
+                squares += part
+        istd = 1.0 / np.sqrt(squares / count + eps)
+        mean[r], invstd[r] = m, istd
+        first = (r % groups) * per_group
+        for c in range(per_group):
+            scale, shift = same(istd * weight[first + c]), bias[first + c]
+            for k in range(size):
+                out[r, c, k] = (rows[r, c, k] - centre) * scale + shift
+
+
+@njit(cache=True, nogil=True, fastmath={"reassoc"})
+def _group_norm_backward(grad, rows, weight, groups, mean, invstd, out, sums, start, stop):
+    """Rows start..stop of (N * G, C/G, S) x: per channel, sum(grad) and sum(grad * xhat)
+    (into `sums`, (2, N, C)); then, unless `out` is None, d x = (w invstd) grad
+    - (x - mean) invstd^2 mean(w grad xhat) - invstd mean(w grad), the means over the row."""
+    per_group, size = rows.shape[1], rows.shape[2]
+    count = per_group * size
+    head = size % _PARTIAL
+    same = rows.dtype.type
+    for r in range(start, stop):
+        n, first = r // groups, (r % groups) * per_group
+        m, istd = mean[r], invstd[r]
+        centre = same(m)
+        sum_wg = 0.0
+        sum_wgx = 0.0
+        for c in range(per_group):
+            part_g, part_gx = same(0), same(0)
+            for k in range(head):
+                part_g += grad[r, c, k]
+                part_gx += grad[r, c, k] * (rows[r, c, k] - centre)
+            sum_g, sum_gx = np.float64(part_g), np.float64(part_gx)
+            for block in range(head, size, _PARTIAL):
+                part_g, part_gx = same(0), same(0)
+                for k in range(_PARTIAL):
+                    part_g += grad[r, c, block + k]
+                    part_gx += grad[r, c, block + k] * (rows[r, c, block + k] - centre)
+                sum_g += part_g
+                sum_gx += part_gx
+            sums[0, n, first + c], sums[1, n, first + c] = sum_g, sum_gx * istd
+            sum_wg += weight[first + c] * sum_g
+            sum_wgx += weight[first + c] * sum_gx * istd
+        if out is None:
+            continue
+        through_var = same(istd * istd * sum_wgx / count)
+        through_mean = same(istd * sum_wg / count)
+        for c in range(per_group):
+            scale = same(weight[first + c] * istd)
+            for k in range(size):
+                out[r, c, k] = (scale * grad[r, c, k] - (rows[r, c, k] - centre) * through_var
+                                - through_mean)
+
+
+@njit(cache=True, nogil=True)
+def _group_norm_forward_nhwc(blocks, weight, bias, groups, eps, out, mean, invstd, start, stop):
+    """Samples start..stop of blocks (N, S, C): per-channel sums of x, then of (x - mean)^2,
+    each gathered per group; then (x - mean) * (invstd * weight) + bias."""
+    _, size, channels = blocks.shape
+    per_group = channels // groups
+    count = size * per_group
+    same = blocks.dtype.type
+    sums = np.empty(channels)
+    part = np.empty(channels, blocks.dtype)
+    centre = np.empty(channels, blocks.dtype)  # each channel's group mean
+    scale = np.empty(channels, blocks.dtype)
+    for n in range(start, stop):
+        sums[:] = 0
+        for pixels in range(0, size, _PARTIAL_PIXELS):
+            part[:] = 0
+            for s in range(pixels, min(pixels + _PARTIAL_PIXELS, size)):
+                for ch in range(channels):
+                    part[ch] += blocks[n, s, ch]
+            sums += part
+        for j in range(groups):
+            group = slice(j * per_group, (j + 1) * per_group)
+            mean[n, j] = sums[group].sum() / count
+            centre[group] = same(mean[n, j])
+        sums[:] = 0
+        for pixels in range(0, size, _PARTIAL_PIXELS):
+            part[:] = 0
+            for s in range(pixels, min(pixels + _PARTIAL_PIXELS, size)):
+                for ch in range(channels):
+                    d = blocks[n, s, ch] - centre[ch]
+                    part[ch] += d * d
+            sums += part
+        for j in range(groups):
+            group = slice(j * per_group, (j + 1) * per_group)
+            invstd[n, j] = 1.0 / np.sqrt(sums[group].sum() / count + eps)
+            for ch in range(j * per_group, (j + 1) * per_group):
+                scale[ch] = same(invstd[n, j] * weight[ch])
+        for s in range(size):
+            for ch in range(channels):
+                out[n, s, ch] = (blocks[n, s, ch] - centre[ch]) * scale[ch] + bias[ch]
+
+
+@njit(cache=True, nogil=True)
+def _group_norm_backward_nhwc(grad, blocks, weight, groups, mean, invstd, out, sums, start,
+                              stop):
+    """Samples start..stop of blocks (N, S, C): per channel, sum(grad) and sum(grad * xhat)
+    (into `sums`, (2, N, C)); then, unless `out` is None, d x as `_group_norm_backward`'s."""
+    _, size, channels = blocks.shape
+    per_group = channels // groups
+    count = size * per_group
+    same = blocks.dtype.type
+    centre = np.empty(channels, blocks.dtype)
+    part_g = np.empty(channels, blocks.dtype)
+    part_gx = np.empty(channels, blocks.dtype)
+    scale = np.empty(channels, blocks.dtype)
+    through_var = np.empty(channels, blocks.dtype)
+    through_mean = np.empty(channels, blocks.dtype)
+    for n in range(start, stop):
+        sum_g, sum_gx = sums[0, n], sums[1, n]
+        for j in range(groups):
+            centre[j * per_group:(j + 1) * per_group] = same(mean[n, j])
+        sum_g[:] = 0
+        sum_gx[:] = 0
+        for pixels in range(0, size, _PARTIAL_PIXELS):
+            part_g[:] = 0
+            part_gx[:] = 0
+            for s in range(pixels, min(pixels + _PARTIAL_PIXELS, size)):
+                for ch in range(channels):
+                    part_g[ch] += grad[n, s, ch]
+                    part_gx[ch] += grad[n, s, ch] * (blocks[n, s, ch] - centre[ch])
+            sum_g += part_g
+            sum_gx += part_gx
+        for j in range(groups):
+            istd = invstd[n, j]
+            sum_wg = 0.0
+            sum_wgx = 0.0
+            for ch in range(j * per_group, (j + 1) * per_group):
+                sum_gx[ch] *= istd
+                sum_wg += weight[ch] * sum_g[ch]
+                sum_wgx += weight[ch] * sum_gx[ch]
+            for ch in range(j * per_group, (j + 1) * per_group):
+                scale[ch] = same(weight[ch] * istd)
+                through_var[ch] = same(istd * istd * sum_wgx / count)
+                through_mean[ch] = same(istd * sum_wg / count)
+        if out is None:
+            continue
+        for s in range(size):
+            for ch in range(channels):
+                out[n, s, ch] = (scale[ch] * grad[n, s, ch] - (blocks[n, s, ch] - centre[ch])
+                                 * through_var[ch] - through_mean[ch])

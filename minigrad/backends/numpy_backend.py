@@ -228,6 +228,66 @@ class NumpyBackend(Backend):
             grad_x = _through_statistics(xhat, grad_xhat, sums, layout.count, invstd)
         return grad_x, grad_w, grad_b
 
+    def group_norm_forward(self, x, weight, bias, num_groups, eps):
+        """Layer norm (no affine) of x seen as (N, G, C/G * prod(*)), then the per-channel
+        affine map, in place on the fresh xhat."""
+        n = x.shape[0]
+        with numpy.errstate(invalid="ignore", divide="ignore"):  # groups of 0 elements: NaN
+            xhat, mean, invstd = self.layer_norm_forward(
+                x.reshape(n, num_groups, x.size // max(n * num_groups, 1)), None, None, 1, eps)
+        out = xhat.reshape(x.shape)
+        if weight is not None:
+            out *= _per_channel(weight, x.ndim)
+        if bias is not None:
+            out += _per_channel(bias, x.ndim)
+        return (out, mean.reshape(n, num_groups).astype(numpy.float64),
+                invstd.reshape(n, num_groups).astype(numpy.float64))
+
+    def group_norm_backward(self, grad, x, weight, mean, invstd, num_groups, needs):
+        """Two sums per (sample, channel) over the other dims, S = sum(grad) and
+        T = sum(grad * xhat), give d bias and d weight (summed over the batch) and, weighted
+        by the channel weights and summed over each group, both means of the gradient through
+        the group statistics: d x = invstd * (w grad - mean(w grad) - xhat * mean(w grad
+        xhat)), assembled without another full-size reduction (as PyTorch's CPU kernel).
+        xhat stays (x - mean) * invstd, never x * invstd - mean * invstd, whose two large
+        terms would cancel for data far from zero."""
+        xp, dtype = self.xp, x.dtype
+        n, channels = x.shape[:2]
+        per_group = channels // num_groups
+        count = x.size // max(n * num_groups, 1)
+        rows = (n, channels, count // max(per_group, 1))  # (N, C, prod(*))
+        # x - mean: xhat / invstd, fresh, (N, G, count)
+        centered = x.reshape(n, num_groups, count) - mean[:, :, None].astype(dtype)
+        grad_rows, centered_rows = grad.reshape(rows), centered.reshape(rows)
+        # S and T / invstd: a pairwise sum and a BLAS dot along each row, in x's dtype (PyTorch
+        # sums float32 in float32 too), then float64
+        sum_grad = grad_rows.sum(axis=2).astype(numpy.float64)
+        dots = xp.matmul(grad_rows[:, :, None, :], centered_rows[:, :, :, None])
+        istd = xp.repeat(invstd, per_group, axis=1)  # (N, C)
+        sum_grad_xhat = dots.reshape(n, channels).astype(numpy.float64) * istd
+        needs_x, needs_w, needs_b = needs
+        grad_w = sum_grad_xhat.sum(axis=0).astype(dtype) if needs_w else None
+        grad_b = sum_grad.sum(axis=0).astype(dtype) if needs_b else None
+        if not needs_x:
+            return None, grad_w, grad_b
+        w = xp.ones(channels) if weight is None else weight.astype(numpy.float64)
+        # the group means of w grad and of w grad xhat, (N, G, 1)
+        by_group = (n, num_groups, per_group)
+        mean_g = (sum_grad * w).reshape(by_group).sum(axis=2, keepdims=True) / count
+        mean_gx = (sum_grad_xhat * w).reshape(by_group).sum(axis=2, keepdims=True) / count
+        group_istd = invstd[:, :, None]
+        # d x = (w invstd) grad - (x - mean) invstd^2 mean_gx - invstd mean_g
+        grad_x = grad_rows * (w * istd)[:, :, None].astype(dtype)
+        centered *= (-group_istd * group_istd * mean_gx).astype(dtype)
+        centered -= (group_istd * mean_g).astype(dtype)
+        grad_x += centered.reshape(rows)
+        return grad_x.reshape(x.shape), grad_w, grad_b
+
+
+def _per_channel(vector: Any, ndim: int) -> Any:
+    """A (C,) vector shaped (C, 1, ...) to broadcast along dim 1 of an ndim-D array."""
+    return vector.reshape(-1, *(1,) * (ndim - 2))
+
 
 def create() -> NumpyBackend:
     return NumpyBackend()

@@ -1,5 +1,6 @@
-"""Normalisation ops: batch norm and layer norm, each one Function whose forward and backward
-are backend kernels (the reference's math is in backends/numpy_backend.py).
+"""Normalisation ops: batch norm, layer norm and group norm, each one Function whose forward
+and backward are backend kernels (the reference's math is in backends/numpy_backend.py); and
+local response norm, in array code.
 
 Written as chains of small ops they would keep a dozen full-size intermediates alive for
 backward and walk the data a dozen times; as one Function each saves only its input and the
@@ -61,69 +62,21 @@ class LayerNorm(Function):
 
 
 class GroupNorm(Function):
-    """Group norm of (N, C, *) x: layer norm (no affine) of x seen as (N, G, C/G * prod(*)),
-    the existing kernel, then a per-channel weight and bias.
-
-    Backward needs only two sums per (sample, channel) over the spatial dims, S = sum(grad) and
-    T = sum(grad * xhat): they are d bias and d weight (summed over the batch) and, weighted by
-    the channel weights and summed over each group, the two means of the gradient through the
-    group statistics, d x = invstd * (w grad - mean(w grad) - xhat * mean(w grad xhat)), which
-    is then assembled in a few passes without another full-size reduction (as PyTorch's CPU
-    kernel). xhat is kept as (x - mean) * invstd, never as x * invstd - mean * invstd, whose
-    two large terms would cancel for data far from zero."""
+    """Each sample's groups of C / num_groups channels normalised over their channels and
+    other dims (biased variance), then a per-channel weight and bias; d x goes through the
+    per-group statistics. Backend kernels, like layer norm's."""
 
     @staticmethod
     def forward(ctx, x, weight, bias, num_groups=1, eps=1e-5):
-        n, c = x.shape[:2]
-        ctx.groups = (n, num_groups, x.size // max(n * num_groups, 1))
-        with np.errstate(invalid="ignore", divide="ignore"):  # groups of 0 elements: NaN stats
-            xhat, mean, invstd = kernels_for(ctx.xp).layer_norm_forward(
-                x.reshape(ctx.groups), None, None, 1, eps)
+        ctx.kernels, ctx.num_groups = kernels_for(ctx.xp), num_groups
+        out, mean, invstd = ctx.kernels.group_norm_forward(x, weight, bias, num_groups, eps)
         ctx.save_for_backward(x, weight, mean, invstd)
-        out = xhat.reshape(x.shape)  # a fresh array: the affine map runs in place
-        if weight is not None:
-            out *= _per_channel(weight, x.ndim)
-        if bias is not None:
-            out += _per_channel(bias, x.ndim)
         return out
 
     @staticmethod
     def backward(ctx, grad):
-        x, weight, mean, invstd = ctx.saved_tensors
-        n, groups, count = ctx.groups
-        xp, channels, dtype = ctx.xp, x.shape[1], x.dtype
-        per_group = channels // groups
-        rows = (n, channels, count // max(per_group, 1))  # (N, C, prod(*))
-        centered = x.reshape(ctx.groups) - mean  # xhat / invstd, fresh, (N, G, count)
-        grad_rows, centered_rows = grad.reshape(rows), centered.reshape(rows)
-        # S and T / invstd per (sample, channel): a pairwise sum and a BLAS dot along each
-        # contiguous row, in x's dtype (PyTorch's CPU kernel sums in float32 too), then float64
-        sum_grad = grad_rows.sum(axis=2).astype(np.float64)
-        dots = xp.matmul(grad_rows[:, :, None, :], centered_rows[:, :, :, None])
-        istd = xp.repeat(invstd.reshape(n, groups).astype(np.float64), per_group, axis=1)
-        sum_grad_xhat = dots.reshape(n, channels).astype(np.float64) * istd
-        needs_x, needs_w, needs_b = ctx.needs_input_grad[:3]
-        grad_w = sum_grad_xhat.sum(axis=0).astype(dtype) if needs_w else None
-        grad_b = sum_grad.sum(axis=0).astype(dtype) if needs_b else None
-        if not needs_x:
-            return None, grad_w, grad_b
-        w = xp.ones(channels) if weight is None else weight.astype(np.float64)
-        # the group means of w grad and of w grad xhat, (N, G, 1); istd per group, (N, G, 1)
-        mean_g = (sum_grad * w).reshape(n, groups, per_group).sum(axis=2, keepdims=True) / count
-        mean_gx = ((sum_grad_xhat * w).reshape(n, groups, per_group)
-                   .sum(axis=2, keepdims=True) / count)
-        group_istd = invstd.reshape(n, groups, 1).astype(np.float64)
-        # d x = (w invstd) grad - (x - mean) invstd^2 mean_gx - invstd mean_g
-        grad_x = grad_rows * (w * istd)[:, :, None].astype(dtype)
-        centered *= (-group_istd * group_istd * mean_gx).astype(dtype)
-        centered -= (group_istd * mean_g).astype(dtype)
-        grad_x += centered.reshape(rows)
-        return grad_x.reshape(x.shape), grad_w, grad_b
-
-
-def _per_channel(vector: Any, ndim: int) -> Any:
-    """A (C,) vector shaped (C, 1, ...) to broadcast along dim 1 of an ndim-D array."""
-    return vector.reshape(-1, *(1,) * (ndim - 2))
+        return ctx.kernels.group_norm_backward(grad, *ctx.saved_tensors, ctx.num_groups,
+                                               ctx.needs_input_grad[:3])
 
 
 class LocalResponseNorm(Function):
