@@ -36,19 +36,28 @@ def is_grad_enabled() -> bool:
     return _grad_mode.enabled
 
 
-class set_grad_enabled(contextlib.ContextDecorator):
-    """Turn graph recording on or off: as a context manager or a decorator, nestable."""
+class _Switch(contextlib.ContextDecorator):
+    """Set a per-thread flag (`_state.enabled`) for a block: as a context manager or a
+    decorator, nestable."""
+
+    _state: threading.local
 
     def __init__(self, mode: bool) -> None:
         self.mode = bool(mode)
         self._previous: list[bool] = []  # a stack, so one instance can be re-entered
 
     def __enter__(self) -> None:
-        self._previous.append(_grad_mode.enabled)
-        _grad_mode.enabled = self.mode
+        self._previous.append(self._state.enabled)
+        self._state.enabled = self.mode
 
     def __exit__(self, *exc: object) -> None:
-        _grad_mode.enabled = self._previous.pop()
+        self._state.enabled = self._previous.pop()
+
+
+class set_grad_enabled(_Switch):
+    """Turn graph recording on or off: as a context manager or a decorator, nestable."""
+
+    _state = _grad_mode
 
 
 class no_grad(set_grad_enabled):
@@ -75,19 +84,10 @@ class _AnomalyMode(threading.local):
 _anomaly = _AnomalyMode()
 
 
-class set_detect_anomaly(contextlib.ContextDecorator):
+class set_detect_anomaly(_Switch):
     """Turn anomaly detection on or off: as a context manager or a decorator, nestable."""
 
-    def __init__(self, mode: bool) -> None:
-        self.mode = bool(mode)
-        self._previous: list[bool] = []
-
-    def __enter__(self) -> None:
-        self._previous.append(_anomaly.enabled)
-        _anomaly.enabled = self.mode
-
-    def __exit__(self, *exc: object) -> None:
-        _anomaly.enabled = self._previous.pop()
+    _state = _anomaly
 
 
 class detect_anomaly(set_detect_anomaly):
