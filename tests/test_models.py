@@ -17,9 +17,9 @@ import pytest
 
 import minigrad as mg
 import minigrad.nn.functional as F
-from minigrad.models import SimpleCNN, resnet20
+from minigrad.models import SimpleCNN, lenet5, resnet20
 from minigrad.summary import summary
-from minigrad.testing.torch_models import torch_resnet20, torch_simple_cnn
+from minigrad.testing.torch_models import torch_lenet5, torch_resnet20, torch_simple_cnn
 
 ROOT = Path(__file__).resolve().parent.parent
 LOGITS_TOLERANCE = {"rtol": 1e-4, "atol": 1e-4}  # float32 through ~20 layers
@@ -56,6 +56,7 @@ def count(model: Any) -> int:
 
 def test_parameter_counts(torch):
     assert count(SimpleCNN()) == count(torch_simple_cnn(torch)) == 225_034
+    assert count(lenet5()) == count(torch_lenet5(torch)) == 61_706  # the paper's C1..output
     assert count(resnet20()) == count(torch_resnet20(torch)) == 272_474
     assert count(resnet20(in_channels=1)) == count(torch_resnet20(torch, in_channels=1))
     assert count(resnet20(num_classes=100)) == count(torch_resnet20(torch, num_classes=100))
@@ -65,6 +66,8 @@ def test_parameter_counts(torch):
     (lambda: SimpleCNN(), (4, 1, 28, 28), (4, 10)),
     (lambda: SimpleCNN(num_classes=3), (2, 1, 28, 28), (2, 3)),
     (lambda: resnet20(), (2, 3, 32, 32), (2, 10)),
+    (lambda: lenet5(), (3, 1, 28, 28), (3, 10)),
+    (lambda: lenet5(num_classes=5, in_channels=3), (2, 3, 28, 28), (2, 5)),
     (lambda: resnet20(num_classes=7, in_channels=1), (2, 1, 28, 28), (2, 7)),
 ])
 def test_output_shapes(build, shape, out):
@@ -74,6 +77,7 @@ def test_output_shapes(build, shape, out):
 
 @pytest.mark.parametrize(("ours", "theirs"), [
     (SimpleCNN, torch_simple_cnn),
+    (lenet5, torch_lenet5),
     (resnet20, torch_resnet20),
     (lambda: resnet20(in_channels=1), lambda torch: torch_resnet20(torch, in_channels=1)),
 ])
@@ -102,10 +106,11 @@ def test_resnet_init_is_torchvisions():
 
 @pytest.mark.parametrize(("ours", "theirs", "shape"), [
     (SimpleCNN, torch_simple_cnn, (4, 1, 28, 28)),
+    (lenet5, torch_lenet5, (4, 1, 28, 28)),
     (resnet20, torch_resnet20, (4, 3, 32, 32)),
     (lambda: resnet20(in_channels=1), lambda torch: torch_resnet20(torch, in_channels=1),
      (4, 1, 28, 28)),
-], ids=["simple_cnn", "resnet20", "resnet20_1x28x28"])
+], ids=["simple_cnn", "lenet5", "resnet20", "resnet20_1x28x28"])
 def test_eval_logits_match_torch(torch, rng, backend, ours, theirs, shape):
     reference = randomised(torch, theirs(torch)).eval()
     model = ours().eval().to(backend)  # built on the default backend, which may be cupy

@@ -26,6 +26,26 @@ def torch_simple_cnn(torch: Any, num_classes: int = 10) -> Any:
     return TorchSimpleCNN()
 
 
+def torch_lenet5(torch: Any, num_classes: int = 10, in_channels: int = 1) -> Any:
+    """LeNet-5 as minigrad.models.lenet5 builds it (modernised: see its docstring)."""
+    nn = torch.nn
+
+    class TorchLeNet5(nn.Module):
+        def __init__(self) -> None:
+            super().__init__()
+            self.features = nn.Sequential(
+                nn.Conv2d(in_channels, 6, 5, padding=2), nn.Tanh(), nn.AvgPool2d(2),
+                nn.Conv2d(6, 16, 5), nn.Tanh(), nn.AvgPool2d(2),
+                nn.Conv2d(16, 120, 5), nn.Tanh())
+            self.classifier = nn.Sequential(
+                nn.Flatten(), nn.Linear(120, 84), nn.Tanh(), nn.Linear(84, num_classes))
+
+        def forward(self, x):
+            return self.classifier(self.features(x))
+
+    return TorchLeNet5()
+
+
 def torch_resnet20(torch: Any, num_classes: int = 10, in_channels: int = 3) -> Any:
     """ResNet-20 as torchvision would build it for CIFAR (BasicBlock, 1x1 projection)."""
     nn = torch.nn
