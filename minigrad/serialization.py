@@ -31,6 +31,7 @@ from typing import Any, BinaryIO
 import numpy as np
 
 from minigrad.tensor import Tensor
+from minigrad.torch_format import is_torch_file, load_torch_file
 
 __all__ = ["FORMAT", "VERSION", "METADATA_KEY", "save", "load", "write_atomically"]
 
@@ -178,7 +179,9 @@ def load(path: PathLike, map_location: Any = None, *, weights_only: bool | None 
     """Read a checkpoint written by `save`: Tensors come back as Tensors on the current backend
     (on `map_location`, a device such as "cpu" or "cuda", when given), arrays as NumPy arrays,
     containers and scalars as they were. `weights_only` is accepted for PyTorch's signature:
-    minigrad's loading is always weights-only, whatever it says.
+    minigrad's loading is always weights-only, whatever it says. A file `torch.save` wrote (a
+    state dict, e.g. torchvision's `.pth` weights) is read too, without PyTorch and without
+    running pickled code (minigrad.torch_format).
 
     Never unpickles. A missing file raises FileNotFoundError; a truncated or corrupt file, a
     `.npz` that minigrad did not write, a newer format version, an entry the metadata names but
@@ -188,9 +191,12 @@ def load(path: PathLike, map_location: Any = None, *, weights_only: bool | None 
     path = os.fspath(path)
     if not os.path.exists(path):
         raise FileNotFoundError(f"minigrad.load: no such file: {path!r}")
-    with _open_archive(path) as archive:
-        document = _read_metadata(path, archive)
-        loaded = _Decoder(path, archive).decode(document["root"], "obj")
+    if is_torch_file(path):
+        loaded = load_torch_file(path)
+    else:
+        with _open_archive(path) as archive:
+            document = _read_metadata(path, archive)
+            loaded = _Decoder(path, archive).decode(document["root"], "obj")
     return loaded if map_location is None else _moved(loaded, map_location)
 
 
