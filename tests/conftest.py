@@ -8,6 +8,7 @@ import os
 
 import numpy as np
 import pytest
+import zoo
 from helpers import BACKENDS, HOST_BACKENDS, backend_under_test
 from hypothesis import HealthCheck, settings
 
@@ -24,6 +25,12 @@ def torch():
     torch = pytest.importorskip("torch", reason="PyTorch is missing (pip install -e .[oracle])")
     torch.set_num_threads(1)
     return torch
+
+
+@pytest.fixture(scope="session")
+def tv(torch):
+    """torchvision 0.28.0's `torchvision.models` (tests/zoo.py), the oracle of the model zoo."""
+    return zoo.torchvision_models()
 
 
 @pytest.fixture
