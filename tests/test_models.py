@@ -1,4 +1,4 @@
-"""minigrad.models and minigrad.summary against PyTorch.
+"""minigrad.models against PyTorch (minigrad.summary: test_summary.py).
 
 Each model is written a second time here with torch.nn (no torchvision), with the same module
 names; the PyTorch model's randomised weights are loaded into the minigrad one, and both must
@@ -18,7 +18,6 @@ import pytest
 import minigrad as mg
 import minigrad.nn.functional as F
 from minigrad.models import SimpleCNN, lenet5, resnet20
-from minigrad.summary import summary
 from minigrad.testing.torch_models import torch_lenet5, torch_resnet20, torch_simple_cnn
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -156,40 +155,7 @@ def test_resnet20_training_step_matches_torch(torch, rng, backend):
                                    rtol=1e-4, atol=1e-5, err_msg=name)
 
 
-# ----------------------------------------------------------------------- summary and example
-
-
-def test_summary_of_simple_cnn(capsys):
-    text = summary(SimpleCNN(), (1, 28, 28))
-    assert capsys.readouterr().out.strip() == text.strip()  # printed as well as returned
-    rows = {line.split()[0]: line.split()[1:] for line in text.splitlines()
-            if line.startswith(("features.", "classifier."))}
-    assert rows["features.0"] == ["Conv2d", "32x26x26", "320"]
-    assert rows["features.2"][1] == "32x13x13"
-    assert rows["features.3"] == ["Conv2d", "64x11x11", "18,496"]
-    assert rows["features.5"][1] == "64x5x5"
-    assert rows["classifier.0"][1] == "1600"
-    assert rows["classifier.1"] == ["Linear", "128", "204,928"]
-    assert rows["classifier.4"] == ["Linear", "10", "1,290"]
-    assert "Total params: 225,034" in text
-
-
-def test_summary_leaves_the_model_as_it_was(capsys):
-    """Training mode, so BatchNorm would update its statistics; the forward hooks go too,
-    also when the forward pass fails (and no forward is ever replaced)."""
-    model = resnet20(in_channels=1).train()
-    before = {k: v.numpy().copy() for k, v in model.state_dict().items()}
-    text = summary(model, (1, 28, 28), batch_size=2)
-    assert "64x7x7" in text and "Total params: 272,186" in text
-    assert model.training
-    for key, value in model.state_dict().items():
-        np.testing.assert_array_equal(value.numpy(), before[key], err_msg=key)
-    assert all("forward" not in module.__dict__ for module in model.modules())
-    assert not any(module._forward_hooks for module in model.modules())
-    with pytest.raises(ValueError):
-        summary(model, (3, 28, 28))  # the wrong channel count
-    assert all("forward" not in module.__dict__ for module in model.modules())
-    assert not any(module._forward_hooks for module in model.modules())
+# --------------------------------------------------------------------------------- the example
 
 
 def test_example_prints_the_article_output():

@@ -4,6 +4,8 @@ against them; torch is passed in, so minigrad itself never imports it."""
 
 from __future__ import annotations
 
+import sys
+import types
 from typing import Any
 
 
@@ -88,3 +90,24 @@ def torch_resnet20(torch: Any, num_classes: int = 10, in_channels: int = 3) -> A
             return self.fc(torch.flatten(self.avgpool(x), 1))
 
     return ResNet20()
+
+
+def torchvision_models(torch: Any) -> Any:
+    """The `torchvision.models` module, imported without torchvision's compiled operators.
+
+    torch is passed in, as to the twins above (and imported before torchvision). The
+    torchvision wheel's compiled operators may need CUDA libraries a CPU build of torch lacks;
+    its models are plain Python, so an empty `torchvision._meta_registrations` keeps the import
+    from registering those operators (tests/zoo.py does the same)."""
+    del torch  # imported already by the caller; torchvision imports it again
+    sys.modules.setdefault("torchvision._meta_registrations",
+                           types.ModuleType("torchvision._meta_registrations"))
+    import torchvision.models
+
+    return torchvision.models
+
+
+def torchvision_model(torch: Any, name: str, **kwargs: Any) -> Any:
+    """`torchvision.models.get_model(name, **kwargs)`: torchvision's model, randomly
+    initialised (no weights downloaded); see `torchvision_models`."""
+    return torchvision_models(torch).get_model(name, **kwargs)
