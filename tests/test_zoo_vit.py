@@ -21,7 +21,8 @@ SMALL = {"image_size": 32, "patch_size": 8, "num_layers": 2, "num_heads": 2, "hi
          "mlp_dim": 64}
 SMALL_INPUT = (2, 3, 32, 32)
 PUBLISHED = {"vit_b_16": 86_567_656, "vit_b_32": 88_224_232, "vit_l_16": 304_326_632,
-             "vit_l_32": 306_535_400}  # torchvision's weights metadata (num_params)
+             "vit_l_32": 306_535_400,  # torchvision's weights metadata (num_params)
+             "vit_h_14": 632_045_800}  # at 224 (its weights' metadata counts 518x518's)
 
 
 def stems(config: Any, silu: Any, stem: str) -> list:
@@ -70,7 +71,7 @@ def test_vit_b_16_structure_and_published_count(vit_b_16_pair: tuple) -> None:
     assert ours.image_size == 224 and ours.seq_length == 14 * 14 + 1
 
 
-@pytest.mark.parametrize("name", ["vit_b_32", "vit_l_16", "vit_l_32"])
+@pytest.mark.parametrize("name", ["vit_b_32", "vit_l_16", "vit_l_32", "vit_h_14"])
 def test_builder_structure(torch: Any, tv: Any, name: str) -> None:
     with zoo.without_random_init():
         ours = getattr(vit, name)()

@@ -260,3 +260,9 @@ def vit_l_16(**kwargs: Any) -> VisionTransformer:
 def vit_l_32(**kwargs: Any) -> VisionTransformer:
     """ViT-L/32: ViT-L with 32x32 patches; 306,535,400 parameters."""
     return _vision_transformer(32, 24, 16, 1024, 4096, **kwargs)
+
+
+def vit_h_14(**kwargs: Any) -> VisionTransformer:
+    """ViT-H/14: 32 layers, 16 heads, hidden 1280, MLP 5120, 14x14 patches; 632,045,800
+    parameters at 224 (torchvision's weights are for 518 or 224)."""
+    return _vision_transformer(14, 32, 16, 1280, 5120, **kwargs)
