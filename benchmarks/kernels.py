@@ -1,5 +1,5 @@
-"""minigrad's heavy kernels on each backend against PyTorch (CPU or GPU): conv2d, pooling, matmul,
-attention, transposed convolution, group norm, interpolation.
+"""minigrad's heavy kernels on each backend against PyTorch (CPU or GPU): conv2d (depthwise too),
+pooling, matmul, attention, transposed convolution, group norm, interpolation.
 
 Every case is one call a user makes, timed at the tensor level: leaves made with
 `mg.tensor(..., requires_grad=True)`, the op through `minigrad.nn.functional` (or `@`), then
@@ -12,6 +12,10 @@ the very same function (`torch.nn.functional`, `torch.from_numpy`). All float32:
                 to the next layer inside a network, `memory_format=torch.channels_last` in
                 PyTorch). The other rows get plain contiguous NCHW arrays, as a user passes them.
   conv small    (N=64, C=1, 28x28) * (K=32, 3x3), padding 0, bias: forward; forward+backward.
+  conv depthwise  groups = C = K = 96, no bias (as in MobileNet and EfficientNet, where a
+                batch norm follows): (N=32, 56x56) * (96, 1, 3x3), padding 1: forward;
+                forward+backward; and forward+backward with a channels-last input, as inside a
+                network; and (N=32, 56x56) * (96, 1, 5x5), stride 2, padding 2: forward+backward.
   max_pool2d    2x2, stride 2, on (64, 32, 26, 26): forward+backward.
   matmul        (1024 x 1024) @ (1024 x 1024): forward+backward (two more GEMMs).
   attention     multi-head self-attention at ViT-tiny size: 65 tokens of dim 192, 3 heads,
@@ -44,6 +48,7 @@ Run it from the repository root:
 
     .venv/bin/python benchmarks/kernels.py                 # full run, a few minutes
     .venv/bin/python benchmarks/kernels.py --quick         # smoke run, well under a minute
+    .venv/bin/python benchmarks/kernels.py --only depthwise  # the cases whose name says so
     .venv/bin/python benchmarks/kernels.py --device cuda   # cupy against PyTorch CUDA
 
 Libraries run with their default thread counts (printed at the top), in alternating blocks with
@@ -112,24 +117,40 @@ class ConvShape:
     k: int
     kernel: int
     padding: int
+    stride: int = 1
+    groups: int = 1
+    bias: bool = True
 
     @property
     def out_size(self) -> int:
-        return self.size + 2 * self.padding - self.kernel + 1
+        return (self.size + 2 * self.padding - self.kernel) // self.stride + 1
 
     @property
     def forward_flops(self) -> float:
-        return 2.0 * self.n * self.k * self.c * self.kernel ** 2 * self.out_size ** 2
+        return (2.0 * self.n * self.k * self.c // self.groups * self.kernel ** 2
+                * self.out_size ** 2)
 
     def describe(self) -> str:
+        geometry = f"padding {self.padding}"
+        if self.stride > 1:
+            geometry += f", stride {self.stride}"
+        if self.groups > 1:
+            geometry += f", groups {self.groups}"
+        geometry += ", bias" if self.bias else ", no bias"
         return (f"conv {self.label}: input ({self.n}, {self.c}, {self.size}, {self.size}), "
-                f"weight ({self.k}, {self.c}, {self.kernel}, {self.kernel}), "
-                f"padding {self.padding}, bias -> output ({self.n}, {self.k}, {self.out_size}, "
+                f"weight ({self.k}, {self.c // self.groups}, {self.kernel}, {self.kernel}), "
+                f"{geometry} -> output ({self.n}, {self.k}, {self.out_size}, "
                 f"{self.out_size}); {self.forward_flops / 1e9:.3f} GFLOP per forward")
 
 
 BIG = ConvShape("big", n=32, c=64, size=32, k=64, kernel=3, padding=1)
 SMALL = ConvShape("small", n=64, c=1, size=28, k=32, kernel=3, padding=0)
+DEPTHWISE = ConvShape("depthwise 3x3", n=32, c=96, size=56, k=96, kernel=3, padding=1, groups=96,
+                      bias=False)
+DEPTHWISE_5X5 = ConvShape("depthwise 5x5/2", n=32, c=96, size=56, k=96, kernel=5, padding=2,
+                          stride=2, groups=96, bias=False)
+# timed calls per library in a full run: PyTorch's strided depthwise backward takes seconds
+REPEATS = {BIG: 20, SMALL: 40, DEPTHWISE: 12, DEPTHWISE_5X5: 4}
 POOL_INPUT = (64, 32, 26, 26)
 MATMUL_SIZE = 1024
 
@@ -141,25 +162,28 @@ def channels_last(nchw: np.ndarray) -> np.ndarray:
 
 def conv_case(shape: ConvShape, backward: bool, last: bool = False) -> Case:
     def make_arrays(rng: np.random.Generator) -> Arrays:
-        fan_in = shape.c * shape.kernel ** 2
+        fan_in = shape.c // shape.groups * shape.kernel ** 2
         x = rng.standard_normal((shape.n, shape.c, shape.size, shape.size), np.float32)
         upstream = rng.standard_normal((shape.n, shape.k, shape.out_size, shape.out_size),
                                        np.float32)
         layout = channels_last if last else np.ascontiguousarray
-        return {
+        arrays = {
             "x": layout(x),
-            "weight": rng.standard_normal((shape.k, shape.c, shape.kernel, shape.kernel),
-                                          np.float32) / np.float32(fan_in ** 0.5),
-            "bias": rng.standard_normal(shape.k, np.float32),
+            "weight": rng.standard_normal((shape.k, shape.c // shape.groups, shape.kernel,
+                                           shape.kernel), np.float32) / np.float32(fan_in ** 0.5),
             "upstream": layout(upstream),  # a channels-last network hands back such gradients
         }
+        if shape.bias:
+            arrays["bias"] = rng.standard_normal(shape.k, np.float32)
+        return arrays
 
     def forward(F: Any, t: dict[str, Any]) -> Any:
-        return F.conv2d(t["x"], t["weight"], t["bias"], padding=shape.padding)
+        return F.conv2d(t["x"], t["weight"], t.get("bias"), stride=shape.stride,
+                        padding=shape.padding, groups=shape.groups)
 
     name = f"conv {shape.label} {'fwd+bwd' if backward else 'fwd'}"
     return Case(name + (", channels-last input" if last else ""), make_arrays, forward,
-                backward, repeats=20 if shape is BIG else 40,
+                backward, repeats=REPEATS[shape],
                 flops=shape.forward_flops * (3 if backward else 1))
 
 
@@ -250,6 +274,10 @@ def cases() -> list[Case]:
         conv_case(BIG, backward=True, last=True),
         conv_case(SMALL, backward=False),
         conv_case(SMALL, backward=True),
+        conv_case(DEPTHWISE, backward=False),
+        conv_case(DEPTHWISE, backward=True),
+        conv_case(DEPTHWISE, backward=True, last=True),
+        conv_case(DEPTHWISE_5X5, backward=True),
         max_pool_case(),
         matmul_case(),
         attention_case(),
@@ -412,7 +440,8 @@ def numba_first_calls() -> dict[str, float]:
     """Seconds for importing the Numba backend and for the first call of each of its kernels
     (float32, as `warmup()` runs them). Meant for a fresh process: see `time_numba_first_calls`.
     A stride-1 3x3 convolution with 8 channels takes the Winograd path, a stride-2 one im2col
-    (NumPy's: only its input gradient compiles a kernel, col2im)."""
+    (NumPy's: only its input gradient compiles a kernel, col2im), one with groups = 8 and a
+    (8, 1, 3, 3) weight the depthwise loops."""
     timings: dict[str, float] = {}
 
     def first(label: str, call: Callable[[], Any]) -> Any:
@@ -436,6 +465,10 @@ def numba_first_calls() -> dict[str, float]:
     out = backend.conv2d_forward(x, w, two, one, one, 1)
     first("_col2im (stride-2 input gradient)",
           lambda: backend.conv2d_backward_input(out, w, x.shape, two, one, one, 1))
+    depthwise = (w[:, :1], one, one, one, 8)
+    out = first("_forward_rows (depthwise forward)", lambda: backend.conv2d_forward(x, *depthwise))
+    first("_backward_rows (depthwise, both gradients)",
+          lambda: backend.conv2d_backward(out, x, *depthwise))
     pooled, argmax = first("_maxpool_forward", lambda: backend.maxpool2d_forward(x, two, two, zero))
     first("_maxpool_backward",
           lambda: backend.maxpool2d_backward(pooled, argmax, x.shape, two, two, zero))
@@ -549,6 +582,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser.add_argument("--quick", action="store_true",
                         help="a fast smoke run: few repeats, short pauses")
     add_device_flag(parser)
+    parser.add_argument("--only", metavar="TEXT",
+                        help="time only the cases whose name contains TEXT, e.g. depthwise")
     parser.add_argument(PROBE_FLAG, action="store_true", help=argparse.SUPPRESS)
     args = parser.parse_args(argv)
     if args.numba_first_calls:  # the subprocess of time_numba_first_calls
@@ -587,11 +622,11 @@ def main(argv: Sequence[str] | None = None) -> int:
         print("numpy float32 GEMM (median): "
               + ", ".join(f"{size}^3 {rate:.1f} GFLOP/s" for size, rate in rates.items())
               + f"; peak for the shares below: {peak:.1f} GFLOP/s")
-    for shape in (BIG, SMALL):
+    for shape in REPEATS:
         print(shape.describe())
     print()
 
-    case_list = cases()
+    case_list = [case for case in cases() if args.only is None or args.only in case.name]
     results = {}
     for case in case_list:
         repeats = 2 if args.quick else case.repeats

@@ -1,4 +1,5 @@
-"""`mg.cuda.is_available()`, as `torch.cuda`: "cuda" is the cupy backend's GPU."""
+"""`mg.cuda.is_available()`, `device_count()` and `synchronize()`, as `torch.cuda`: "cuda" is
+the cupy backend's GPU."""
 
 from __future__ import annotations
 
@@ -19,3 +20,10 @@ def device_count() -> int:
     if not is_available():
         return 0
     return int(backends.load("cupy").xp.cuda.runtime.getDeviceCount())
+
+
+def synchronize() -> None:
+    """Wait until the GPU has run every kernel queued so far, as `torch.cuda.synchronize()`:
+    CuPy launches kernels asynchronously, so a timer must wait for them. Without CuPy or a GPU
+    it raises the cupy backend's reason."""
+    backends.load("cupy").xp.cuda.Device().synchronize()

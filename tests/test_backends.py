@@ -230,8 +230,9 @@ NUMBA_KERNELS = ["_relu", "_relu_backward", "_transpose_images", "_input_spectra
                  "_maxpool_forward", "_maxpool_backward", "_avgpool_forward", "_avgpool_backward",
                  "_batch_norm_stats", "_batch_norm_apply", "_batch_norm_backward",
                  "_group_norm_forward", "_group_norm_backward", "_group_norm_forward_nhwc",
-                 "_group_norm_backward_nhwc"]
-NUMBA_MODULES = ["minigrad.backends.numba_backend", "minigrad.backends.winograd"]
+                 "_group_norm_backward_nhwc", "_forward_rows", "_backward_rows"]
+NUMBA_MODULES = ["minigrad.backends.numba_backend", "minigrad.backends.winograd",
+                 "minigrad.backends.numba_depthwise"]
 
 
 def layout_of(x: np.ndarray, source: str) -> np.ndarray:
@@ -302,9 +303,10 @@ def test_numba_kernels_cache_their_compiled_code_on_disk():
 WARMUP_REPORT = """
     import json
     import numpy as np
-    from minigrad.backends import load, numba_backend, winograd
+    from minigrad.backends import load, numba_backend, numba_depthwise, winograd
     from numba.core.dispatcher import Dispatcher
-    kernels = {k: v for module in (numba_backend, winograd) for k, v in vars(module).items()
+    kernels = {k: v for module in (numba_backend, winograd, numba_depthwise)
+               for k, v in vars(module).items()
                if isinstance(v, Dispatcher)}
     assert not any(k.signatures for k in kernels.values()), "compiled before warmup()"
     load("numba").warmup()

@@ -458,6 +458,8 @@ def test_cuda_without_a_gpu_says_why():
         mg.ones(2).cuda()
     with pytest.raises(RuntimeError, match="cupy"):
         nn.Linear(2, 2).to(mg.device("cuda"))
+    with pytest.raises(RuntimeError, match="cupy backend"):
+        mg.cuda.synchronize()
 
 
 def test_model_to_a_cpu_device_keeps_its_parameters():

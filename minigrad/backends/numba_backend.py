@@ -3,7 +3,9 @@
 - Convolutions: 3x3 stride-1 ones with 8 channels or more (nearly all of ResNet's), forward and
   both gradients, by Winograd F(2x2, 3x3) (winograd.py); the others by im2col (NumPy's strided
   copy, which beat a compiled loop) and BLAS in cache-sized chunks of columns, with col2im a
-  compiled loop that streams through the columns in memory order.
+  compiled loop that streams through the columns in memory order. Depthwise ones (one input
+  channel per group, as in MobileNet and EfficientNet) by direct compiled loops over channel
+  vectors, forward and both gradients in one pass (numba_depthwise.py).
 - Pooling: compiled loops over channels-last memory, whole channel vectors at a time; the
   backward kernels are gathers (each input pixel sums its windows), so they need no zero-fill.
 - ReLU, the NCHW-to-channels-last transpose, erf, and batch norm over channels-last rows (two
@@ -52,7 +54,7 @@ except ImportError as error:  # numba is a dependency, but its wheels can lag be
     raise RuntimeError(f"numba backend: Numba cannot be imported ({error}); "
                        "pip install -U numba") from error
 
-from minigrad.backends import winograd  # noqa: E402 (needs numba)
+from minigrad.backends import numba_depthwise, winograd  # noqa: E402 (needs numba)
 from minigrad.backends.numba_workers import Workers, worker_count  # noqa: E402
 
 # im2col columns per GEMM: cache-sized, so the GEMM reads what im2col has just written.
@@ -68,6 +70,7 @@ class NumbaBackend(NumpyBackend):
     def __init__(self, threads: int) -> None:
         self.workers = Workers(threads)
         self.winograd = winograd.Winograd(self.workers)
+        self.depthwise = numba_depthwise.Depthwise(self.workers)
 
     # ---------------------------------------------------------------------------- elementwise
     def matmul(self, a, b):
@@ -124,6 +127,8 @@ class NumbaBackend(NumpyBackend):
         x = self.channels_last(x)
         if winograd.fits(weight.shape, stride, dilation, groups):
             return self.winograd.forward(x, weight, padding)
+        if numba_depthwise.fits(weight.shape, x.shape[1], groups, x, weight):
+            return self.depthwise.forward(x, weight, stride, padding, dilation)
         k, _, kh, kw = weight.shape
         windows, pad = self._windows(x, (kh, kw), stride, padding, dilation, groups)
         n, oh, ow = windows.shape[1:4]
@@ -141,6 +146,9 @@ class NumbaBackend(NumpyBackend):
         grad = self.channels_last(grad)
         if winograd.backward_fits(weight.shape, stride, padding, dilation, groups):
             return self.winograd.backward_input(grad, weight, padding)
+        if numba_depthwise.fits(weight.shape, input_shape[1], groups, grad, weight):
+            return self.depthwise.backward(grad, None, weight, weight.shape, input_shape, stride,
+                                           padding, dilation)[0]
         n, c, h, w = input_shape
         k, _, kh, kw = weight.shape
         pixels = grad.shape[2] * grad.shape[3]
@@ -164,6 +172,9 @@ class NumbaBackend(NumpyBackend):
         grad, x = self.channels_last(grad), self.channels_last(x)
         if winograd.fits(weight_shape, stride, dilation, groups):
             return self.winograd.backward_weight(grad, x, padding)
+        if numba_depthwise.fits(weight_shape, x.shape[1], groups, grad, x):
+            return self.depthwise.backward(grad, x, None, weight_shape, x.shape, stride, padding,
+                                           dilation)[1]
         windows, pad = self._windows(x, weight_shape[2:], stride, padding, dilation, groups)
         rows = grad_matrix(grad, groups)
 
@@ -176,13 +187,19 @@ class NumbaBackend(NumpyBackend):
 
     def conv2d_backward(self, grad, x, weight, stride, padding, dilation, groups,
                         input_grad=True, weight_grad=True):
-        """Winograd's two gradients in one pass over the batch (winograd.py). The inputs are
-        made channels-last here, once for both gradients (free when they already are)."""
+        """Winograd's two gradients in one pass over the batch (winograd.py), and the
+        depthwise ones (numba_depthwise.py). The inputs are made channels-last here, once for
+        both gradients (free when they already are)."""
         grad = self.channels_last(grad)
         x = self.channels_last(x) if weight_grad else x
         if input_grad and weight_grad and winograd.backward_fits(weight.shape, stride, padding,
                                                                  dilation, groups):
             return self.winograd.backward(grad, x, weight, padding)
+        if (input_grad or weight_grad) and numba_depthwise.fits(weight.shape, x.shape[1], groups,
+                                                                grad, x, weight):
+            return self.depthwise.backward(grad, x if weight_grad else None,
+                                           weight if input_grad else None, weight.shape, x.shape,
+                                           stride, padding, dilation)
         return super().conv2d_backward(grad, x, weight, stride, padding, dilation, groups,
                                        input_grad, weight_grad)
 
@@ -387,6 +404,10 @@ class NumbaBackend(NumpyBackend):
             out = self.conv2d_forward(x, w, stride, (1, 1), (1, 1), 1)
             self.conv2d_backward_input(out, w, x.shape, stride, (1, 1), (1, 1), 1)
             self.conv2d_backward_weight(out, x, w.shape, stride, (1, 1), (1, 1), 1)
+        depthwise = (w[:, :1], (1, 1), (1, 1), (1, 1), 8)  # the weight and geometry
+        out = self.conv2d_forward(x, *depthwise)
+        for wanted in (True, True), (True, False), (False, True):  # each kernel of the backward
+            self.conv2d_backward(out, x, *depthwise, *wanted)
         pooled, argmax = self.maxpool2d_forward(x, (2, 2), (2, 2), (0, 0))
         self.maxpool2d_backward(pooled, argmax, x.shape, (2, 2), (2, 2), (0, 0))
         pooled = self.avgpool2d_forward(x, (2, 2), (2, 2), (0, 0))

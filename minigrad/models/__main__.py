@@ -114,11 +114,7 @@ def best_time(run: Callable[[], Any], repeat: int, sync: Callable[[], None],
 
 def time_minigrad(model: mg.nn.Module, image: tuple[int, ...], backend: str,
                   repeat: int) -> float:
-    sync = lambda: None  # noqa: E731
-    if backend == "cupy":
-        import cupy
-
-        sync = cupy.cuda.Device().synchronize
+    sync = mg.cuda.synchronize if backend == "cupy" else (lambda: None)
     x = mg.randn(1, *image)
     if backend == "cupy":
         x = x.to("cupy")
