@@ -8,6 +8,13 @@ Three cases, each one call a user makes in a training or evaluation loop:
                       running statistics updated): the same training step.
   simple_cnn infer    SimpleCNN, batch 256 of 1x28x28, eval mode under no_grad: forward only.
 
+`--zoo [MODELS]` times the article's landmark architectures instead: for each of lenet5,
+alexnet, vgg16, googlenet, resnet18, resnet50, efficientnet_b0 and vit_b_16 (or the ones named),
+inference at batch 1 and 32 and a training step at batch 32, at 224x224 (LeNet-5 at 28x28),
+against torchvision's model of the same name on PyTorch (lenet5: its twin), on Numba alone
+unless --backends says otherwise. GoogLeNet trains on its logits plus 0.3 times each auxiliary
+head's loss, as its paper does; dropout and stochastic depth are off for the checked step.
+
 Both sides start from the same weights (minigrad's initialisation, copied into the PyTorch model
 through its state dict) and see the same random float32 data and int64 labels. Before timing,
 one step per library is checked: its loss (with dropout switched off for that one step, since the
@@ -36,6 +43,8 @@ Run it from the repository root:
     .venv/bin/python benchmarks/models.py --quick    # smoke run
     .venv/bin/python benchmarks/models.py --profile  # cProfile of 10 numba resnet20 steps
     .venv/bin/python benchmarks/models.py --device cuda  # cupy against PyTorch CUDA
+    .venv/bin/python benchmarks/models.py --zoo --no-memory  # the landmark models, ~1 hour
+    .venv/bin/python benchmarks/models.py --zoo resnet18,vit_b_16 --quick
 
 Without PyTorch installed minigrad's backends are timed alone (no ratios, no checks).
 """
@@ -70,7 +79,12 @@ from bench_common import (
     warm_up_numba,
 )
 
-from minigrad.testing.torch_models import torch_resnet20, torch_simple_cnn
+from minigrad.testing.torch_models import (
+    torch_lenet5,
+    torch_resnet20,
+    torch_simple_cnn,
+    torchvision_model,
+)
 
 SEED = 0
 LR, MOMENTUM = 0.01, 0.9
@@ -83,10 +97,11 @@ TORCH = "pytorch"
 @dataclass(frozen=True)
 class Case:
     name: str
-    model: str  # "simple_cnn" or "resnet20"
+    model: str  # "simple_cnn", "resnet20", or a minigrad.models builder with a torchvision twin
     batch: int
     image: tuple[int, int, int]
     train: bool
+    classes: int = 10
 
 
 CASES = [
@@ -95,11 +110,29 @@ CASES = [
     Case("simple_cnn infer", "simple_cnn", 256, (1, 28, 28), train=False),
 ]
 
+# `--zoo`: the article's landmark architectures at their published input size (LeNet-5: 28x28,
+# which its first conv pads to the paper's 32x32), each against
+# torchvision's model of the same name (lenet5 against its twin in minigrad.testing).
+ZOO = {"lenet5": (1, 28, 28), "alexnet": (3, 224, 224), "vgg16": (3, 224, 224),
+       "googlenet": (3, 224, 224), "resnet18": (3, 224, 224), "resnet50": (3, 224, 224),
+       "efficientnet_b0": (3, 224, 224), "vit_b_16": (3, 224, 224)}
+
+
+def zoo_cases(models: Sequence[str]) -> list[Case]:
+    """Inference at batch 1 and 32, and a training step at batch 32, per model."""
+    cases = []
+    for model in models:
+        image, classes = ZOO[model], 10 if model == "lenet5" else 1000
+        cases += [Case(f"{model} infer 1", model, 1, image, train=False, classes=classes),
+                  Case(f"{model} infer 32", model, 32, image, train=False, classes=classes),
+                  Case(f"{model} train 32", model, 32, image, train=True, classes=classes)]
+    return cases
+
 
 def make_data(case: Case) -> tuple[np.ndarray, np.ndarray]:
     rng = np.random.default_rng(SEED)
     x = rng.standard_normal((case.batch, *case.image), dtype=np.float32)
-    y = rng.integers(0, 10, size=case.batch).astype(np.int64)
+    y = rng.integers(0, case.classes, size=case.batch).astype(np.int64)
     return x, y
 
 
@@ -121,11 +154,35 @@ def no_sync() -> None:
 
 def build_minigrad_model(case: Case) -> Any:
     import minigrad as mg
-    from minigrad.models import SimpleCNN, resnet20
+    from minigrad import models
 
     mg.manual_seed(SEED)
-    model = SimpleCNN() if case.model == "simple_cnn" else resnet20()
+    model = models.SimpleCNN() if case.model == "simple_cnn" else getattr(models, case.model)()
     return model.train(case.train)
+
+
+def build_torch_model(torch: Any, case: Case) -> Any:
+    if case.model == "simple_cnn":
+        return torch_simple_cnn(torch)
+    if case.model == "resnet20":
+        return torch_resnet20(torch)
+    if case.model == "lenet5":
+        return torch_lenet5(torch)
+    return torchvision_model(torch, case.model)
+
+
+def loss_of(F: Any, out: Any, y: Any) -> Any:
+    """Cross-entropy; GoogLeNet in training also returns its two auxiliary heads' logits, which
+    its paper (and torchvision's recipe) add to the loss with weight 0.3."""
+    if isinstance(out, tuple):
+        return F.cross_entropy(out[0], y) + 0.3 * (F.cross_entropy(out[1], y)
+                                                   + F.cross_entropy(out[2], y))
+    return F.cross_entropy(out, y)
+
+
+def random_layers(model: Any) -> list[Any]:
+    """The layers that draw random numbers in training (the two libraries' draws differ)."""
+    return [m for m in model.modules() if type(m).__name__ in ("Dropout", "StochasticDepth")]
 
 
 def minigrad_runner(case: Case, backend: str, state: dict[str, np.ndarray] | None) -> Runner:
@@ -147,11 +204,11 @@ def minigrad_runner(case: Case, backend: str, state: dict[str, np.ndarray] | Non
             model.to("cupy")
         x, y = mg.tensor(x_np), mg.tensor(y_np)
         optimizer = mg.optim.SGD(model.parameters(), lr=LR, momentum=MOMENTUM)
-    dropouts = [m for m in model.modules() if isinstance(m, mg.nn.Dropout)]
+    dropouts = random_layers(model)
 
     def train_step() -> Any:
         optimizer.zero_grad()
-        loss = mgF.cross_entropy(model(x), y)
+        loss = loss_of(mgF, model(x), y)
         loss.backward()
         optimizer.step()
         return loss
@@ -171,18 +228,18 @@ def minigrad_runner(case: Case, backend: str, state: dict[str, np.ndarray] | Non
 
 def torch_runner(torch: Any, case: Case, state: dict[str, np.ndarray] | None,
                  device: str = "cpu") -> Runner:
-    model = torch_simple_cnn(torch) if case.model == "simple_cnn" else torch_resnet20(torch)
+    model = build_torch_model(torch, case)
     if state is not None:
         model.load_state_dict({k: torch.from_numpy(np.array(v)) for k, v in state.items()})
     model.to(device).train(case.train)
     x_np, y_np = make_data(case)
     x, y = torch.from_numpy(x_np).to(device), torch.from_numpy(y_np).to(device)
     optimizer = torch.optim.SGD(model.parameters(), lr=LR, momentum=MOMENTUM)
-    dropouts = [m for m in model.modules() if isinstance(m, torch.nn.Dropout)]
+    dropouts = random_layers(model)
 
     def train_step() -> Any:
         optimizer.zero_grad()
-        loss = torch.nn.functional.cross_entropy(model(x), y)
+        loss = loss_of(torch.nn.functional, model(x), y)
         loss.backward()
         optimizer.step()
         return loss
@@ -328,7 +385,7 @@ def max_rss_mib() -> float:
 
 def rss_probe(case_name: str, library: str, steps: int) -> None:
     """In a fresh process: set up one library for one case, run `steps` steps, print JSON."""
-    case = next(c for c in CASES if c.name == case_name)
+    case = next(c for c in CASES + zoo_cases(list(ZOO)) if c.name == case_name)
     if library == TORCH:
         import torch
 
@@ -363,9 +420,9 @@ def ms(seconds: float) -> str:
     return f"{seconds * 1e3:.1f}"
 
 
-def print_times(results: dict[str, Result], libraries: list[str]) -> None:
+def print_times(cases: list[Case], results: dict[str, Result], libraries: list[str]) -> None:
     rows = []
-    for case in CASES:
+    for case in cases:
         if case.name not in results:
             continue
         times = results[case.name].times
@@ -379,10 +436,10 @@ def print_times(results: dict[str, Result], libraries: list[str]) -> None:
                  "ratio to PyTorch"), rows)
 
 
-def print_memory(memory: dict[str, dict[str, dict[str, float] | str]],
+def print_memory(cases: list[Case], memory: dict[str, dict[str, dict[str, float] | str]],
                  libraries: list[str]) -> None:
     rows = []
-    for case in CASES:
+    for case in cases:
         if case.name not in memory:
             continue
         per_lib = memory[case.name]
@@ -443,6 +500,12 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser.add_argument("--profile", action="store_true",
                         help="only print a cProfile of 10 numba resnet20 training steps")
     parser.add_argument("--no-memory", action="store_true", help="skip the peak-RSS subprocesses")
+    parser.add_argument("--zoo", nargs="?", const=",".join(ZOO), metavar="MODELS",
+                        help="time the landmark architectures instead (comma-separated, default "
+                             "all: " + ", ".join(ZOO) + ") at their published input size")
+    parser.add_argument("--rounds", type=int, help="alternating rounds (default 5; 2 with --quick)")
+    parser.add_argument("--backends", help="comma-separated minigrad backends to time (default: "
+                                           "every one that runs here; numba alone with --zoo)")
     add_device_flag(parser)
     parser.add_argument(RSS_FLAG, nargs=3, help=argparse.SUPPRESS)
     args = parser.parse_args(argv)
@@ -456,9 +519,20 @@ def main(argv: Sequence[str] | None = None) -> int:
         profile_numba_resnet()
         return 0
     rounds, block_s, pause, warmup = (2, 0.3, 0.1, 1) if args.quick else (5, 1.0, 1.0, 1)
+    rounds = args.rounds or rounds
     rss_steps = 2 if args.quick else 5
     cuda = args.device == "cuda"
     backends, status = minigrad_backends(args.device)  # cuda: cupy alone
+    cases = CASES
+    if args.zoo:
+        unknown = sorted(set(args.zoo.split(",")) - set(ZOO))
+        if unknown:
+            parser.error(f"--zoo: unknown models {unknown}; known: {', '.join(ZOO)}")
+        cases = zoo_cases(args.zoo.split(","))
+        if not cuda:
+            backends = [name for name in backends if name == "numba"] or backends
+    if args.backends:
+        backends = [name for name in args.backends.split(",") if name in backends]
     warmup_s = warm_up_numba(backends)
     torch = import_torch()  # before print_machine, which lists the thread pools it loads
 
@@ -477,7 +551,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     libraries = backends + ([TORCH] if torch is not None else [])
     results: dict[str, Result] = {}
     all_ok = True
-    for case in CASES:
+    for case in cases:
         result = run_case(torch, case, backends, rounds, block_s, pause, warmup, args.device)
         results[case.name] = result
         all_ok &= result.ok
@@ -486,7 +560,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         for name, text in result.check.items():
             print(f"  {name}: {text}")
     print()
-    print_times(results, libraries)
+    print_times(cases, results, libraries)
 
     if cuda:
         print()
@@ -499,8 +573,8 @@ def main(argv: Sequence[str] | None = None) -> int:
         print(f"peak RSS (VmHWM), one fresh subprocess per (case, library): after setup, and "
               f"after {rss_steps} steps")
         memory = {case.name: {name: measure_rss(case, name, rss_steps) for name in libraries}
-                  for case in CASES}
-        print_memory(memory, libraries)
+                  for case in cases}
+        print_memory(cases, memory, libraries)
     if not all_ok:
         print("\nsome checks failed: minigrad and PyTorch disagree (see above)")
         return 1
