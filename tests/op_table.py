@@ -182,11 +182,20 @@ def compare_with_pytorch(torch: Any, fn: Any, libraries: tuple[Any, Any], inputs
     upstream = np.random.default_rng(seed).standard_normal(tuple(expected.shape))
     upstream = upstream.astype(inputs[0].dtype)
     expected.backward(torch.tensor(upstream))
+    def check(out: Any, ours: list, context: str = "") -> None:
+        try:
+            assert_matches_pytorch(out, expected, ours, theirs, tolerance, context)
+        except AssertionError:
+            if inputs[0].dtype != np.float32:
+                raise
+            assert_no_less_accurate(torch, fn, theirs_lib, inputs, params, upstream,
+                                    (out, *ours), (expected, *theirs), context)
+
     with on(backend):
         ours = [mg.tensor(x, requires_grad=True) for x in inputs]
         out = fn(ours_lib, *ours, **params)
         out.backward(upstream)
-    assert_matches_pytorch(out, expected, ours, theirs, tolerance)
+    check(out, ours)
     if layouts is None:
         return
     *input_layouts, upstream_layout = layouts
@@ -198,9 +207,31 @@ def compare_with_pytorch(torch: Any, fn: Any, libraries: tuple[Any, Any], inputs
         ours = [laid_out(x, layout) for x, layout in zip(inputs, input_layouts)]
         out = fn(ours_lib, *ours, **params)
         out.backward(as_layout(upstream, upstream_layout))
-    assert_matches_pytorch(out, expected, ours, theirs, tolerance,
-                           context=f"inputs laid out {input_layouts}, upstream gradient "
-                                   f"{upstream_layout}")
+    check(out, ours, f"inputs laid out {input_layouts}, upstream gradient {upstream_layout}")
+
+
+def assert_no_less_accurate(torch: Any, fn: Any, library: Any, inputs: list, params: dict,
+                            upstream: np.ndarray, ours: tuple, theirs: tuple,
+                            context: str) -> None:
+    """Where float32 results differ from PyTorch's by more than the tolerance, PyTorch's float32
+    rounding is not the truth (its group_norm, for one, loses digits to cancellation): the
+    output and each gradient must then be no further from PyTorch's float64 answer than
+    PyTorch's own float32 result is."""
+    exact = [torch.tensor(x.astype(np.float64), requires_grad=True) for x in inputs]
+    out = fn(library, *exact, **params)
+    out.backward(torch.tensor(upstream.astype(np.float64)))
+    truths = [out.detach().numpy()] + [x.grad.numpy() for x in exact]
+    names = ["output"] + [f"gradient of input {i}" for i in range(len(inputs))]
+    for name, mine, their, truth in zip(names, ours, theirs, truths):
+        mine = (mine if name == "output" else mine.grad).numpy()
+        their = (their if name == "output" else their.grad).detach().numpy()
+        assert mine.shape == truth.shape and their.shape == truth.shape, f"{name} ({context})"
+        if truth.size == 0:
+            continue
+        error, their_error = np.max(np.abs(mine - truth)), np.max(np.abs(their - truth))
+        assert error <= their_error, (
+            f"{name} ({context}): differs from PyTorch's float32 beyond the tolerance and is "
+            f"further from the float64 answer: {error:.3g} against PyTorch's {their_error:.3g}")
 
 
 def laid_out(x: np.ndarray, layout: str) -> Any:
