@@ -14,6 +14,7 @@ from typing import Any
 
 import numpy as np
 import pytest
+from zoo import randomised
 
 import minigrad as mg
 import minigrad.nn.functional as F
@@ -25,21 +26,6 @@ LOGITS_TOLERANCE = {"rtol": 1e-4, "atol": 1e-4}  # float32 through ~20 layers
 
 
 # ------------------------------------------------------------------- the PyTorch reference models
-
-
-def randomised(torch: Any, model: Any) -> Any:
-    """Give BatchNorm non-trivial affine parameters and running statistics, so loading them
-    (and using them in eval) is actually tested; fresh ones are ones and zeros."""
-    torch.manual_seed(0)
-    with torch.no_grad():
-        for module in model.modules():
-            if isinstance(module, torch.nn.BatchNorm2d):
-                module.weight.uniform_(0.5, 1.5)
-                module.bias.uniform_(-0.5, 0.5)
-                module.running_mean.uniform_(-0.2, 0.2)
-                module.running_var.uniform_(0.5, 2.0)
-                module.num_batches_tracked.fill_(7)
-    return model
 
 
 def load_torch_weights(ours: mg.nn.Module, theirs: Any) -> None:

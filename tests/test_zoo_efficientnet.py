@@ -190,24 +190,7 @@ def test_sgd_steps_in_train_mode(torch, tv):
     ill-conditioned that both libraries' rounding differences grow past 1e-9."""
     theirs = randomised(torch, tv.efficientnet_b0(dropout=0.0, stochastic_depth_prob=0.0))
     ours = efficientnet.efficientnet_b0(dropout=0.0, stochastic_depth_prob=0.0)
-    assert_same_after_sgd(torch, ours, probe_in_eval(torch, theirs), (2, 3, 64, 64))
-
-
-def probe_in_eval(torch: Any, model: Any) -> Any:
-    """`model`, run in eval mode when grad is off. assert_same_after_sgd (tests/zoo.py) counts
-    the classes with one no-grad forward of torchvision's model in train mode, which moves
-    its BatchNorm statistics (and num_batches_tracked) once more than ours; this keeps that
-    probe from touching them."""
-    def before(module: Any, args: Any) -> None:
-        if not torch.is_grad_enabled():
-            module.eval()
-
-    def after(module: Any, args: Any, output: Any) -> None:
-        module.train()
-
-    model.register_forward_pre_hook(before)
-    model.register_forward_hook(after)
-    return model
+    assert_same_after_sgd(torch, ours, theirs, (2, 3, 64, 64))
 
 
 def test_stochastic_depth_in_training_drops_what_torchvision_drops(torch, tv):
