@@ -97,7 +97,7 @@ def test_resnet_init_is_torchvisions():
      (4, 1, 28, 28)),
 ], ids=["simple_cnn", "lenet5", "resnet20", "resnet20_1x28x28"])
 def test_eval_logits_match_torch(torch, rng, backend, ours, theirs, shape):
-    reference = randomised(torch, theirs(torch)).eval()
+    reference = randomised(torch, theirs(torch), weights=False).eval()
     model = ours().eval().to(backend)  # built on the default backend, which may be cupy
     load_torch_weights(model, reference)
     x = rng.standard_normal(shape, dtype=np.float32)
@@ -117,7 +117,7 @@ def test_resnet20_training_step_matches_torch(torch, rng, backend):
     """Training mode, float32: BatchNorm normalises by batch statistics and updates its
     running ones (compiled passes on the Numba backend); the loss, a few gradients along the
     network and the new running statistics agree."""
-    reference = randomised(torch, torch_resnet20(torch)).train()
+    reference = randomised(torch, torch_resnet20(torch), weights=False).train()
     model = resnet20().train().to(backend)  # built on the default backend, which may be cupy
     load_torch_weights(model, reference)
     x = rng.standard_normal((8, 3, 32, 32), dtype=np.float32)

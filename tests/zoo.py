@@ -91,16 +91,17 @@ def assert_same_structure(ours: mg.nn.Module, theirs: Any, parameters: int | Non
         assert count(ours) == parameters
 
 
-def randomised(torch: Any, model: Any, seed: int = 0) -> Any:
+def randomised(torch: Any, model: Any, seed: int = 0, weights: bool = True) -> Any:
     """Weights that make every layer matter: conv and Linear weights redrawn He-normal (fan in),
     so the signal neither dies nor explodes through the depth (torchvision's small initial
     weights, GoogLeNet's N(0, 0.01) say, would let BatchNorm's shifts drown the input), biases
     small and non-zero, and non-trivial BatchNorm affine parameters and running statistics
-    (fresh ones are ones and zeros, which would hide a mix-up)."""
+    (fresh ones are ones and zeros, which would hide a mix-up). `weights=False` leaves the conv
+    and Linear layers as they are."""
     torch.manual_seed(seed)
     with torch.no_grad():
         for module in model.modules():
-            if isinstance(module, (torch.nn.Conv2d, torch.nn.Linear)):
+            if weights and isinstance(module, (torch.nn.Conv2d, torch.nn.Linear)):
                 torch.nn.init.kaiming_normal_(module.weight, nonlinearity="relu")
                 if module.bias is not None:
                     module.bias.uniform_(-0.1, 0.1)
