@@ -8,6 +8,7 @@ the variable is read once per process, on first use.
 from __future__ import annotations
 
 import json
+import math
 import os
 import subprocess
 import sys
@@ -230,7 +231,8 @@ NUMBA_KERNELS = ["_relu", "_relu_backward", "_transpose_images", "_input_spectra
                  "_maxpool_forward", "_maxpool_backward", "_avgpool_forward", "_avgpool_backward",
                  "_batch_norm_stats", "_batch_norm_apply", "_batch_norm_backward",
                  "_group_norm_forward", "_group_norm_backward", "_group_norm_forward_nhwc",
-                 "_group_norm_backward_nhwc", "_forward_rows", "_backward_rows"]
+                 "_group_norm_backward_nhwc", "_forward_rows", "_backward_rows",
+                 "_sigmoid32", "_silu32", "_silu_backward32"]
 NUMBA_MODULES = ["minigrad.backends.numba_backend", "minigrad.backends.winograd",
                  "minigrad.backends.numba_depthwise"]
 
@@ -260,6 +262,53 @@ def test_relu_kernels_match_numpy_and_keep_the_layout(host_backend, source):
         assert out.strides == x.strides
     expected = np.where(out <= 0, 0, grad)  # PyTorch's threshold_backward: NaN passes grad
     np.testing.assert_array_equal(kernels.relu_backward(grad, out), expected)
+
+
+# The extremes of float32's exp: e^-x overflows below x = -88.7 and underflows above 87.3.
+SIGMOID_EDGES = [-np.inf, -1e4, -104.0, -89.0, -88.7, -88.3, -87.0, -20.0, -1.0, -1e-30, -0.0,
+                 0.0, 1e-30, 0.5, 15.0, 17.0, 87.0, 88.5, 89.0, 1e4, np.inf, np.nan]
+
+
+def sigmoid_kernels_expected(x, grad):
+    """sigmoid, silu and silu's backward in float64 by math.exp, value by value: an expectation
+    independent of the kernels."""
+    def sigmoid(v):
+        return 1 / (1 + math.exp(-v)) if v > -700 else 0.0 if v == v else v
+    s = np.array([sigmoid(v) for v in x.ravel().tolist()]).reshape(x.shape)
+    x64, g64 = x.astype(np.float64), grad.astype(np.float64)
+    with np.errstate(invalid="ignore"):
+        return s, x64 * s, g64 * s * (1 + x64 * (1 - s))
+
+
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+@pytest.mark.parametrize("source", ["nchw", "sliced", "channels_last"])
+def test_sigmoid_and_silu_kernels_match_float64_and_keep_the_layout(host_backend, source, dtype):
+    rng = np.random.default_rng(1)
+    x = rng.standard_normal((3, 5, 8, 6)) * 8
+    x.ravel()[:len(SIGMOID_EDGES)] = SIGMOID_EDGES
+    x = layout_of(x.astype(dtype), source)
+    grad = layout_of(rng.standard_normal(x.shape).astype(dtype), source)
+    kernels = load(host_backend)
+    results = kernels.sigmoid(x), kernels.silu(x), kernels.silu_backward(grad, x)
+    tolerance = 4 * np.finfo(dtype).eps
+    for name, out, expected in zip(("sigmoid", "silu", "silu_backward"), results,
+                                   sigmoid_kernels_expected(x, grad)):
+        assert out.dtype == dtype and out.shape == x.shape, name
+        if source != "sliced":
+            assert out.strides == x.strides, name
+        # relative to the largest term, |x| s or |grad| s (1 + |x|): the backward's 1 + x (1 - s)
+        # cancels near x = -1.28, where float32 keeps only an absolute accuracy
+        scale = np.abs(grad) * (1 + np.abs(x)) if name == "silu_backward" else np.maximum(
+            1, np.abs(x)) if name == "silu" else np.ones(x.shape)
+        finite = np.isfinite(expected)
+        with np.errstate(invalid="ignore"):  # inf - inf, outside `finite`
+            error = np.abs(out - expected)
+        np.testing.assert_array_less(error[finite],
+                                     (tolerance * scale + 1e-37)[finite], err_msg=name)
+        np.testing.assert_array_equal(np.isnan(out), np.isnan(expected), err_msg=name)
+        np.testing.assert_array_equal(out[~finite], expected[~finite], err_msg=name)
+    limits = kernels.sigmoid(np.array([-np.inf, -1e4, 1e4, np.inf], dtype))
+    assert list(limits) == [0, 0, 1, 1]
 
 
 @pytest.mark.parametrize("values", [[3, -2, 0], [True, False]], ids=["int", "bool"])

@@ -43,6 +43,19 @@ class Backend:
         else 0."""
         raise NotImplementedError
 
+    def sigmoid(self, x: Array) -> Array:
+        """1 / (1 + e^-x) of a floating-point array, in x's memory layout; an e^-x that
+        overflows gives 0, and NaN stays NaN."""
+        raise NotImplementedError
+
+    def silu(self, x: Array) -> Array:
+        """x sigmoid(x), in x's memory layout."""
+        raise NotImplementedError
+
+    def silu_backward(self, grad: Array, x: Array) -> Array:
+        """grad s (1 + x (1 - s)) with s = sigmoid(x): recomputed here, so SiLU keeps only x."""
+        raise NotImplementedError
+
     def erf(self, x: Array) -> Array:
         """The error function of a float32/float64 array, to within 1 ulp of float64's erf."""
         raise NotImplementedError

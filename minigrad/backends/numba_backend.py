@@ -8,7 +8,8 @@
   vectors, forward and both gradients in one pass (numba_depthwise.py).
 - Pooling: compiled loops over channels-last memory, whole channel vectors at a time; the
   backward kernels are gathers (each input pixel sums its windows), so they need no zero-fill.
-- ReLU, the NCHW-to-channels-last transpose, erf, and batch norm over channels-last rows (two
+- ReLU, float32 sigmoid and SiLU (with an exp of their own that vectorises), the
+  NCHW-to-channels-last transpose, erf, and batch norm over channels-last rows (two
   passes for the statistics, one for the output, two for the backward): compiled loops.
 - Group norm in the input's layout, C order (by rows, one per sample and group) or
   channels-last (by blocks, one per sample), each row or block in cache for all of its passes:
@@ -48,8 +49,9 @@ from minigrad.backends.geometry import (
 from minigrad.backends.numpy_backend import NumpyBackend
 
 try:
-    from numba import njit, vectorize
-    from numba.extending import register_jitable
+    from llvmlite import ir as llvm_ir
+    from numba import njit, types, vectorize
+    from numba.extending import intrinsic, register_jitable
 except ImportError as error:  # numba is a dependency, but its wheels can lag behind NumPy's
     raise RuntimeError(f"numba backend: Numba cannot be imported ({error}); "
                        "pip install -U numba") from error
@@ -105,6 +107,34 @@ class NumbaBackend(NumpyBackend):
             return super().relu_backward(grad, out)
         _relu_backward(*memory)
         return result
+
+    # Sigmoid and SiLU: compiled float32 loops that LLVM vectorises (an exp of our own, since
+    # Numba's calls libm's scalar one), split over the threads from SPLIT_ELEMENTWISE elements.
+    # Other dtypes (float64 for gradient checks) get the reference.
+    SPLIT_ELEMENTWISE = 1 << 18
+
+    def sigmoid(self, x):
+        out = self._float32_loop(_sigmoid32, x)
+        return super().sigmoid(x) if out is None else out
+
+    def silu(self, x):
+        out = self._float32_loop(_silu32, x)
+        return super().silu(x) if out is None else out
+
+    def silu_backward(self, grad, x):
+        out = self._float32_loop(_silu_backward32, grad, x)
+        return super().silu_backward(grad, x) if out is None else out
+
+    def _float32_loop(self, kernel, *inputs):
+        """kernel(*flat inputs, flat out, start, stop) over float32 inputs that share one memory
+        layout, which the result gets too; None for other inputs."""
+        out = np.empty_like(inputs[-1])
+        memory = _flat_memory(*inputs, out) if out.dtype == np.float32 else None
+        if memory is None:
+            return None
+        parts = 1 if out.size < self.SPLIT_ELEMENTWISE else 4 * self.workers.count
+        self.workers.in_parts(lambda span: kernel(*memory, *span), ranges(out.size, parts))
+        return out
 
     def erf(self, x):
         return _erf(x)
@@ -399,6 +429,7 @@ class NumbaBackend(NumpyBackend):
         w = np.ones((8, 8, 3, 3), np.float32)
         self.channels_last(x)
         self.relu_backward(x, self.relu(x))
+        self.silu_backward(x, self.silu(self.sigmoid(x)))
         self.erf(x)
         for stride in (1, 1), (2, 2):  # Winograd's kernels, then im2col's
             out = self.conv2d_forward(x, w, stride, (1, 1), (1, 1), 1)
@@ -510,6 +541,56 @@ def _scalar_erf(x):
 # Arguments are C-contiguous channels-last (N, H, W, C) arrays, rows (M, C) of channel vectors
 # or flat vectors, and plain ints; the innermost loops run over channels, so they read and
 # write contiguous memory.
+
+
+@intrinsic
+def _float32_from_bits(typingctx, bits):
+    """The float32 whose bits are the int32 `bits` (LLVM's bitcast; vectorises)."""
+    def codegen(context, builder, signature, args):
+        return builder.bitcast(args[0], llvm_ir.FloatType())
+    return types.float32(types.int32), codegen
+
+
+@register_jitable(inline="always")
+def _exp32(z):
+    """e^z for float32 without a branch, so that loops calling it vectorise: z = n ln 2 + r,
+    |r| <= ln 2 / 2, e^r by Cephes expf's polynomial, 2^n built from its exponent bits (within
+    2 ulp; n = 128 gives inf, n = -127 gives 0, NaN stays NaN)."""
+    z = z if not z < np.float32(-88.0) else np.float32(-88.0)  # "not <": NaN passes
+    z = z if not z > np.float32(89.0) else np.float32(89.0)
+    n = np.floor(z * np.float32(1.4426950408889634) + np.float32(0.5))
+    r = z - n * np.float32(0.693359375) - n * np.float32(-2.12194440e-4)  # ln 2 in two parts
+    p = np.float32(1.9875691500e-4)
+    p = p * r + np.float32(1.3981999507e-3)
+    p = p * r + np.float32(8.3334519073e-3)
+    p = p * r + np.float32(4.1665795894e-2)
+    p = p * r + np.float32(1.6666665459e-1)
+    p = p * r + np.float32(5.0000001201e-1)
+    p = p * r * r + r + np.float32(1.0)
+    n = n if n == n else np.float32(0.0)  # NaN's exponent: any, p is NaN already
+    return p * _float32_from_bits((np.int32(n) + np.int32(127)) << np.int32(23))
+
+
+# error_model="numpy": a float division by zero gives inf instead of raising, which lets LLVM
+# vectorise the loops below (the check for zero kept them scalar); "contract" lets it fuse
+# multiply-adds.
+@njit(cache=True, nogil=True, error_model="numpy", fastmath={"contract"})
+def _sigmoid32(x, out, start, stop):
+    for i in range(start, stop):
+        out[i] = np.float32(1.0) / (np.float32(1.0) + _exp32(-x[i]))
+
+
+@njit(cache=True, nogil=True, error_model="numpy", fastmath={"contract"})
+def _silu32(x, out, start, stop):
+    for i in range(start, stop):
+        out[i] = x[i] / (np.float32(1.0) + _exp32(-x[i]))
+
+
+@njit(cache=True, nogil=True, error_model="numpy", fastmath={"contract"})
+def _silu_backward32(grad, x, out, start, stop):
+    for i in range(start, stop):
+        s = np.float32(1.0) / (np.float32(1.0) + _exp32(-x[i]))
+        out[i] = grad[i] * s * (np.float32(1.0) + x[i] * (np.float32(1.0) - s))
 
 
 @njit(cache=True, nogil=True)

@@ -44,6 +44,19 @@ class NumpyBackend(Backend):
     def relu_backward(self, grad, out):
         return grad * ~(out <= 0)
 
+    def sigmoid(self, x):
+        with numpy.errstate(over="ignore"):  # e^-x = inf: 1 / inf = 0, exactly the limit
+            return 1 / (1 + self.xp.exp(-x))
+
+    def silu(self, x):
+        with numpy.errstate(invalid="ignore"):  # -inf * 0: NaN, as in PyTorch
+            return x * self.sigmoid(x)
+
+    def silu_backward(self, grad, x):
+        s = self.sigmoid(x)
+        with numpy.errstate(invalid="ignore"):
+            return grad * s * (1 + x * (1 - s))
+
     def erf(self, x):
         return _erf(self.xp, x.astype(numpy.float64)).astype(x.dtype, copy=False)
 

@@ -15,10 +15,10 @@ from typing import Any
 import numpy as np
 
 from minigrad.autograd import Function, array_module, describe
+from minigrad.backends import kernels_for
 from minigrad.nn.arguments import check_param
 from minigrad.nn.module import Module
 from minigrad.ops import log_softmax
-from minigrad.ops.elementwise import _sigmoid
 from minigrad.tensor import Tensor
 
 REDUCTIONS = ("mean", "sum", "none")
@@ -425,7 +425,7 @@ class BinaryCrossEntropyWithLogits(Function):
         x, t, pos_weight, log_sig = ctx.saved_tensors
         grad_x = grad_t = None
         if ctx.needs_input_grad[0]:
-            sig = _sigmoid(ctx.xp, x)
+            sig = kernels_for(ctx.xp).sigmoid(x)
             if pos_weight is None:
                 grad_x = grad * (sig - t)
             else:

@@ -282,16 +282,10 @@ class Relu(Function):
         return ctx.kernels.relu_backward(grad, out)
 
 
-def _sigmoid(xp, a):
-    """1 / (1 + e^-a) without overflow: exp only ever sees -|a|."""
-    e = xp.exp(-xp.abs(a))
-    return xp.where(a >= 0, 1 / (1 + e), e / (1 + e))
-
-
 class Sigmoid(Function):
     @staticmethod
     def forward(ctx, a):
-        out = _sigmoid(ctx.xp, a)
+        out = kernels_for(ctx.xp).sigmoid(a)
         ctx.save_for_backward(out)
         return out
 
@@ -315,18 +309,18 @@ class Tanh(Function):
 
 
 class Silu(Function):
-    """x sigmoid(x); its derivative is s (1 + x (1 - s))."""
+    """x sigmoid(x); its derivative is s (1 + x (1 - s)): backend kernels."""
 
     @staticmethod
     def forward(ctx, a):
-        s = _sigmoid(ctx.xp, a)
-        ctx.save_for_backward(a, s)
-        return a * s
+        ctx.kernels = kernels_for(ctx.xp)
+        ctx.save_for_backward(a)
+        return ctx.kernels.silu(a)
 
     @staticmethod
     def backward(ctx, grad):
-        a, s = ctx.saved_tensors
-        return grad * s * (1 + a * (1 - s))
+        (a,) = ctx.saved_tensors
+        return ctx.kernels.silu_backward(grad, a)
 
 
 class LeakyRelu(Function):
@@ -416,7 +410,7 @@ class Softplus(Function):
     @staticmethod
     def backward(ctx, grad):
         (z,) = ctx.saved_tensors
-        return ctx.xp.where(z > ctx.threshold, grad, grad * _sigmoid(ctx.xp, z))
+        return ctx.xp.where(z > ctx.threshold, grad, grad * kernels_for(ctx.xp).sigmoid(z))
 
 
 class Mish(Function):
@@ -432,7 +426,7 @@ class Mish(Function):
     @staticmethod
     def backward(ctx, grad):
         a, t = ctx.saved_tensors
-        return grad * (t + a * _sigmoid(ctx.xp, a) * (1 - t * t))
+        return grad * (t + a * kernels_for(ctx.xp).sigmoid(a) * (1 - t * t))
 
 
 _SQRT_2_OVER_PI = math.sqrt(2 / math.pi)
