@@ -9,6 +9,7 @@ backend's kernels directly, load theirs with `backend_under_test`.
 from __future__ import annotations
 
 import contextlib
+import math
 import os
 from collections.abc import Iterator, Sequence
 from typing import Any, NoReturn
@@ -76,3 +77,12 @@ def raises_saying(error: type[BaseException] | tuple[type[BaseException], ...],
     assert message.startswith(starts), message
     for detail in details:
         assert detail in message, f"{detail!r} missing from {message!r}"
+
+
+def winograd_batch(channels: int, out_hw: tuple[int, int]) -> int:
+    """The fewest images whose 2x2 output tiles pay for the Numba backend's Winograd kernel
+    transforms, for `channels` (the fewer of in and out) and an OH x OW output."""
+    from minigrad.backends import winograd
+
+    tiles = -(-out_hw[0] // 2) * -(-out_hw[1] // 2)
+    return math.ceil(winograd.TILES_PER_CHANNEL * channels / tiles)

@@ -449,6 +449,36 @@ def test_convolutions_split_over_workers_match_the_reference(workers, geometry):
                                rtol=1e-12)
 
 
+@pytest.mark.parametrize("images, winograd_calls", [(7, 0), (8, 5)])
+def test_winograd_takes_only_batches_with_tiles_enough_for_its_kernel_transforms(
+        monkeypatch, images, winograd_calls):
+    """64 channels need 32 output tiles (TILES_PER_CHANNEL 0.5): 7 images of 4x4 outputs (28
+    tiles) go to im2col, 8 (32 tiles) to Winograd, for the forward and all three backward
+    calls; the reference's numbers either way."""
+    from minigrad.backends import numba_backend, winograd
+
+    calls = []
+    traced = winograd._input_spectra
+    monkeypatch.setattr(winograd, "_input_spectra", lambda *a: calls.append(1) or traced(*a))
+    numba = numba_backend.NumbaBackend(1)  # one thread: one call per chunk
+    reference = load("numpy")
+    rng = np.random.default_rng(images)
+    x = rng.standard_normal((images, 64, 4, 4)).astype(np.float32)
+    weight = rng.standard_normal((64, 64, 3, 3)).astype(np.float32)
+    args = ((1, 1), (1, 1), (1, 1), 1)
+    out = numba.conv2d_forward(x, weight, *args)
+    grad = rng.standard_normal(out.shape).astype(np.float32)
+    results = [out, numba.conv2d_backward_input(grad, weight, x.shape, *args),
+               numba.conv2d_backward_weight(grad, x, weight.shape, *args),
+               *numba.conv2d_backward(grad, x, weight, *args)]
+    expected = [reference.conv2d_forward(x, weight, *args),
+                reference.conv2d_backward_input(grad, weight, x.shape, *args),
+                reference.conv2d_backward_weight(grad, x, weight.shape, *args)]
+    assert len(calls) == winograd_calls  # one chunk per call; the joint backward's are two
+    for result, want in zip(results, expected + expected[1:]):
+        np.testing.assert_allclose(result, want, rtol=0, atol=1e-5 * np.abs(want).max())
+
+
 @pytest.mark.parametrize("workers", [2, 3])
 def test_winograd_chunks_taken_by_any_worker_match_the_reference_every_time(monkeypatch,
                                                                            workers):
@@ -464,7 +494,7 @@ def test_winograd_chunks_taken_by_any_worker_match_the_reference_every_time(monk
     x = rng.standard_normal((7, 8, 9, 10))
     weight = rng.standard_normal((9, 8, 3, 3))
     args = ((1, 1), (1, 1), (1, 1), 1)
-    assert winograd.fits(weight.shape, *args[:1], *args[2:])
+    assert winograd.fits(weight.shape, *args[:1], *args[2:], (7, 9, 9, 10))
     assert len(split.winograd._chunks(7, 25, 17, x.dtype)) % workers == 0
     out = reference.conv2d_forward(x, weight, *args)
     grad = rng.standard_normal(out.shape)

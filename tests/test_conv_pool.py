@@ -16,7 +16,7 @@ from typing import Any
 
 import numpy as np
 import pytest
-from helpers import BACKENDS, backend_under_test, raises_saying
+from helpers import BACKENDS, backend_under_test, raises_saying, winograd_batch
 from hypothesis import given
 from hypothesis import strategies as st
 from hypothesis.extra import numpy as hnp
@@ -68,10 +68,14 @@ def winograd_cases(draw) -> dict:
     padding = (draw(st.integers(0, 2)), draw(st.integers(0, 2)))
     h, w = (draw(st.integers(max(1, 3 - 2 * p), 5)) for p in padding)
     c, k = draw(st.integers(8, 9)), draw(st.integers(8, 9))
-    case = {"x": (draw(st.integers(1, 2)), c, h, w), "weight": (k, c, 3, 3), "stride": (1, 1),
+    out_hw = (h + 2 * padding[0] - 2, w + 2 * padding[1] - 2)
+    n = max(draw(st.integers(1, 2)), winograd_batch(min(c, k), out_hw))
+    case = {"x": (n, c, h, w), "weight": (k, c, 3, 3), "stride": (1, 1),
             "padding": padding, "dilation": (1, 1), "groups": 1}
-    assert winograd.fits(case["weight"], case["stride"], case["dilation"], case["groups"])
+    assert winograd.fits(case["weight"], case["stride"], case["dilation"], case["groups"],
+                         (n, k, *out_hw))
     return case
+
 
 
 @st.composite

@@ -13,7 +13,7 @@ import math
 
 import numpy as np
 import pytest
-from helpers import raises_saying
+from helpers import raises_saying, winograd_batch
 from hypothesis import strategies as st
 from layer_table import LayerCase, layer_tests
 from op_table import DTYPES, OpCase, op_tests
@@ -68,9 +68,10 @@ def winograd_transpose_cases(draw) -> dict:
     padding = (draw(st.integers(0, 2)), draw(st.integers(0, 2)))
     h, w = (draw(st.integers(max(1, 2 * p - 1), 5)) for p in padding)
     c, k = draw(st.integers(8, 9)), draw(st.integers(8, 9))
-    case = {"x": (draw(st.integers(1, 2)), c, h, w), "weight": (c, k, 3, 3), "stride": (1, 1),
+    n = max(draw(st.integers(1, 2)), winograd_batch(min(c, k), (h, w)))  # x: conv2d's output
+    case = {"x": (n, c, h, w), "weight": (c, k, 3, 3), "stride": (1, 1),
             "padding": padding, "output_padding": (0, 0), "dilation": (1, 1), "groups": 1}
-    assert winograd.backward_fits(case["weight"], (1, 1), padding, (1, 1), 1)
+    assert winograd.backward_fits(case["weight"], (1, 1), padding, (1, 1), 1, (n, c, h, w))
     return case
 
 

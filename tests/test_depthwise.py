@@ -191,7 +191,7 @@ def test_depthwise_convolutions_take_the_compiled_path_and_others_do_not(calls):
     assert run((2, 1, 6, 6), (4, 1, 3, 3), 1) == none  # one channel: an ordinary convolution
     assert run((2, 8, 6, 6), (8, 2, 3, 3), 4) == none  # two channels per group: im2col
     assert run((2, 8, 6, 6), (8, 8, 3, 3), 1) == none  # Winograd keeps its convolutions
-    assert winograd.fits((8, 8, 3, 3), (1, 1), (1, 1), 1)
+    assert winograd.fits((8, 8, 3, 3), (1, 1), (1, 1), 1, (2, 8, 6, 6))
     mixed = (np.ones((1, 2, 4, 4), np.float32), np.ones((2, 1, 3, 3), np.float64))
     assert not numba_depthwise.fits((2, 1, 3, 3), 2, 2, *mixed)
     assert not numba_depthwise.fits((2, 1, 3, 3), 2, 2, mixed[0].astype(np.float16))

@@ -23,8 +23,8 @@ from minigrad.backends.geometry import (
     grad_matrix,
     groups_to_nchw,
     output_hw,
-    weight_from_matrix,
-    weight_matrix,
+    weight_from_rows,
+    weight_rows,
     window_index_dtype,
 )
 from minigrad.backends.numpy_backend import NumpyBackend
@@ -232,15 +232,15 @@ class CupyBackend(NumpyBackend):
         k, _, kh, kw = weight.shape
         n, _, h, w = x.shape
         cols = self._im2col(x, (kh, kw), stride, padding, dilation, groups)
-        out = self.xp.matmul(cols, weight_matrix(weight, groups))
+        out = self.xp.matmul(cols, weight_rows(weight, groups).swapaxes(1, 2))
         oh, ow = output_hw((h, w), (kh, kw), stride, padding, dilation)
         return groups_to_nchw(out, (n, oh, ow, k))
 
     def conv2d_backward_input(self, grad, weight, input_shape, stride, padding, dilation, groups):
         n, c, h, w = input_shape
         kh, kw = weight.shape[2:]
-        weight_t = weight_matrix(weight, groups).swapaxes(1, 2)
-        cols = self.xp.ascontiguousarray(self.xp.matmul(grad_matrix(grad, groups), weight_t))
+        weights = weight_rows(weight, groups)
+        cols = self.xp.ascontiguousarray(self.xp.matmul(grad_matrix(grad, groups), weights))
         out = self.xp.empty((n, h, w, c), grad.dtype)
         self._launch("col2im", out.size, grad.dtype, cols, out, n, c, h, w, *grad.shape[2:],
                      kh, kw, *stride, *padding, *dilation, groups)
@@ -248,8 +248,8 @@ class CupyBackend(NumpyBackend):
 
     def conv2d_backward_weight(self, grad, x, weight_shape, stride, padding, dilation, groups):
         cols = self._im2col(x, weight_shape[2:], stride, padding, dilation, groups)
-        grad_w = self.xp.matmul(cols.swapaxes(1, 2), grad_matrix(grad, groups))
-        return weight_from_matrix(grad_w, weight_shape, groups)
+        grad_w = self.xp.matmul(grad_matrix(grad, groups).swapaxes(1, 2), cols)
+        return weight_from_rows(grad_w, weight_shape, groups)
 
     def _im2col(self, x, kernel, stride, padding, dilation, groups):
         """(groups, N*OH*OW, kH*kW*C/groups) columns, the padding folded into the kernel."""

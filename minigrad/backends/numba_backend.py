@@ -42,8 +42,8 @@ from minigrad.backends.geometry import (
     nhwc_shape,
     output_hw,
     ranges,
-    weight_from_matrix,
-    weight_matrix,
+    weight_from_rows,
+    weight_rows,
     window_index_dtype,
 )
 from minigrad.backends.numpy_backend import NumpyBackend
@@ -155,14 +155,16 @@ class NumbaBackend(NumpyBackend):
     # -------------------------------------------------------------------------------- conv2d
     def conv2d_forward(self, x, weight, stride, padding, dilation, groups):
         x = self.channels_last(x)
-        if winograd.fits(weight.shape, stride, dilation, groups):
+        out_shape = (len(x), len(weight), *output_hw(x.shape[2:], weight.shape[2:], stride,
+                                                     padding, dilation))
+        if winograd.fits(weight.shape, stride, dilation, groups, out_shape):
             return self.winograd.forward(x, weight, padding)
         if numba_depthwise.fits(weight.shape, x.shape[1], groups, x, weight):
             return self.depthwise.forward(x, weight, stride, padding, dilation)
         k, _, kh, kw = weight.shape
         windows, pad = self._windows(x, (kh, kw), stride, padding, dilation, groups)
         n, oh, ow = windows.shape[1:4]
-        weights = weight_matrix(weight, groups)
+        weights = weight_rows(weight, groups).swapaxes(1, 2)
         out = np.empty((groups, n * oh * ow, k // groups), x.dtype)
 
         def product(images):
@@ -174,7 +176,7 @@ class NumbaBackend(NumpyBackend):
 
     def conv2d_backward_input(self, grad, weight, input_shape, stride, padding, dilation, groups):
         grad = self.channels_last(grad)
-        if winograd.backward_fits(weight.shape, stride, padding, dilation, groups):
+        if winograd.backward_fits(weight.shape, stride, padding, dilation, groups, grad.shape):
             return self.winograd.backward_input(grad, weight, padding)
         if numba_depthwise.fits(weight.shape, input_shape[1], groups, grad, weight):
             return self.depthwise.backward(grad, None, weight, weight.shape, input_shape, stride,
@@ -183,16 +185,16 @@ class NumbaBackend(NumpyBackend):
         k, _, kh, kw = weight.shape
         pixels = grad.shape[2] * grad.shape[3]
         rows = grad_matrix(grad, groups)
-        weight_t = weight_matrix(weight, groups).swapaxes(1, 2)
+        weights = weight_rows(weight, groups)
         grad_x = np.empty((n, h, w, c), grad.dtype)
         oh, ow = grad.shape[2:]
 
         def column_gradients(images):
             """One GEMM for the column gradients of a thread's images, then col2im."""
             start, stop = images
-            cols = self.workers.scratch((groups, (stop - start) * pixels) + weight_t.shape[2:],
+            cols = self.workers.scratch((groups, (stop - start) * pixels) + weights.shape[2:],
                                         grad.dtype)
-            np.matmul(rows[:, start * pixels:stop * pixels], weight_t, out=cols)
+            np.matmul(rows[:, start * pixels:stop * pixels], weights, out=cols)
             _col2im(cols, grad_x[start:stop], oh, ow, kh, kw, *stride, *padding, *dilation)
 
         self.workers.in_parts(column_gradients, ranges(n, self.workers.count))
@@ -200,7 +202,7 @@ class NumbaBackend(NumpyBackend):
 
     def conv2d_backward_weight(self, grad, x, weight_shape, stride, padding, dilation, groups):
         grad, x = self.channels_last(grad), self.channels_last(x)
-        if winograd.fits(weight_shape, stride, dilation, groups):
+        if winograd.fits(weight_shape, stride, dilation, groups, grad.shape):
             return self.winograd.backward_weight(grad, x, padding)
         if numba_depthwise.fits(weight_shape, x.shape[1], groups, grad, x):
             return self.depthwise.backward(grad, x, None, weight_shape, x.shape, stride, padding,
@@ -210,10 +212,10 @@ class NumbaBackend(NumpyBackend):
 
         def partial_sum(images):
             span, cols = self._columns(windows, pad, images)
-            return np.matmul(cols.swapaxes(1, 2), rows[:, span])
+            return np.matmul(rows[:, span].swapaxes(1, 2), cols)
 
         grad_w = sum(self.workers.in_parts(partial_sum, self._chunks(windows)))  # chunk order
-        return weight_from_matrix(grad_w, weight_shape, groups)
+        return weight_from_rows(grad_w, weight_shape, groups)
 
     def conv2d_backward(self, grad, x, weight, stride, padding, dilation, groups,
                         input_grad=True, weight_grad=True):
@@ -223,7 +225,7 @@ class NumbaBackend(NumpyBackend):
         grad = self.channels_last(grad)
         x = self.channels_last(x) if weight_grad else x
         if input_grad and weight_grad and winograd.backward_fits(weight.shape, stride, padding,
-                                                                 dilation, groups):
+                                                                 dilation, groups, grad.shape):
             return self.winograd.backward(grad, x, weight, padding)
         if (input_grad or weight_grad) and numba_depthwise.fits(weight.shape, x.shape[1], groups,
                                                                 grad, x, weight):

@@ -24,8 +24,8 @@ from minigrad.backends.geometry import (
     is_channels_last,
     output_hw,
     tap_slice,
-    weight_from_matrix,
-    weight_matrix,
+    weight_from_rows,
+    weight_rows,
     window_index_dtype,
 )
 
@@ -71,19 +71,19 @@ class NumpyBackend(Backend):
         k, _, kh, kw = weight.shape
         cols = self._im2col(x, (kh, kw), stride, padding, dilation, groups)
         n, oh, ow = len(x), *output_hw(x.shape[2:], (kh, kw), stride, padding, dilation)
-        return groups_to_nchw(self.xp.matmul(cols, weight_matrix(weight, groups)), (n, oh, ow, k))
+        out = self.xp.matmul(cols, weight_rows(weight, groups).swapaxes(1, 2))
+        return groups_to_nchw(out, (n, oh, ow, k))
 
     def conv2d_backward_input(self, grad, weight, input_shape, stride, padding, dilation, groups):
         n, c, h, w = input_shape
-        cols = self.xp.matmul(grad_matrix(grad, groups),
-                              weight_matrix(weight, groups).swapaxes(1, 2))
+        cols = self.xp.matmul(grad_matrix(grad, groups), weight_rows(weight, groups))
         return self._col2im(cols, (n, h, w, c), weight.shape[2:], stride, padding,
                             dilation).transpose(0, 3, 1, 2)
 
     def conv2d_backward_weight(self, grad, x, weight_shape, stride, padding, dilation, groups):
         cols = self._im2col(x, weight_shape[2:], stride, padding, dilation, groups)
-        grad_w = self.xp.matmul(cols.swapaxes(1, 2), grad_matrix(grad, groups))
-        return weight_from_matrix(grad_w, weight_shape, groups)
+        grad_w = self.xp.matmul(grad_matrix(grad, groups).swapaxes(1, 2), cols)
+        return weight_from_rows(grad_w, weight_shape, groups)
 
     def conv2d_backward(self, grad, x, weight, stride, padding, dilation, groups,
                         input_grad=True, weight_grad=True):

@@ -24,19 +24,28 @@ from minigrad.backends.numba_workers import Workers
 
 # Below this many channels either way, the 16 GEMMs are too thin to pay for the transforms.
 MIN_CHANNELS = 8
+# Each call transforms every kernel (about 16 x 9 multiply-adds and a 16-value copy per channel
+# pair), and each 2x2 output tile saves 20 multiply-adds per channel pair against im2col: below
+# one tile per two channels (small batches of small images: ResNet's last stage at batch 1 has
+# 16 tiles for 512 channels) im2col is faster.
+TILES_PER_CHANNEL = 0.5
 # The transformed tiles and products of the images one worker takes at a time: kept in cache.
 CHUNK_BYTES = 1 << 20
 
 
-def fits(weight_shape: tuple, stride, dilation, groups: int) -> bool:
-    """3x3, stride 1, undilated, ungrouped, and at least MIN_CHANNELS channels both ways."""
+def fits(weight_shape: tuple, stride, dilation, groups: int, output_shape: tuple) -> bool:
+    """3x3, stride 1, undilated, ungrouped, at least MIN_CHANNELS channels both ways, and enough
+    2x2 tiles in the (N, K, OH, OW) output to pay for transforming the kernels."""
+    channels = min(weight_shape[:2])
+    tiles = output_shape[0] * _tiles(*output_shape[2:])
     return (tuple(weight_shape[2:]) == (3, 3) and stride == dilation == (1, 1) and groups == 1
-            and min(weight_shape[:2]) >= MIN_CHANNELS)
+            and channels >= MIN_CHANNELS and tiles >= TILES_PER_CHANNEL * channels)
 
 
-def backward_fits(weight_shape: tuple, stride, padding, dilation, groups: int) -> bool:
+def backward_fits(weight_shape: tuple, stride, padding, dilation, groups: int,
+                  output_shape: tuple) -> bool:
     """The input gradient as a Winograd convolution needs its padding 2 - p >= 0."""
-    return fits(weight_shape, stride, dilation, groups) and max(padding) <= 2
+    return fits(weight_shape, stride, dilation, groups, output_shape) and max(padding) <= 2
 
 
 class Winograd:
