@@ -15,6 +15,10 @@ against torchvision's model of the same name on PyTorch (lenet5: its twin), on N
 unless --backends says otherwise. GoogLeNet trains on its logits plus 0.3 times each auxiliary
 head's loss, as its paper does; dropout and stochastic depth are off for the checked step.
 
+`--small [MODELS]` times the small-image forms the training CLI trains (minigrad.train.MODELS:
+greyscale 28x28, 32x32 for VGG, 10 classes): inference at batch 1 and a training step at batch
+64, against their PyTorch twins (minigrad.testing.torch_models.torch_small_image_model).
+
 Both sides start from the same weights (minigrad's initialisation, copied into the PyTorch model
 through its state dict) and see the same random float32 data and int64 labels. Before timing,
 one step per library is checked: its loss (with dropout switched off for that one step, since the
@@ -45,6 +49,7 @@ Run it from the repository root:
     .venv/bin/python benchmarks/models.py --device cuda  # cupy against PyTorch CUDA
     .venv/bin/python benchmarks/models.py --zoo --no-memory  # the landmark models, ~1 hour
     .venv/bin/python benchmarks/models.py --zoo resnet18,vit_b_16 --quick
+    .venv/bin/python benchmarks/models.py --small --no-memory  # the CLI's small-image forms
 
 Without PyTorch installed minigrad's backends are timed alone (no ratios, no checks).
 """
@@ -83,6 +88,7 @@ from minigrad.testing.torch_models import (
     torch_lenet5,
     torch_resnet20,
     torch_simple_cnn,
+    torch_small_image_model,
     torchvision_model,
 )
 
@@ -102,6 +108,7 @@ class Case:
     image: tuple[int, int, int]
     train: bool
     classes: int = 10
+    small: bool = False  # the training CLI's small-image form of `model` (minigrad.train.MODELS)
 
 
 CASES = [
@@ -126,6 +133,23 @@ def zoo_cases(models: Sequence[str]) -> list[Case]:
         cases += [Case(f"{model} infer 1", model, 1, image, train=False, classes=classes),
                   Case(f"{model} infer 32", model, 32, image, train=False, classes=classes),
                   Case(f"{model} train 32", model, 32, image, train=True, classes=classes)]
+    return cases
+
+
+# `--small`: the training CLI's small-image forms, greyscale, at the side each needs.
+SMALL = ["lenet5", "alexnet", "vgg11", "vgg16", "googlenet", "resnet18", "efficientnet_b0", "vit",
+         "simplecnn", "resnet20"]
+
+
+def small_cases(models: Sequence[str]) -> list[Case]:
+    """Inference at batch 1 and a training step at batch 64, per small-image form."""
+    from minigrad.train import MIN_IMAGE_SIZE
+
+    cases = []
+    for model in models:
+        image = (1, MIN_IMAGE_SIZE.get(model, 28), MIN_IMAGE_SIZE.get(model, 28))
+        cases += [Case(f"{model} small infer 1", model, 1, image, train=False, small=True),
+                  Case(f"{model} small train 64", model, 64, image, train=True, small=True)]
     return cases
 
 
@@ -157,13 +181,22 @@ def build_minigrad_model(case: Case) -> Any:
     from minigrad import models
 
     mg.manual_seed(SEED)
-    model = models.SimpleCNN() if case.model == "simple_cnn" else getattr(models, case.model)()
+    if case.small:
+        from minigrad.train import MODELS
+
+        model = MODELS[case.model](case.image[-1])
+    elif case.model == "simple_cnn":
+        model = models.SimpleCNN()
+    else:
+        model = getattr(models, case.model)()
     if case.model.startswith("vit"):  # its head starts at zero: all logits 0, nothing to check
         mg.nn.init.normal_(model.heads.head.weight, std=0.01)
     return model.train(case.train)
 
 
 def build_torch_model(torch: Any, case: Case) -> Any:
+    if case.small:
+        return torch_small_image_model(torch, case.model, image_size=case.image[-1])
     if case.model == "simple_cnn":
         return torch_simple_cnn(torch)
     if case.model == "resnet20":
@@ -387,7 +420,8 @@ def max_rss_mib() -> float:
 
 def rss_probe(case_name: str, library: str, steps: int) -> None:
     """In a fresh process: set up one library for one case, run `steps` steps, print JSON."""
-    case = next(c for c in CASES + zoo_cases(list(ZOO)) if c.name == case_name)
+    case = next(c for c in CASES + zoo_cases(list(ZOO)) + small_cases(SMALL)
+                if c.name == case_name)
     if library == TORCH:
         import torch
 
@@ -505,6 +539,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser.add_argument("--zoo", nargs="?", const=",".join(ZOO), metavar="MODELS",
                         help="time the landmark architectures instead (comma-separated, default "
                              "all: " + ", ".join(ZOO) + ") at their published input size")
+    parser.add_argument("--small", nargs="?", const=",".join(SMALL), metavar="MODELS",
+                        help="time the training CLI's small-image forms instead (comma-"
+                             "separated, default all: " + ", ".join(SMALL) + ")")
     parser.add_argument("--rounds", type=int, help="alternating rounds (default 5; 2 with --quick)")
     parser.add_argument("--backends", help="comma-separated minigrad backends to time (default: "
                                            "every one that runs here; numba alone with --zoo)")
@@ -531,8 +568,13 @@ def main(argv: Sequence[str] | None = None) -> int:
         if unknown:
             parser.error(f"--zoo: unknown models {unknown}; known: {', '.join(ZOO)}")
         cases = zoo_cases(args.zoo.split(","))
-        if not cuda:
-            backends = [name for name in backends if name == "numba"] or backends
+    if args.small:
+        unknown = sorted(set(args.small.split(",")) - set(SMALL))
+        if unknown:
+            parser.error(f"--small: unknown models {unknown}; known: {', '.join(SMALL)}")
+        cases = small_cases(args.small.split(","))
+    if (args.zoo or args.small) and not cuda:
+        backends = [name for name in backends if name == "numba"] or backends
     if args.backends:
         backends = [name for name in args.backends.split(",") if name in backends]
     warmup_s = warm_up_numba(backends)

@@ -1,6 +1,11 @@
 """`python -m minigrad.train` (or `minigrad-train`): train a CNN on real images from one command.
 
     python -m minigrad.train --model simplecnn --dataset digits --epochs 10 --out runs/demo
+    python -m minigrad.train --model resnet18 --dataset fashion-mnist --augment \
+        --optimizer sgd --lr 0.1 --scheduler warmup-cosine --label-smoothing 0.1
+
+Every model of the CNN article trains here in its small-image form (`MODELS`: greyscale,
+10 classes); `--image-size` resizes the 28x28 images for the forms that need more.
 
 Each epoch shows a progress bar and ends with a one-line summary; the output directory gets
 `metrics.json`, `checkpoint.npz` (saved atomically after every epoch), `curves.png` and
@@ -28,7 +33,7 @@ import numpy as np
 
 import minigrad as mg
 from minigrad import nn
-from minigrad.data import DataLoader, Subset, datasets
+from minigrad.data import DataLoader, Subset, datasets, transforms
 from minigrad.data.dataset import Dataset
 from minigrad.nn import functional as F
 from minigrad.optim import SGD, Adam, AdamW, Optimizer, lr_scheduler
@@ -36,18 +41,43 @@ from minigrad.random import generator
 from minigrad.serialization import write_atomically
 
 PROG = "minigrad-train"
-MODELS: dict[str, Callable[[], nn.Module]] = {
-    "simplecnn": lambda: mg.models.SimpleCNN(num_classes=10),
-    "resnet20": lambda: mg.models.resnet20(num_classes=10, in_channels=1),
+# Each model's small-image form for 1 x side x side images and 10 classes, built from the side.
+MODELS: dict[str, Callable[[int], nn.Module]] = {
+    "simplecnn": lambda side: mg.models.SimpleCNN(num_classes=10),
+    "resnet20": lambda side: mg.models.resnet20(num_classes=10, in_channels=1),
+    "lenet5": lambda side: mg.models.lenet5(num_classes=10),
+    "alexnet": lambda side: mg.models.alexnet(num_classes=10, small_images=True, in_channels=1),
+    "vgg11": lambda side: mg.models.vgg11(num_classes=10, small_images=True, in_channels=1),
+    "vgg16": lambda side: mg.models.vgg16(num_classes=10, small_images=True, in_channels=1),
+    "googlenet": lambda side: mg.models.googlenet(num_classes=10, small_images=True,
+                                                  in_channels=1),
+    "resnet18": lambda side: mg.models.resnet18(num_classes=10, small_images=True,
+                                                in_channels=1),
+    "efficientnet_b0": lambda side: mg.models.efficientnet_b0(num_classes=10, small_images=True,
+                                                              in_channels=1),
+    "vit": lambda side: mg.models.vit_small_images(image_size=side, num_classes=10,
+                                                   in_channels=1),
 }
+# The image side a form needs at least, where 28 is too small (VGG's five pools: 32 -> 1); it is
+# the default --image-size for that model. Models fixed to 28x28 inputs (their first Linear
+# layer's size) cannot be resized.
+MIN_IMAGE_SIZE = {"vgg11": 32, "vgg16": 32}
+FIXED_IMAGE_SIZE = {"simplecnn", "lenet5"}
 DATASETS: dict[str, Callable[[str | None, bool], datasets.ImageDataset]] = {
     "digits": lambda root, train: datasets.digits(train=train),
     "fashion-mnist": lambda root, train: datasets.fashion_mnist(root, train=train),
     "mnist": lambda root, train: datasets.mnist(root, train=train),
 }
+# Datasets whose mirror images keep their labels: --augment flips only these (a mirrored 3 is
+# no digit, a mirrored shoe is a shoe).
+MIRROR_SAFE = {"fashion-mnist"}
+AUX_WEIGHT = 0.3  # GoogLeNet's auxiliary losses, as in the paper and torchvision's recipe
 # Arguments that define the training run: a resumed run must repeat them (see `_check_recipe`).
 RECIPE = ("model", "dataset", "batch_size", "optimizer", "lr", "momentum", "weight_decay",
-          "scheduler", "seed", "limit")
+          "scheduler", "warmup_epochs", "seed", "limit", "image_size", "augment",
+          "label_smoothing")
+# What checkpoints written before these settings existed were trained with.
+OLD_DEFAULTS = {"warmup_epochs": 1.0, "image_size": 28, "augment": False, "label_smoothing": 0.0}
 EVAL_BATCH = 500
 INTERRUPTED = 130  # the exit status of a program stopped by SIGINT
 
@@ -63,8 +93,9 @@ class _Parser(argparse.ArgumentParser):
 
 
 def build_parser() -> argparse.ArgumentParser:
-    p = _Parser(prog=PROG, description="Train SimpleCNN or ResNet-20 on real images.")
-    p.add_argument("--model", choices=sorted(MODELS), default="simplecnn")
+    p = _Parser(prog=PROG, description="Train a model of the CNN article (its small-image "
+                "form) on real images.")
+    p.add_argument("--model", choices=list(MODELS), default="simplecnn")
     p.add_argument("--dataset", choices=list(DATASETS), default="digits")
     p.add_argument("--data-dir", help="directory holding the IDX files (default: "
                    "$MINIGRAD_DATA/<dataset>, then /usr/share/datasets/<dataset>)")
@@ -75,8 +106,18 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--momentum", type=float, default=0.9, help="SGD momentum (default 0.9)")
     p.add_argument("--weight-decay", type=float, default=None,
                    help="default: 0.01 for adamw, else 0")
-    p.add_argument("--scheduler", choices=("none", "cosine", "onecycle"), default="none",
-                   help="stepped once per batch")
+    p.add_argument("--scheduler", choices=("none", "cosine", "warmup-cosine", "onecycle"),
+                   default="none", help="stepped once per batch; warmup-cosine rises linearly "
+                   "for --warmup-epochs, then follows a cosine to 0")
+    p.add_argument("--warmup-epochs", type=float, default=1.0,
+                   help="the warmup of --scheduler warmup-cosine (default 1)")
+    p.add_argument("--image-size", type=int, default=None, metavar="N",
+                   help="resize the 28x28 images to NxN (default 28; 32 for vgg11 and vgg16, "
+                   "whose five pools need it)")
+    p.add_argument("--augment", action="store_true",
+                   help="random crops (padding 4) and, on fashion-mnist, horizontal flips")
+    p.add_argument("--label-smoothing", type=float, default=0.0,
+                   help="cross-entropy label smoothing in [0, 1) (default 0)")
     p.add_argument("--backend", choices=("numpy", "numba", "cupy"), default=None,
                    help="kernel backend (overrides MINIGRAD_BACKEND)")
     p.add_argument("--seed", type=int, default=0)
@@ -95,12 +136,23 @@ def parse_args(argv: Sequence[str] | None = None) -> argparse.Namespace:
         args.lr = 0.05 if args.optimizer == "sgd" else 1e-3
     if args.weight_decay is None:
         args.weight_decay = 0.01 if args.optimizer == "adamw" else 0.0
+    smallest = MIN_IMAGE_SIZE.get(args.model, 28)
+    if args.image_size is None:
+        args.image_size = smallest
     problems = [(args.lr > 0, f"--lr must be > 0, got {args.lr}"),
                 (args.epochs >= 1, f"--epochs must be >= 1, got {args.epochs}"),
                 (args.batch_size >= 1, f"--batch-size must be >= 1, got {args.batch_size}"),
                 (args.momentum >= 0, f"--momentum must be >= 0, got {args.momentum}"),
                 (args.weight_decay >= 0, f"--weight-decay must be >= 0, got {args.weight_decay}"),
-                (args.limit is None or args.limit >= 1, f"--limit must be >= 1, got {args.limit}")]
+                (args.limit is None or args.limit >= 1, f"--limit must be >= 1, got {args.limit}"),
+                (args.image_size >= smallest, f"--image-size must be >= {smallest} for "
+                 f"{args.model}, got {args.image_size}"),
+                (args.model not in FIXED_IMAGE_SIZE or args.image_size == 28,
+                 f"{args.model} takes 28x28 images only, got --image-size {args.image_size}"),
+                (0 <= args.label_smoothing < 1,
+                 f"--label-smoothing must be in [0, 1), got {args.label_smoothing}"),
+                (args.warmup_epochs >= 0, f"--warmup-epochs must be >= 0, got "
+                 f"{args.warmup_epochs}")]
     for ok, message in problems:
         if not ok:
             parser.error(message)
@@ -114,9 +166,37 @@ def parse_args(argv: Sequence[str] | None = None) -> argparse.Namespace:
 def load_data(args: argparse.Namespace) -> tuple[Dataset, datasets.ImageDataset]:
     load = DATASETS[args.dataset]
     train_set, test_set = load(args.data_dir, True), load(args.data_dir, False)
+    if args.image_size != datasets.IMAGE_SIZE:
+        train_set, test_set = (datasets.resized(d, args.image_size) for d in (train_set, test_set))
     if args.limit is not None:
         train_set = Subset(train_set, range(min(args.limit, len(train_set))))
     return train_set, test_set
+
+
+def build_augmentation(args: argparse.Namespace,
+                       dataset: datasets.ImageDataset) -> transforms.Compose | None:
+    """--augment: a crop of the image's size from the image padded by 4 on every side (with
+    black, -mean/std after normalisation), then a horizontal flip where MIRROR_SAFE."""
+    if not args.augment:
+        return None
+    steps: list[Any] = [transforms.RandomCrop(args.image_size, padding=4,
+                                              fill=-dataset.mean / dataset.std)]
+    if args.dataset in MIRROR_SAFE:
+        steps.append(transforms.RandomHorizontalFlip())
+    return transforms.Compose(steps)
+
+
+def classification_loss(outputs: Any, labels: mg.Tensor,
+                        label_smoothing: float = 0.0) -> tuple[mg.Tensor, mg.Tensor]:
+    """(loss, logits): cross-entropy, plus AUX_WEIGHT times each auxiliary head's for a
+    GoogLeNet in training (it returns GoogLeNetOutputs)."""
+    if isinstance(outputs, mg.models.GoogLeNetOutputs):
+        loss = F.cross_entropy(outputs.logits, labels, label_smoothing=label_smoothing)
+        for aux in (outputs.aux_logits1, outputs.aux_logits2):
+            loss = loss + AUX_WEIGHT * F.cross_entropy(aux, labels,
+                                                       label_smoothing=label_smoothing)
+        return loss, outputs.logits
+    return F.cross_entropy(outputs, labels, label_smoothing=label_smoothing), outputs
 
 
 def build_optimizer(args: argparse.Namespace, model: nn.Module) -> Optimizer:
@@ -132,6 +212,14 @@ def build_scheduler(args: argparse.Namespace, optimizer: Optimizer,
     total = args.epochs * steps_per_epoch
     if args.scheduler == "cosine":
         return lr_scheduler.CosineAnnealingLR(optimizer, T_max=total)
+    if args.scheduler == "warmup-cosine":
+        warmup = min(round(args.warmup_epochs * steps_per_epoch), total - 1)
+        if warmup < 1:
+            return lr_scheduler.CosineAnnealingLR(optimizer, T_max=total)
+        return lr_scheduler.SequentialLR(optimizer, [
+            lr_scheduler.LinearLR(optimizer, start_factor=1 / warmup, total_iters=warmup),
+            lr_scheduler.CosineAnnealingLR(optimizer, T_max=total - warmup)],
+            milestones=[warmup])
     if args.scheduler == "onecycle":
         return lr_scheduler.OneCycleLR(optimizer, max_lr=args.lr, total_steps=total)
     return None
@@ -189,9 +277,10 @@ class Run:
                 raise TrainError(str(error)) from None
         mg.manual_seed(args.seed)
         self.train_set, self.test_set = load_data(args)
-        self.model = MODELS[args.model]()
+        self.model = MODELS[args.model](args.image_size)
         self.optimizer = build_optimizer(args, self.model)
-        self.loader = DataLoader(self.train_set, args.batch_size, shuffle=True, seed=args.seed)
+        self.loader = DataLoader(self.train_set, args.batch_size, shuffle=True, seed=args.seed,
+                                 transform=build_augmentation(args, self.test_set))
         self.scheduler = build_scheduler(args, self.optimizer, len(self.loader))
         self.epoch, self.batch, self.running = 0, 0, Running()
         self.history: list[dict[str, float]] = []
@@ -235,8 +324,8 @@ class Run:
         self.model.train()
         started = time.perf_counter() - self.running.seconds
         for images, labels in self.loader.batches(self.epoch, start=self.batch):
-            logits = self.model(images)
-            loss = F.cross_entropy(logits, labels)
+            loss, logits = classification_loss(self.model(images), labels,
+                                               self.args.label_smoothing)
             self.optimizer.zero_grad()
             loss.backward()
             self.optimizer.step()
@@ -294,9 +383,12 @@ class Run:
 
 def _check_recipe(saved: dict[str, Any], args: argparse.Namespace, path: str) -> None:
     """Refuse to resume with different settings: the result would match neither run."""
-    keys = RECIPE if args.scheduler == "none" else (*RECIPE, "epochs")
-    differ = [f"--{k.replace('_', '-')} {saved.get(k)!r} (now {getattr(args, k)!r})"
-              for k in keys if saved.get(k) != getattr(args, k)]
+    keys = [k for k in RECIPE if k != "warmup_epochs" or args.scheduler == "warmup-cosine"]
+    if args.scheduler != "none":
+        keys.append("epochs")
+    differ = [f"--{k.replace('_', '-')} {saved.get(k, OLD_DEFAULTS.get(k))!r} (now "
+              f"{getattr(args, k)!r})"
+              for k in keys if saved.get(k, OLD_DEFAULTS.get(k)) != getattr(args, k)]
     if differ:
         raise TrainError(f"cannot resume from {path}: it was trained with "
                          f"{', '.join(differ)}; repeat the original arguments")

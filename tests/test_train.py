@@ -123,10 +123,13 @@ def test_resume_after_an_epoch_ends_where_an_uninterrupted_run_ends(tmp_path, ho
     assert_same_training(final_state(tmp_path / "whole"), final_state(tmp_path / "half"))
 
 
-@pytest.mark.parametrize("scheduler", ["none", "onecycle"])
-def test_ctrl_c_mid_epoch_saves_and_resume_is_exact(tmp_path, monkeypatch, capsys, scheduler,
+@pytest.mark.parametrize("recipe", [["--scheduler", "none"], ["--scheduler", "onecycle"],
+                                    ["--scheduler", "warmup-cosine", "--augment",
+                                     "--label-smoothing", "0.1"]],
+                         ids=["none", "onecycle", "warmup-cosine-augment"])
+def test_ctrl_c_mid_epoch_saves_and_resume_is_exact(tmp_path, monkeypatch, capsys, recipe,
                                                    host_backend):
-    on = ["--backend", host_backend, "--scheduler", scheduler]
+    on = ["--backend", host_backend, *recipe]
     assert run_cli(tmp_path / "whole", *on) == 0
     step, calls = Adam.step, []
 
@@ -185,6 +188,10 @@ def test_resume_refuses_a_checkpoint_of_something_else(tmp_path, capsys):
     (["--batch-size", "0"], "--batch-size must be >= 1"),
     (["--limit", "0"], "--limit must be >= 1"),
     (["--optimizer", "lbfgs"], "invalid choice: 'lbfgs'"),
+    (["--model", "vgg11", "--image-size", "28"], "--image-size must be >= 32 for vgg11, got 28"),
+    (["--model", "lenet5", "--image-size", "32"], "lenet5 takes 28x28 images only"),
+    (["--label-smoothing", "1"], "--label-smoothing must be in [0, 1), got 1.0"),
+    (["--warmup-epochs", "-1"], "--warmup-epochs must be >= 0"),
 ])
 def test_bad_arguments_exit_with_one_line(capsys, argv, message):
     with pytest.raises(SystemExit) as exit_:
@@ -192,6 +199,64 @@ def test_bad_arguments_exit_with_one_line(capsys, argv, message):
     err = capsys.readouterr().err.strip()
     assert exit_.value.code == 2 and message in err
     assert err.startswith("minigrad-train: error:") and "\n" not in err
+
+
+# ---------------------------------------------------------------- the article's other models
+@pytest.fixture
+def few_digits(monkeypatch):
+    """digits with a 40-image test split: the per-model runs below train on --limit 16."""
+    digits = train.DATASETS["digits"]
+
+    def fewer(root, is_train):
+        data = digits(root, is_train)
+        return data if is_train else type(data)(data.images[:40], data.targets[:40],
+                                                 data.classes, data.name, data.mean, data.std)
+
+    monkeypatch.setitem(train.DATASETS, "digits", fewer)
+
+
+@pytest.mark.parametrize("model", ["lenet5", "alexnet", "vgg11", "vgg16", "googlenet",
+                                   "resnet18", "efficientnet_b0", "vit"])
+def test_every_model_trains_checkpoints_resumes_and_plots(tmp_path, capsys, few_digits, model):
+    """Two epochs of two batches in the model's small-image form (VGG at 32x32), and the same
+    run stopped after one epoch and resumed: the same final checkpoint, to the bit."""
+    require("matplotlib")
+    recipe = ["--model", model, "--dataset", "digits", "--limit", "16", "--batch-size", "8",
+              "--backend", "numba", "--augment"]
+    assert train.main([*recipe, "--epochs", "2", "--out", str(tmp_path / "whole")]) == 0
+    printed = capsys.readouterr().out
+    assert re.search(rf"{model} on digits \(16 train / 40 test images\)", printed)
+    assert re.search(r"epoch 2/2  train loss \d\.\d{4} acc [\d.]+%", printed)
+    assert train.main([*recipe, "--epochs", "1", "--out", str(tmp_path / "half")]) == 0
+    checkpoint = tmp_path / "half" / "checkpoint.npz"
+    assert train.main([*recipe, "--epochs", "2", "--resume", str(checkpoint)]) == 0
+    whole = final_state(tmp_path / "whole")
+    assert_same_training(whole, final_state(tmp_path / "half"))
+    metrics = json.loads((tmp_path / "whole" / "metrics.json").read_text())
+    assert metrics["args"]["image_size"] == (32 if model.startswith("vgg") else 28)
+    assert [h["epoch"] for h in metrics["history"]] == [1, 2]
+    for name in ("curves.png", "confusion.png"):
+        assert (tmp_path / "whole" / name).read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+
+
+def test_googlenet_trains_on_its_auxiliary_losses_too():
+    """loss = CE(logits) + 0.3 (CE(aux1) + CE(aux2)), the paper's and torchvision's recipe;
+    label smoothing applies to all three."""
+    rng = np.random.default_rng(0)
+    logits, aux1, aux2 = (mg.tensor(rng.standard_normal((4, 10))) for _ in range(3))
+    labels = mg.tensor(np.array([1, 2, 3, 4]))
+    outputs = mg.models.GoogLeNetOutputs(logits, aux2, aux1)
+    loss, picked = train.classification_loss(outputs, labels, 0.1)
+    expected = sum(weight * mg.nn.functional.cross_entropy(x, labels, label_smoothing=0.1).item()
+                   for weight, x in ((1.0, logits), (0.3, aux1), (0.3, aux2)))
+    assert picked is logits and loss.item() == pytest.approx(expected, rel=1e-12)
+
+
+def test_image_size_resizes_train_and_test_images(tmp_path, few_digits):
+    args = train.parse_args(["--model", "resnet18", "--image-size", "36", "--limit", "8"])
+    train_set, test_set = train.load_data(args)
+    assert train_set[0][0].shape == (1, 36, 36) and test_set.images.shape == (40, 1, 36, 36)
+    assert train.parse_args(["--model", "vgg16"]).image_size == 32
 
 
 def test_missing_data_exits_with_one_line_naming_the_fix(tmp_path, capsys):

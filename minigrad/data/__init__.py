@@ -6,8 +6,8 @@
         ...                                          # minigrad tensors on the current backend
 """
 
-from minigrad.data import datasets
+from minigrad.data import datasets, transforms
 from minigrad.data.dataset import Dataset, Subset, TensorDataset
 from minigrad.data.loader import DataLoader
 
-__all__ = ["DataLoader", "Dataset", "Subset", "TensorDataset", "datasets"]
+__all__ = ["DataLoader", "Dataset", "Subset", "TensorDataset", "datasets", "transforms"]

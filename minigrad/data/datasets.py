@@ -20,7 +20,8 @@ import numpy as np
 
 from minigrad.data.dataset import TensorDataset
 
-__all__ = ["DatasetError", "ImageDataset", "digits", "fashion_mnist", "mnist", "read_idx"]
+__all__ = ["DatasetError", "ImageDataset", "digits", "fashion_mnist", "mnist", "read_idx",
+           "resized"]
 
 FASHION_CLASSES = ("T-shirt/top", "Trouser", "Pullover", "Dress", "Coat",
                    "Sandal", "Shirt", "Sneaker", "Bag", "Ankle boot")
@@ -34,7 +35,8 @@ class DatasetError(ValueError):
 
 
 class ImageDataset(TensorDataset):
-    """Images (N, 1, 28, 28) float32, normalised, and labels (N,) int64, with their class names.
+    """Images (N, 1, H, W) float32 (28x28 unless `resized`), normalised, and labels (N,) int64,
+    with their class names.
 
     `mean` and `std` are what was subtracted and divided: `image * std + mean` is back in [0, 1].
     """
@@ -53,8 +55,23 @@ class ImageDataset(TensorDataset):
         return self.arrays[1]
 
     def __repr__(self) -> str:
-        return (f"ImageDataset({self.name}, {len(self)} images of 1x28x28, "
+        side = "x".join(str(d) for d in self.images.shape[1:])
+        return (f"ImageDataset({self.name}, {len(self)} images of {side}, "
                 f"{len(self.classes)} classes)")
+
+
+def resized(dataset: ImageDataset, side: int, chunk: int = 4096) -> ImageDataset:
+    """The same dataset with its images resized to side x side (bilinear, antialiased when
+    shrinking: `transforms.Resize`), in chunks of `chunk` images. Resizing is linear and its
+    weights sum to 1, so normalising before or after gives the same images: mean and std
+    carry over."""
+    from minigrad.data.transforms import Resize
+
+    resize = Resize((side, side))
+    images = np.concatenate([resize(dataset.images[i:i + chunk])
+                             for i in range(0, len(dataset), chunk)])
+    return ImageDataset(images, dataset.targets, dataset.classes, dataset.name, dataset.mean,
+                        dataset.std)
 
 
 def _normalised(pixels: np.ndarray, mean: float, std: float) -> np.ndarray:

@@ -7,7 +7,7 @@ depends on nothing but the seed and the epoch number, so a run resumed at epoch 
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 
 import numpy as np
 
@@ -24,12 +24,17 @@ class DataLoader:
     images, labels). `seed=None` draws a seed from `mg.manual_seed`'s generator, so a seeded
     script stays reproducible; `set_epoch(e)` chooses which epoch's order the next pass uses.
 
+    `transform(images, rng)` (a `minigrad.data.transforms` pipeline, say) is applied to each
+    batch's images (the first field) as a whole; `rng` is a NumPy Generator seeded by (seed,
+    epoch, batch number), so random augmentation is reproducible and a resumed epoch repeats it.
+
     `num_workers` and `pin_memory` are accepted so PyTorch code runs as written; they change
     nothing: a batch is one vectorised gather from the dataset's arrays, in this process.
     """
 
     def __init__(self, dataset: Dataset, batch_size: int = 1, shuffle: bool = False,
-                 drop_last: bool = False, seed: int | None = None, *, num_workers: int = 0,
+                 drop_last: bool = False, seed: int | None = None, *,
+                 transform: Callable[..., np.ndarray] | None = None, num_workers: int = 0,
                  pin_memory: bool = False) -> None:
         if isinstance(num_workers, bool) or not isinstance(num_workers, int) or num_workers < 0:
             raise ValueError(f"DataLoader: num_workers must be a non-negative integer, got "
@@ -45,6 +50,9 @@ class DataLoader:
         self.shuffle = bool(shuffle)
         self.drop_last = bool(drop_last)
         self.seed = int(generator().integers(2**63)) if seed is None else int(seed)
+        if transform is not None and not callable(transform):
+            raise TypeError(f"DataLoader: transform must be callable, got {transform!r}")
+        self.transform = transform
         self.num_workers, self.pin_memory = num_workers, bool(pin_memory)
         self.epoch = 0
 
@@ -64,9 +72,12 @@ class DataLoader:
 
     def batches(self, epoch: int, start: int = 0) -> Iterator[tuple[Tensor, ...]]:
         """The batches of `epoch` from batch number `start` on."""
-        order = self.order(epoch)
+        epoch, order = int(epoch), self.order(epoch)
         for b in range(start, len(self)):
-            fields = self.dataset.__getitems__(order[b * self.batch_size:(b + 1) * self.batch_size])
+            fields = list(self.dataset.__getitems__(
+                order[b * self.batch_size:(b + 1) * self.batch_size]))
+            if self.transform is not None:
+                fields[0] = self.transform(fields[0], np.random.default_rng([self.seed, epoch, b]))
             yield tuple(from_numpy(np.ascontiguousarray(f)) for f in fields)
 
     def __iter__(self) -> Iterator[tuple[Tensor, ...]]:
@@ -76,4 +87,5 @@ class DataLoader:
     def __repr__(self) -> str:
         return (f"DataLoader({type(self.dataset).__name__} of {len(self.dataset)}, "
                 f"batch_size={self.batch_size}, shuffle={self.shuffle}, "
-                f"drop_last={self.drop_last}, seed={self.seed})")
+                f"drop_last={self.drop_last}, seed={self.seed}"
+                + ("" if self.transform is None else f", transform={self.transform!r}") + ")")

@@ -64,6 +64,7 @@ from minigrad.models.vision_transformer import (
     vit_h_14,
     vit_l_16,
     vit_l_32,
+    vit_small_images,
 )
 
 __all__ = [
@@ -75,5 +76,6 @@ __all__ = [
     "googlenet", "imagenet_classes", "lenet5", "resnet101", "resnet152", "resnet18", "resnet20",
     "resnet34", "resnet50", "resnext101_32x8d", "resnext101_64x4d", "resnext50_32x4d", "vgg11",
     "vgg11_bn", "vgg13", "vgg13_bn", "vgg16", "vgg16_bn", "vgg19", "vgg19_bn", "vit_b_16",
-    "vit_b_32", "vit_h_14", "vit_l_16", "vit_l_32", "wide_resnet101_2", "wide_resnet50_2",
+    "vit_b_32", "vit_h_14", "vit_l_16", "vit_l_32", "vit_small_images", "wide_resnet101_2",
+    "wide_resnet50_2",
 ]

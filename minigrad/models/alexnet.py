@@ -20,6 +20,13 @@ convolutional neural networks" (2014), for one GPU, not the 2012 paper's:
 - the layers' default initialisation (the paper: N(0, 0.01^2) weights, biases 1 in some
   layers, 0 in others).
 That gives 61,100,840 parameters with 1000 classes (the paper's network had about 60M).
+
+The small-image form (`small_images=True`, for 28x28 or 32x32 images such as Fashion-MNIST's)
+differs in two layers only: the first conv is 5x5 stride 1 (an 11x11 stride-4 one would leave
+a 28x28 image 7x7 before the first pool), and the average pool goes to 2x2, the size the three
+max pools leave of a 28x28 image (28 -> 13 -> 6 -> 2), so the first Linear layer takes
+256 x 2 x 2 features. With one input channel and 10 classes: 23,468,746 parameters, 21M of
+them in the classifier.
 """
 
 from __future__ import annotations
@@ -30,21 +37,31 @@ from minigrad import nn
 from minigrad.tensor import Tensor
 
 # The smallest input side: the 11x11 stride-4 conv (padding 2) and three 3x3 stride-2 max pools
-# take 63 -> 15 -> 7 -> 3 -> 1; 62 leaves 2x2 for the last max pool, which needs 3x3.
+# take 63 -> 15 -> 7 -> 3 -> 1; 62 leaves 2x2 for the last max pool, which needs 3x3. The
+# small-image form's 5x5 stride-1 conv keeps the side: 15 -> 7 -> 3 -> 1.
 _MIN_SIZE = 63
+_MIN_SIZE_SMALL = 15
 
 
 class AlexNet(nn.Module):
     """`features` (five convs, three max pools), `avgpool` to 6x6, and the three-layer
     `classifier` with dropout before the first two Linear layers; for (N, 3, H, W) images,
-    H and W at least 63. See the module docstring for how it differs from the 2012 paper."""
+    H and W at least 63. See the module docstring for how it differs from the 2012 paper.
 
-    def __init__(self, num_classes: int = 1000, dropout: float = 0.5) -> None:
+    Keyword only: `small_images` (the small-image form of the module docstring, for H and W
+    of at least 15) and `in_channels` (1 for greyscale images)."""
+
+    def __init__(self, num_classes: int = 1000, dropout: float = 0.5, *,
+                 small_images: bool = False, in_channels: int = 3) -> None:
         super().__init__()
+        self.in_channels = in_channels
+        self.min_size = _MIN_SIZE_SMALL if small_images else _MIN_SIZE
+        pooled = 2 if small_images else 6
         # inplace=True only for the repr (torchvision's flag); minigrad's ReLU computes out of
         # place either way.
         self.features = nn.Sequential(
-            nn.Conv2d(3, 64, kernel_size=11, stride=4, padding=2),
+            nn.Conv2d(in_channels, 64, kernel_size=5, padding=2) if small_images
+            else nn.Conv2d(in_channels, 64, kernel_size=11, stride=4, padding=2),
             nn.ReLU(inplace=True),
             nn.MaxPool2d(kernel_size=3, stride=2),  # overlapping: windows 3 apart by 2
             nn.Conv2d(64, 192, kernel_size=5, padding=2),
@@ -58,12 +75,13 @@ class AlexNet(nn.Module):
             nn.ReLU(inplace=True),
             nn.MaxPool2d(kernel_size=3, stride=2),
         )
-        # 224x224 images are 6x6 here already; other sizes are averaged (or repeated) to 6x6,
-        # so the classifier's shapes do not depend on the input's.
-        self.avgpool = nn.AdaptiveAvgPool2d((6, 6))
+        # 224x224 images are 6x6 here already (28x28 ones 2x2 in the small form); other sizes
+        # are averaged (or repeated) to that, so the classifier's shapes do not depend on the
+        # input's.
+        self.avgpool = nn.AdaptiveAvgPool2d((pooled, pooled))
         self.classifier = nn.Sequential(
             nn.Dropout(p=dropout),
-            nn.Linear(256 * 6 * 6, 4096),
+            nn.Linear(256 * pooled * pooled, 4096),
             nn.ReLU(inplace=True),
             nn.Dropout(p=dropout),
             nn.Linear(4096, 4096),
@@ -73,9 +91,9 @@ class AlexNet(nn.Module):
 
     def forward(self, x: Tensor) -> Tensor:
         shape = tuple(x.shape)
-        if len(shape) != 4 or shape[1] != 3 or min(shape[2:]) < _MIN_SIZE:
-            raise ValueError(f"AlexNet: expected an input (N, 3, H, W) with H and W at least "
-                             f"{_MIN_SIZE}, got {shape}")
+        if len(shape) != 4 or shape[1] != self.in_channels or min(shape[2:]) < self.min_size:
+            raise ValueError(f"AlexNet: expected an input (N, {self.in_channels}, H, W) with H "
+                             f"and W at least {self.min_size}, got {shape}")
         x = self.avgpool(self.features(x))
         return self.classifier(x.flatten(1))
 
@@ -83,5 +101,5 @@ class AlexNet(nn.Module):
 def alexnet(**kwargs: Any) -> AlexNet:
     """AlexNet as torchvision's `alexnet()` (the "one weird trick" variant, see the module
     docstring): 61,100,840 parameters. Keyword arguments go to `AlexNet`: num_classes=1000,
-    dropout=0.5."""
+    dropout=0.5, small_images=False, in_channels=3."""
     return AlexNet(**kwargs)

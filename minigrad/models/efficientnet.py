@@ -17,6 +17,11 @@ the last, drawn per sample; and B5-B7's BatchNorms use eps=0.001, momentum=0.01 
 defaults, its momentum 0.99 in PyTorch's convention), B0-B4 PyTorch's eps=1e-5, momentum=0.1.
 The dropout before the classifier rises from 0.2 (B0) to 0.5 (B7) in steps of 0.1 every two
 variants, the paper's "linearly from 0.2 to 0.5".
+
+The small-image form (`small_images=True`, for 28x28 or 32x32 images) differs in the stem
+only: its 3x3 conv has stride 1, not 2, so the four stride-2 stages leave a 28x28 image 2x2
+(28 -> 14 -> 7 -> 4 -> 2) instead of 1x1. With one input channel and 10 classes, B0 has
+4,019,782 parameters.
 """
 
 from __future__ import annotations
@@ -125,14 +130,17 @@ class EfficientNet(nn.Module):
     Linear). Takes (N, 3, H, W) images of any size H, W >= 1; the stem and four stages halve
     the size (32x smaller in all). Block i of n (counting over all stages) gets stochastic
     depth `stochastic_depth_prob * i / n`. `norm_layer(channels)` builds each norm layer,
-    BatchNorm2d by default.
+    BatchNorm2d by default. Keyword only: `small_images` (a stride-1 stem, see the module
+    docstring) and `in_channels` (1 for greyscale images).
     """
 
     def __init__(self, inverted_residual_setting: Sequence[MBConvConfig], dropout: float,
                  stochastic_depth_prob: float = 0.2, num_classes: int = 1000,
                  norm_layer: Callable[..., nn.Module] | None = None,
-                 last_channel: int | None = None) -> None:
+                 last_channel: int | None = None, *, small_images: bool = False,
+                 in_channels: int = 3) -> None:
         super().__init__()
+        self.in_channels = in_channels
         if not inverted_residual_setting:
             raise ValueError("EfficientNet: the inverted_residual_setting should not be empty")
         if not (isinstance(inverted_residual_setting, Sequence)
@@ -142,7 +150,8 @@ class EfficientNet(nn.Module):
         norm_layer = nn.BatchNorm2d if norm_layer is None else norm_layer
 
         first = inverted_residual_setting[0].input_channels
-        layers: list[nn.Module] = [Conv2dNormActivation(3, first, kernel_size=3, stride=2,
+        layers: list[nn.Module] = [Conv2dNormActivation(in_channels, first, kernel_size=3,
+                                                        stride=1 if small_images else 2,
                                                         norm_layer=norm_layer,
                                                         activation_layer=nn.SiLU)]
         total_blocks = sum(cnf.num_layers for cnf in inverted_residual_setting)
@@ -186,8 +195,9 @@ class EfficientNet(nn.Module):
                 init.zeros_(module.bias)
 
     def forward(self, x: Tensor) -> Tensor:
-        if x.ndim != 4 or x.shape[1] != 3 or x.shape[2] < 1 or x.shape[3] < 1:
-            raise ValueError(f"EfficientNet: expected images (N, 3, H, W), got {describe(x)}")
+        if x.ndim != 4 or x.shape[1] != self.in_channels or x.shape[2] < 1 or x.shape[3] < 1:
+            raise ValueError(f"EfficientNet: expected images (N, {self.in_channels}, H, W), got "
+                             f"{describe(x)}")
         x = self.avgpool(self.features(x))
         return self.classifier(x.flatten(1))
 
@@ -214,65 +224,82 @@ _TF_BATCHNORM = partial(nn.BatchNorm2d, eps=0.001, momentum=0.01)
 
 def efficientnet_b0(*, dropout: float = 0.2, stochastic_depth_prob: float = 0.2,
                     num_classes: int = 1000,
-                    norm_layer: Callable[..., nn.Module] | None = None) -> EfficientNet:
+                    norm_layer: Callable[..., nn.Module] | None = None,
+                    small_images: bool = False, in_channels: int = 3) -> EfficientNet:
     """EfficientNet-B0 (width 1.0, depth 1.0; the paper's resolution 224): 5,288,548
-    parameters for 1000 classes."""
+    parameters for 1000 classes. `small_images` and `in_channels` (every builder takes them):
+    see `EfficientNet`."""
     return _efficientnet(1.0, 1.0, dropout, stochastic_depth_prob=stochastic_depth_prob,
-                         num_classes=num_classes, norm_layer=norm_layer)
+                         num_classes=num_classes, norm_layer=norm_layer,
+                         small_images=small_images, in_channels=in_channels)
 
 
 def efficientnet_b1(*, dropout: float = 0.2, stochastic_depth_prob: float = 0.2,
                     num_classes: int = 1000,
-                    norm_layer: Callable[..., nn.Module] | None = None) -> EfficientNet:
+                    norm_layer: Callable[..., nn.Module] | None = None,
+                    small_images: bool = False, in_channels: int = 3) -> EfficientNet:
     """EfficientNet-B1 (width 1.0, depth 1.1; resolution 240): 7,794,184 parameters."""
     return _efficientnet(1.0, 1.1, dropout, stochastic_depth_prob=stochastic_depth_prob,
-                         num_classes=num_classes, norm_layer=norm_layer)
+                         num_classes=num_classes, norm_layer=norm_layer,
+                         small_images=small_images, in_channels=in_channels)
 
 
 def efficientnet_b2(*, dropout: float = 0.3, stochastic_depth_prob: float = 0.2,
                     num_classes: int = 1000,
-                    norm_layer: Callable[..., nn.Module] | None = None) -> EfficientNet:
+                    norm_layer: Callable[..., nn.Module] | None = None,
+                    small_images: bool = False, in_channels: int = 3) -> EfficientNet:
     """EfficientNet-B2 (width 1.1, depth 1.2; resolution 260): 9,109,994 parameters."""
     return _efficientnet(1.1, 1.2, dropout, stochastic_depth_prob=stochastic_depth_prob,
-                         num_classes=num_classes, norm_layer=norm_layer)
+                         num_classes=num_classes, norm_layer=norm_layer,
+                         small_images=small_images, in_channels=in_channels)
 
 
 def efficientnet_b3(*, dropout: float = 0.3, stochastic_depth_prob: float = 0.2,
                     num_classes: int = 1000,
-                    norm_layer: Callable[..., nn.Module] | None = None) -> EfficientNet:
+                    norm_layer: Callable[..., nn.Module] | None = None,
+                    small_images: bool = False, in_channels: int = 3) -> EfficientNet:
     """EfficientNet-B3 (width 1.2, depth 1.4; resolution 300): 12,233,232 parameters."""
     return _efficientnet(1.2, 1.4, dropout, stochastic_depth_prob=stochastic_depth_prob,
-                         num_classes=num_classes, norm_layer=norm_layer)
+                         num_classes=num_classes, norm_layer=norm_layer,
+                         small_images=small_images, in_channels=in_channels)
 
 
 def efficientnet_b4(*, dropout: float = 0.4, stochastic_depth_prob: float = 0.2,
                     num_classes: int = 1000,
-                    norm_layer: Callable[..., nn.Module] | None = None) -> EfficientNet:
+                    norm_layer: Callable[..., nn.Module] | None = None,
+                    small_images: bool = False, in_channels: int = 3) -> EfficientNet:
     """EfficientNet-B4 (width 1.4, depth 1.8; resolution 380): 19,341,616 parameters."""
     return _efficientnet(1.4, 1.8, dropout, stochastic_depth_prob=stochastic_depth_prob,
-                         num_classes=num_classes, norm_layer=norm_layer)
+                         num_classes=num_classes, norm_layer=norm_layer,
+                         small_images=small_images, in_channels=in_channels)
 
 
 # B5-B7 fix norm_layer, as torchvision's builders do (passing one is a TypeError there too)
 def efficientnet_b5(*, dropout: float = 0.4, stochastic_depth_prob: float = 0.2,
-                    num_classes: int = 1000) -> EfficientNet:
+                    num_classes: int = 1000, small_images: bool = False,
+                    in_channels: int = 3) -> EfficientNet:
     """EfficientNet-B5 (width 1.6, depth 2.2; resolution 456): 30,389,784 parameters;
     BatchNorm eps=0.001, momentum=0.01."""
     return _efficientnet(1.6, 2.2, dropout, stochastic_depth_prob=stochastic_depth_prob,
-                         num_classes=num_classes, norm_layer=_TF_BATCHNORM)
+                         num_classes=num_classes, norm_layer=_TF_BATCHNORM,
+                         small_images=small_images, in_channels=in_channels)
 
 
 def efficientnet_b6(*, dropout: float = 0.5, stochastic_depth_prob: float = 0.2,
-                    num_classes: int = 1000) -> EfficientNet:
+                    num_classes: int = 1000, small_images: bool = False,
+                    in_channels: int = 3) -> EfficientNet:
     """EfficientNet-B6 (width 1.8, depth 2.6; resolution 528): 43,040,704 parameters;
     BatchNorm eps=0.001, momentum=0.01."""
     return _efficientnet(1.8, 2.6, dropout, stochastic_depth_prob=stochastic_depth_prob,
-                         num_classes=num_classes, norm_layer=_TF_BATCHNORM)
+                         num_classes=num_classes, norm_layer=_TF_BATCHNORM,
+                         small_images=small_images, in_channels=in_channels)
 
 
 def efficientnet_b7(*, dropout: float = 0.5, stochastic_depth_prob: float = 0.2,
-                    num_classes: int = 1000) -> EfficientNet:
+                    num_classes: int = 1000, small_images: bool = False,
+                    in_channels: int = 3) -> EfficientNet:
     """EfficientNet-B7 (width 2.0, depth 3.1; resolution 600): 66,347,960 parameters;
     BatchNorm eps=0.001, momentum=0.01."""
     return _efficientnet(2.0, 3.1, dropout, stochastic_depth_prob=stochastic_depth_prob,
-                         num_classes=num_classes, norm_layer=_TF_BATCHNORM)
+                         num_classes=num_classes, norm_layer=_TF_BATCHNORM,
+                         small_images=small_images, in_channels=in_channels)

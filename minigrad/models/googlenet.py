@@ -16,6 +16,13 @@ Where torchvision differs from the paper (and so does this module, to load its w
 - No local response normalisation in the stem; the auxiliary heads pool adaptively to 4x4
   (the paper: a 5x5 average pool with stride 3, which gives 4x4 at 224x224), and use
   dropout 0.7 as the paper does; the main classifier's dropout is 0.2 (the paper: 0.4).
+
+The small-image form (`small_images=True`, for 28x28 or 32x32 images) differs in the stem
+only: `conv1` is a 3x3 stride-1 conv and `maxpool1` an Identity, so the Inception stages see
+a 28x28 image at 14x14, 7x7 and 4x4 (ImageNet's 224x224: 28x28, 14x14, 7x7), a quarter of
+their ImageNet cost, instead of the 1x1 that the ImageNet stem's 4x reduction would leave.
+With one input channel and 10 classes: 9,951,806 parameters with the auxiliary heads,
+5,601,322 without.
 """
 
 from __future__ import annotations
@@ -38,8 +45,10 @@ GoogLeNetOutputs = namedtuple("GoogLeNetOutputs", ["logits", "aux_logits2", "aux
 _IMAGENET_MEAN = (0.485, 0.456, 0.406)
 _IMAGENET_STD = (0.229, 0.224, 0.225)
 
-# The smallest height and width the five stride-2 stages leave at least one pixel of.
+# The smallest height and width the five stride-2 stages leave at least one pixel of (the
+# small-image form has three).
 _MIN_SIZE = 15
+_MIN_SIZE_SMALL = 4
 
 
 class BasicConv2d(nn.Module):
@@ -129,7 +138,8 @@ class GoogLeNet(nn.Module):
     def __init__(self, num_classes: int = 1000, aux_logits: bool = True,
                  transform_input: bool = False, init_weights: bool | None = None,
                  blocks: Sequence[Callable[..., nn.Module]] | None = None,
-                 dropout: float = 0.2, dropout_aux: float = 0.7) -> None:
+                 dropout: float = 0.2, dropout_aux: float = 0.7, *,
+                 small_images: bool = False, in_channels: int = 3) -> None:
         super().__init__()
         if blocks is None:
             blocks = [BasicConv2d, Inception, InceptionAux]
@@ -137,11 +147,20 @@ class GoogLeNet(nn.Module):
             raise ValueError("GoogLeNet: blocks must be [conv_block, inception_block, "
                              f"inception_aux_block], 3 callables, got {len(blocks)}")
         conv_block, inception_block, inception_aux_block = blocks
+        if transform_input and in_channels != 3:
+            raise ValueError(f"GoogLeNet: transform_input converts ImageNet's 3-channel "
+                             f"normalisation, got in_channels={in_channels}")
         self.aux_logits = aux_logits
         self.transform_input = transform_input
+        self.in_channels = in_channels
+        self.min_size = _MIN_SIZE_SMALL if small_images else _MIN_SIZE
 
-        self.conv1 = conv_block(3, 64, kernel_size=7, stride=2, padding=3)
-        self.maxpool1 = nn.MaxPool2d(3, stride=2, ceil_mode=True)
+        if small_images:  # see the module docstring
+            self.conv1 = conv_block(in_channels, 64, kernel_size=3, padding=1)
+            self.maxpool1 = nn.Identity()
+        else:
+            self.conv1 = conv_block(in_channels, 64, kernel_size=7, stride=2, padding=3)
+            self.maxpool1 = nn.MaxPool2d(3, stride=2, ceil_mode=True)
         self.conv2 = conv_block(64, 64, kernel_size=1)
         self.conv3 = conv_block(64, 192, kernel_size=3, padding=1)
         self.maxpool2 = nn.MaxPool2d(3, stride=2, ceil_mode=True)
@@ -195,12 +214,12 @@ class GoogLeNet(nn.Module):
         return mg.cat(channels, 1)
 
     def forward(self, x: Tensor) -> Tensor | GoogLeNetOutputs:
-        if x.ndim != 4 or x.shape[1] != 3 or min(x.shape[2:]) < _MIN_SIZE:
-            raise ValueError(f"GoogLeNet: expected input of shape (N, 3, H, W) with H and W at "
-                             f"least {_MIN_SIZE}, got {tuple(x.shape)}")
+        if x.ndim != 4 or x.shape[1] != self.in_channels or min(x.shape[2:]) < self.min_size:
+            raise ValueError(f"GoogLeNet: expected input of shape (N, {self.in_channels}, H, W) "
+                             f"with H and W at least {self.min_size}, got {tuple(x.shape)}")
         if self.transform_input:
             x = self._transform_input(x)
-        x = self.maxpool1(self.conv1(x))  # N x 64 x H/4 x W/4 (224 -> 56)
+        x = self.maxpool1(self.conv1(x))  # N x 64 x H/4 x W/4 (224 -> 56; small: H x W)
         x = self.maxpool2(self.conv3(self.conv2(x)))  # N x 192 x 28 x 28
         x = self.maxpool3(self.inception3b(self.inception3a(x)))  # N x 480 x 14 x 14
         x = self.inception4a(x)  # N x 512 x 14 x 14
@@ -220,7 +239,8 @@ class GoogLeNet(nn.Module):
 def googlenet(**kwargs: Any) -> GoogLeNet:
     """GoogLeNet (Inception v1) as torchvision's `googlenet()` without weights; `kwargs` go to
     `GoogLeNet` (num_classes=1000, aux_logits=True, transform_input=False, init_weights=None,
-    blocks=None, dropout=0.2, dropout_aux=0.7). 13,004,888 parameters with the auxiliary
+    blocks=None, dropout=0.2, dropout_aux=0.7, small_images=False, in_channels=3).
+    13,004,888 parameters with the auxiliary
     heads, 6,624,904 with `aux_logits=False` (the count torchvision publishes: its pretrained
     model drops the heads)."""
     return GoogLeNet(**kwargs)

@@ -19,6 +19,12 @@ zero biases. The paper drew weights from N(0, 0.1^2) (variance 10^-2) for A, and
 deeper nets' first four convs and the Linear layers from the trained A. The paper's
 configurations A-LRN (with LocalResponseNorm) and C (with 1x1 convs) are not here, as in
 torchvision.
+
+The small-image form (`small_images=True`, the CIFAR form of VGG, for 32x32 images: resize
+28x28 ones) keeps `features` and replaces the rest: the five pools leave a 32x32 image 1x1,
+so the 7x7 average pool would only repeat that pixel 49 times into 102M classifier weights.
+Instead a global average pool and a one-layer classifier, Linear(512, num_classes). With one
+input channel and 10 classes: vgg11 9,224,458 parameters, vgg16 14,718,666.
 """
 
 from __future__ import annotations
@@ -41,11 +47,12 @@ cfgs: dict[str, list[int | str]] = {
 }
 
 
-def make_layers(cfg: list[int | str], batch_norm: bool = False) -> nn.Sequential:
-    """The `features` Sequential of a configuration from `cfgs`, for 3-channel images: each
-    int becomes Conv2d(3x3, padding 1), [BatchNorm2d,] ReLU; each "M" a MaxPool2d(2, 2)."""
+def make_layers(cfg: list[int | str], batch_norm: bool = False,
+                in_channels: int = 3) -> nn.Sequential:
+    """The `features` Sequential of a configuration from `cfgs`, for `in_channels`-channel
+    images: each int becomes Conv2d(3x3, padding 1), [BatchNorm2d,] ReLU; each "M" a
+    MaxPool2d(2, 2)."""
     layers: list[nn.Module] = []
-    in_channels = 3
     for item in cfg:
         if item == "M":
             layers.append(nn.MaxPool2d(kernel_size=2, stride=2))
@@ -96,24 +103,30 @@ class VGG(nn.Module):
     init_weights=True gives torchvision's initialisation: convs He-normal by fan_out (keeps
     the backward signal's variance steady through the ReLUs), BatchNorm the identity, Linear
     weights N(0, 0.01^2), all biases 0. With False, every layer keeps its default init.
+    `small_images` (keyword only): the CIFAR form of the module docstring, a global average
+    pool and one Linear layer.
     """
 
     def __init__(self, features: nn.Module, num_classes: int = 1000, init_weights: bool = True,
-                 dropout: float = 0.5) -> None:
+                 dropout: float = 0.5, *, small_images: bool = False) -> None:
         super().__init__()
         self.features = features
-        # 224x224 images are 7x7 here already; other sizes are averaged (or repeated) to 7x7,
-        # so the classifier's shapes do not depend on the input's.
-        self.avgpool = nn.AdaptiveAvgPool2d((7, 7))
-        self.classifier = nn.Sequential(
-            nn.Linear(512 * 7 * 7, 4096),
-            nn.ReLU(inplace=True),
-            nn.Dropout(p=dropout),
-            nn.Linear(4096, 4096),
-            nn.ReLU(inplace=True),
-            nn.Dropout(p=dropout),
-            nn.Linear(4096, num_classes),
-        )
+        if small_images:  # the CIFAR form: see the module docstring
+            self.avgpool = nn.AdaptiveAvgPool2d((1, 1))
+            self.classifier = nn.Sequential(nn.Linear(512, num_classes))
+        else:
+            # 224x224 images are 7x7 here already; other sizes are averaged (or repeated) to
+            # 7x7, so the classifier's shapes do not depend on the input's.
+            self.avgpool = nn.AdaptiveAvgPool2d((7, 7))
+            self.classifier = nn.Sequential(
+                nn.Linear(512 * 7 * 7, 4096),
+                nn.ReLU(inplace=True),
+                nn.Dropout(p=dropout),
+                nn.Linear(4096, 4096),
+                nn.ReLU(inplace=True),
+                nn.Dropout(p=dropout),
+                nn.Linear(4096, num_classes),
+            )
         convs = [m for m in features.modules() if isinstance(m, nn.Conv2d)]
         # What forward checks its input against, worked out once.
         self._in_channels = convs[0].in_channels if convs else None
@@ -149,12 +162,15 @@ class VGG(nn.Module):
 
 
 def _vgg(cfg: str, batch_norm: bool, kwargs: dict[str, Any]) -> VGG:
-    return VGG(make_layers(cfgs[cfg], batch_norm=batch_norm), **kwargs)
+    """VGG(make_layers(...), **kwargs), `in_channels` (default 3) going to make_layers."""
+    in_channels = kwargs.pop("in_channels", 3)
+    return VGG(make_layers(cfgs[cfg], batch_norm=batch_norm, in_channels=in_channels), **kwargs)
 
 
 def vgg11(**kwargs: Any) -> VGG:
     """VGG-11, configuration A: 132,863,336 parameters. Keyword arguments go to `VGG`:
-    num_classes=1000, init_weights=True, dropout=0.5."""
+    num_classes=1000, init_weights=True, dropout=0.5, small_images=False; in_channels=3 goes
+    to `make_layers`."""
     return _vgg("A", False, kwargs)
 
 

@@ -15,6 +15,10 @@ alike, as the paper's fine-tuning head does. `conv_stem_configs`, not in the pap
 the patchify conv by a stack of conv-BatchNorm-ReLU layers and a 1x1 conv (Xiao et al.,
 "Early Convolutions Help Transformers See Better", 2021). The model takes exactly
 image_size x image_size images: the position embeddings have one entry per patch.
+
+`vit_small_images` is the small-image form: 4x4 patches and a narrow encoder (the
+hyper-parameters differ, the model is the same `VisionTransformer`); `in_channels` (keyword
+only) takes greyscale images.
 """
 
 from __future__ import annotations
@@ -129,12 +133,14 @@ class Encoder(nn.Module):
 
 
 class VisionTransformer(nn.Module):
-    """ViT for (N, 3, image_size, image_size) images: patchify (conv_proj), prepend the class
-    token, encode, classify the class token with `heads`. See the module's docstring.
+    """ViT for (N, in_channels, image_size, image_size) images: patchify (conv_proj), prepend
+    the class token, encode, classify the class token with `heads`. See the module's
+    docstring.
 
     representation_size: an extra Linear layer to that size and a Tanh before the head
     (`heads.pre_logits`, `heads.act`), the paper's pre-training head. conv_stem_configs: a
-    list of ConvStemConfig; the stem's strides must multiply to patch_size.
+    list of ConvStemConfig; the stem's strides must multiply to patch_size. in_channels
+    (keyword only): 1 for greyscale images.
     """
 
     def __init__(self, image_size: int, patch_size: int, num_layers: int, num_heads: int,
@@ -142,7 +148,8 @@ class VisionTransformer(nn.Module):
                  attention_dropout: float = 0.0, num_classes: int = 1000,
                  representation_size: int | None = None,
                  norm_layer: Callable[..., nn.Module] = _layer_norm,
-                 conv_stem_configs: list[ConvStemConfig] | None = None) -> None:
+                 conv_stem_configs: list[ConvStemConfig] | None = None, *,
+                 in_channels: int = 3) -> None:
         super().__init__()
         if image_size % patch_size != 0:
             raise ValueError(f"VisionTransformer: image_size ({image_size}) must be divisible "
@@ -151,14 +158,15 @@ class VisionTransformer(nn.Module):
         self.hidden_dim, self.mlp_dim = hidden_dim, mlp_dim
         self.dropout, self.attention_dropout = dropout, attention_dropout
         self.num_classes, self.representation_size = num_classes, representation_size
-        self.norm_layer = norm_layer
+        self.norm_layer, self.in_channels = norm_layer, in_channels
 
         if conv_stem_configs is None:
             # One patch_size x patch_size conv with that stride: a Linear map of each patch.
-            self.conv_proj: nn.Module = nn.Conv2d(3, hidden_dim, patch_size, stride=patch_size)
+            self.conv_proj: nn.Module = nn.Conv2d(in_channels, hidden_dim, patch_size,
+                                                  stride=patch_size)
         else:
             stem = nn.Sequential()
-            channels = 3
+            channels = in_channels
             for i, config in enumerate(conv_stem_configs):
                 stem.add_module(f"conv_bn_relu_{i}", Conv2dNormActivation(
                     channels, config.out_channels, config.kernel_size, config.stride,
@@ -211,9 +219,10 @@ class VisionTransformer(nn.Module):
                         for key, value in state_dict.items()), strict)
 
     def _process_input(self, x: Tensor) -> Tensor:
-        """(N, 3, H, W) images -> (N, (H/p) * (W/p), hidden_dim) patch tokens, row by row."""
-        expected = f"(N, 3, {self.image_size}, {self.image_size})"
-        if x.ndim != 4 or x.shape[1] != 3 or x.shape[2:] != (self.image_size, self.image_size):
+        """(N, C, H, W) images -> (N, (H/p) * (W/p), hidden_dim) patch tokens, row by row."""
+        expected = f"(N, {self.in_channels}, {self.image_size}, {self.image_size})"
+        if (x.ndim != 4 or x.shape[1] != self.in_channels
+                or x.shape[2:] != (self.image_size, self.image_size)):
             raise ValueError(f"VisionTransformer: expected images of shape {expected} "
                              f"(image_size={self.image_size}: the position embeddings fit "
                              f"only that size), got shape {tuple(x.shape)}")
@@ -266,3 +275,13 @@ def vit_h_14(**kwargs: Any) -> VisionTransformer:
     """ViT-H/14: 32 layers, 16 heads, hidden 1280, MLP 5120, 14x14 patches; 632,045,800
     parameters at 224 (torchvision's weights are for 518 or 224)."""
     return _vision_transformer(14, 32, 16, 1280, 5120, **kwargs)
+
+
+def vit_small_images(**kwargs: Any) -> VisionTransformer:
+    """The small-image ViT, for 28x28 or 32x32 images (Fashion-MNIST, CIFAR): 4x4 patches
+    (a 28x28 image is 49 tokens and the class token; ViT-B/16 would leave it 1) and a narrow
+    encoder, 6 layers, 4 heads, hidden 128, MLP 256, which trains from scratch on a CPU.
+    image_size=32 by default; with image_size=28, one input channel and 10 classes it has
+    805,130 parameters. Keyword arguments go to VisionTransformer."""
+    kwargs.setdefault("image_size", 32)
+    return _vision_transformer(4, 6, 4, 128, 256, **kwargs)

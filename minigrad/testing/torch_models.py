@@ -4,6 +4,7 @@ against them; torch is passed in, so minigrad itself never imports it."""
 
 from __future__ import annotations
 
+import importlib
 import sys
 import types
 from typing import Any
@@ -111,3 +112,50 @@ def torchvision_model(torch: Any, name: str, **kwargs: Any) -> Any:
     """`torchvision.models.get_model(name, **kwargs)`: torchvision's model, randomly
     initialised (no weights downloaded); see `torchvision_models`."""
     return torchvision_models(torch).get_model(name, **kwargs)
+
+
+def torch_small_image_model(torch: Any, name: str, num_classes: int = 10,
+                            in_channels: int = 1, image_size: int = 28) -> Any:
+    """The PyTorch twin of `minigrad.train.MODELS[name]`, the small-image form of a model of
+    the CNN article: torchvision's model (or the twins above) with the layers the form
+    changes replaced, as the form's docstring lists them."""
+    nn = torch.nn
+    if name == "simplecnn":
+        return torch_simple_cnn(torch, num_classes)
+    if name == "resnet20":
+        return torch_resnet20(torch, num_classes, in_channels)
+    if name == "lenet5":
+        return torch_lenet5(torch, num_classes, in_channels)
+    tv = torchvision_models(torch)
+    if name == "alexnet":
+        model = tv.alexnet(num_classes=num_classes)
+        model.features[0] = nn.Conv2d(in_channels, 64, kernel_size=5, padding=2)
+        model.avgpool = nn.AdaptiveAvgPool2d((2, 2))
+        model.classifier[1] = nn.Linear(256 * 2 * 2, 4096)
+    elif name in ("vgg11", "vgg16"):
+        model = getattr(tv, name)(num_classes=num_classes)
+        model.features[0] = nn.Conv2d(in_channels, 64, kernel_size=3, padding=1)
+        model.avgpool = nn.AdaptiveAvgPool2d((1, 1))
+        model.classifier = nn.Sequential(nn.Linear(512, num_classes))
+    elif name == "googlenet":
+        model = tv.googlenet(num_classes=num_classes, aux_logits=True, init_weights=True)
+        blocks = importlib.import_module("torchvision.models.googlenet")
+        model.conv1 = blocks.BasicConv2d(in_channels, 64, kernel_size=3, padding=1)
+        model.maxpool1 = nn.Identity()
+    elif name == "resnet18":
+        model = tv.resnet18(num_classes=num_classes)
+        model.conv1 = nn.Conv2d(in_channels, 64, kernel_size=3, padding=1, bias=False)
+        model.maxpool = nn.Identity()
+    elif name == "efficientnet_b0":
+        model = tv.efficientnet_b0(num_classes=num_classes)
+        stem = model.features[0]
+        model.features[0] = type(stem)(in_channels, 32, kernel_size=3, stride=1,
+                                       norm_layer=nn.BatchNorm2d, activation_layer=nn.SiLU)
+    elif name == "vit":
+        model = tv.VisionTransformer(image_size=image_size, patch_size=4, num_layers=6,
+                                     num_heads=4, hidden_dim=128, mlp_dim=256,
+                                     num_classes=num_classes)
+        model.conv_proj = nn.Conv2d(in_channels, 128, kernel_size=4, stride=4)
+    else:
+        raise ValueError(f"torch_small_image_model: no small-image form named {name!r}")
+    return model
