@@ -232,7 +232,7 @@ NUMBA_KERNELS = ["_relu", "_relu_backward", "_transpose_images", "_input_spectra
                  "_batch_norm_stats", "_batch_norm_apply", "_batch_norm_backward",
                  "_group_norm_forward", "_group_norm_backward", "_group_norm_forward_nhwc",
                  "_group_norm_backward_nhwc", "_forward_rows", "_backward_rows",
-                 "_sigmoid32", "_silu32", "_silu_backward32"]
+                 "_sigmoid32", "_silu32", "_silu_backward32", "_erf32"]
 NUMBA_MODULES = ["minigrad.backends.numba_backend", "minigrad.backends.winograd",
                  "minigrad.backends.numba_depthwise"]
 
@@ -646,6 +646,13 @@ def test_erf_is_within_an_ulp_of_float64_erf_and_keeps_nan(host_backend):
     single = load(host_backend).erf(x.astype(np.float32))
     assert single.dtype == np.float32
     np.testing.assert_allclose(single, expected.astype(np.float32), rtol=1e-6, atol=1e-7)
+    assert np.signbit(load(host_backend).erf(np.array([-0.0], np.float32))[0])
+    assert np.isnan(load(host_backend).erf(np.array([np.nan], np.float32))[0])
+    channels_last = layout_of(np.linspace(-5, 5, 240, dtype=np.float32).reshape(2, 3, 5, 8),
+                              "channels_last")
+    out = load(host_backend).erf(channels_last)
+    assert out.strides == channels_last.strides
+    np.testing.assert_allclose(out, load("numpy").erf(channels_last), rtol=1e-6, atol=1e-7)
 
 
 def test_scatter_add_adds_every_repeat_of_an_index(host_backend):
