@@ -47,6 +47,7 @@ $MINIGRAD_DATA/fashion-mnist):
 from __future__ import annotations
 
 import argparse
+import functools
 import json
 import os
 import statistics
@@ -149,7 +150,13 @@ class TorchTrainer:
         # minigrad's data code only (no backend is loaded, so no malloc tuning here either)
         from minigrad.data import DataLoader
         from minigrad.testing.torch_models import torch_small_image_model
-        from minigrad.train import build_augmentation, load_data
+        from minigrad.train import (
+            build_augmentation,
+            build_optimizer,
+            build_scheduler,
+            classification_loss,
+            load_data,
+        )
 
         self.torch, self.F = torch, torch.nn.functional
         torch.set_num_threads(os.cpu_count() or 1)
@@ -163,51 +170,17 @@ class TorchTrainer:
         self.model = torch_small_image_model(torch, args.model, image_size=recipe.image_size)
         with np.load(init) as state:
             self.model.load_state_dict({k: torch.from_numpy(state[k].copy()) for k in state})
-        self.optimizer = self.build_optimizer(recipe)
-        self.scheduler = self.build_scheduler(recipe, len(self.loader))
+        # the CLI's own recipe code, given torch's modules: the same API
+        self.optimizer = build_optimizer(recipe, self.model, torch.optim)
+        self.scheduler = build_scheduler(recipe, self.optimizer, len(self.loader),
+                                         torch.optim.lr_scheduler)
+        self.loss = functools.partial(classification_loss,
+                                      label_smoothing=recipe.label_smoothing,
+                                      functional=torch.nn.functional)
         self.epochs_done = 0
         self.info = {"torch": torch.__version__, "threads": torch.get_num_threads(),
                      "interop_threads": torch.get_num_interop_threads(),
                      "train_images": len(train_set)}
-
-    def build_optimizer(self, recipe: argparse.Namespace) -> Any:
-        """As minigrad.train.build_optimizer."""
-        optim, params = self.torch.optim, self.model.parameters()
-        if recipe.optimizer == "sgd":
-            return optim.SGD(params, lr=recipe.lr, momentum=recipe.momentum,
-                             weight_decay=recipe.weight_decay)
-        kind = optim.Adam if recipe.optimizer == "adam" else optim.AdamW
-        return kind(params, lr=recipe.lr, weight_decay=recipe.weight_decay)
-
-    def build_scheduler(self, recipe: argparse.Namespace, steps_per_epoch: int) -> Any:
-        """As minigrad.train.build_scheduler: stepped once per batch."""
-        schedulers, optimizer = self.torch.optim.lr_scheduler, self.optimizer
-        total = recipe.epochs * steps_per_epoch
-        if recipe.scheduler == "none":
-            return None
-        if recipe.scheduler == "onecycle":
-            return schedulers.OneCycleLR(optimizer, max_lr=recipe.lr, total_steps=total)
-        warmup = (min(round(recipe.warmup_epochs * steps_per_epoch), total - 1)
-                  if recipe.scheduler == "warmup-cosine" else 0)
-        if warmup < 1:
-            return schedulers.CosineAnnealingLR(optimizer, T_max=total)
-        return schedulers.SequentialLR(optimizer, [
-            schedulers.LinearLR(optimizer, start_factor=1 / warmup, total_iters=warmup),
-            schedulers.CosineAnnealingLR(optimizer, T_max=total - warmup)],
-            milestones=[warmup])
-
-    def loss(self, outputs: Any, labels: Any) -> tuple[Any, Any]:
-        """As minigrad.train.classification_loss: GoogLeNet's auxiliary losses weighted 0.3."""
-        from minigrad.train import AUX_WEIGHT
-
-        smoothing = self.recipe.label_smoothing
-        if isinstance(outputs, tuple):  # torchvision's GoogLeNetOutputs
-            loss = self.F.cross_entropy(outputs.logits, labels, label_smoothing=smoothing)
-            for aux in (outputs.aux_logits1, outputs.aux_logits2):
-                loss = loss + AUX_WEIGHT * self.F.cross_entropy(aux, labels,
-                                                                label_smoothing=smoothing)
-            return loss, outputs.logits
-        return self.F.cross_entropy(outputs, labels, label_smoothing=smoothing), outputs
 
     def epoch(self) -> dict[str, float]:
         torch, model = self.torch, self.model

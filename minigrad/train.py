@@ -36,7 +36,7 @@ from minigrad import nn
 from minigrad.data import DataLoader, Subset, datasets, transforms
 from minigrad.data.dataset import Dataset
 from minigrad.nn import functional as F
-from minigrad.optim import SGD, Adam, AdamW, Optimizer, lr_scheduler
+from minigrad.optim import Optimizer, lr_scheduler
 from minigrad.random import generator
 from minigrad.serialization import write_atomically
 
@@ -186,42 +186,48 @@ def build_augmentation(args: argparse.Namespace,
     return transforms.Compose(steps)
 
 
-def classification_loss(outputs: Any, labels: mg.Tensor,
-                        label_smoothing: float = 0.0) -> tuple[mg.Tensor, mg.Tensor]:
+def classification_loss(outputs: Any, labels: Any, label_smoothing: float = 0.0,
+                        functional: Any = F) -> tuple[Any, Any]:
     """(loss, logits): cross-entropy, plus AUX_WEIGHT times each auxiliary head's for a
-    GoogLeNet in training (it returns GoogLeNetOutputs)."""
-    if isinstance(outputs, mg.models.GoogLeNetOutputs):
-        loss = F.cross_entropy(outputs.logits, labels, label_smoothing=label_smoothing)
-        for aux in (outputs.aux_logits1, outputs.aux_logits2):
-            loss = loss + AUX_WEIGHT * F.cross_entropy(aux, labels,
-                                                       label_smoothing=label_smoothing)
-        return loss, outputs.logits
-    return F.cross_entropy(outputs, labels, label_smoothing=label_smoothing), outputs
+    GoogLeNet in training (it returns GoogLeNetOutputs: logits, aux_logits2, aux_logits1).
+    `functional` is minigrad's or torch's nn.functional."""
+    def loss(logits: Any) -> Any:
+        return functional.cross_entropy(logits, labels, label_smoothing=label_smoothing)
+
+    if hasattr(outputs, "aux_logits1"):
+        return (loss(outputs.logits) + AUX_WEIGHT * (loss(outputs.aux_logits1)
+                                                     + loss(outputs.aux_logits2)),
+                outputs.logits)
+    return loss(outputs), outputs
 
 
-def build_optimizer(args: argparse.Namespace, model: nn.Module) -> Optimizer:
+def build_optimizer(args: argparse.Namespace, model: Any, optim: Any = mg.optim) -> Optimizer:
+    """The optimizer of the recipe. `optim` is the module to take it from: minigrad.optim, or
+    torch.optim for a PyTorch twin (the benchmarks train both sides with one recipe)."""
     if args.optimizer == "sgd":
-        return SGD(model.parameters(), lr=args.lr, momentum=args.momentum,
-                   weight_decay=args.weight_decay)
-    kind = Adam if args.optimizer == "adam" else AdamW
+        return optim.SGD(model.parameters(), lr=args.lr, momentum=args.momentum,
+                         weight_decay=args.weight_decay)
+    kind = optim.Adam if args.optimizer == "adam" else optim.AdamW
     return kind(model.parameters(), lr=args.lr, weight_decay=args.weight_decay)
 
 
-def build_scheduler(args: argparse.Namespace, optimizer: Optimizer,
-                    steps_per_epoch: int) -> lr_scheduler.LRScheduler | None:
+def build_scheduler(args: argparse.Namespace, optimizer: Optimizer, steps_per_epoch: int,
+                    schedulers: Any = lr_scheduler) -> lr_scheduler.LRScheduler | None:
+    """The recipe's schedule, stepped once per batch; `schedulers` as `optim` above
+    (minigrad.optim.lr_scheduler or torch.optim.lr_scheduler)."""
     total = args.epochs * steps_per_epoch
     if args.scheduler == "cosine":
-        return lr_scheduler.CosineAnnealingLR(optimizer, T_max=total)
+        return schedulers.CosineAnnealingLR(optimizer, T_max=total)
     if args.scheduler == "warmup-cosine":
         warmup = min(round(args.warmup_epochs * steps_per_epoch), total - 1)
         if warmup < 1:
-            return lr_scheduler.CosineAnnealingLR(optimizer, T_max=total)
-        return lr_scheduler.SequentialLR(optimizer, [
-            lr_scheduler.LinearLR(optimizer, start_factor=1 / warmup, total_iters=warmup),
-            lr_scheduler.CosineAnnealingLR(optimizer, T_max=total - warmup)],
+            return schedulers.CosineAnnealingLR(optimizer, T_max=total)
+        return schedulers.SequentialLR(optimizer, [
+            schedulers.LinearLR(optimizer, start_factor=1 / warmup, total_iters=warmup),
+            schedulers.CosineAnnealingLR(optimizer, T_max=total - warmup)],
             milestones=[warmup])
     if args.scheduler == "onecycle":
-        return lr_scheduler.OneCycleLR(optimizer, max_lr=args.lr, total_steps=total)
+        return schedulers.OneCycleLR(optimizer, max_lr=args.lr, total_steps=total)
     return None
 
 
