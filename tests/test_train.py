@@ -204,12 +204,12 @@ def test_bad_arguments_exit_with_one_line(capsys, argv, message):
 # ---------------------------------------------------------------- the article's other models
 @pytest.fixture
 def few_digits(monkeypatch):
-    """digits with a 40-image test split: the per-model runs below train on --limit 16."""
+    """digits with a 16-image test split: the per-model runs below train on --limit 8."""
     digits = train.DATASETS["digits"]
 
     def fewer(root, is_train):
         data = digits(root, is_train)
-        return data if is_train else type(data)(data.images[:40], data.targets[:40],
+        return data if is_train else type(data)(data.images[:16], data.targets[:16],
                                                  data.classes, data.name, data.mean, data.std)
 
     monkeypatch.setitem(train.DATASETS, "digits", fewer)
@@ -218,14 +218,14 @@ def few_digits(monkeypatch):
 @pytest.mark.parametrize("model", ["lenet5", "alexnet", "vgg11", "vgg16", "googlenet",
                                    "resnet18", "efficientnet_b0", "vit"])
 def test_every_model_trains_checkpoints_resumes_and_plots(tmp_path, capsys, few_digits, model):
-    """Two epochs of two batches in the model's small-image form (VGG at 32x32), and the same
-    run stopped after one epoch and resumed: the same final checkpoint, to the bit."""
+    """Two epochs of one batch in the model's small-image form (VGG at 32x32), and the same run
+    stopped after one epoch and resumed: the same final checkpoint, to the bit."""
     require("matplotlib")
-    recipe = ["--model", model, "--dataset", "digits", "--limit", "16", "--batch-size", "8",
+    recipe = ["--model", model, "--dataset", "digits", "--limit", "8", "--batch-size", "8",
               "--backend", "numba", "--augment"]
     assert train.main([*recipe, "--epochs", "2", "--out", str(tmp_path / "whole")]) == 0
     printed = capsys.readouterr().out
-    assert re.search(rf"{model} on digits \(16 train / 40 test images\)", printed)
+    assert re.search(rf"{model} on digits \(8 train / 16 test images\)", printed)
     assert re.search(r"epoch 2/2  train loss \d\.\d{4} acc [\d.]+%", printed)
     assert train.main([*recipe, "--epochs", "1", "--out", str(tmp_path / "half")]) == 0
     checkpoint = tmp_path / "half" / "checkpoint.npz"
@@ -255,7 +255,7 @@ def test_googlenet_trains_on_its_auxiliary_losses_too():
 def test_image_size_resizes_train_and_test_images(tmp_path, few_digits):
     args = train.parse_args(["--model", "resnet18", "--image-size", "36", "--limit", "8"])
     train_set, test_set = train.load_data(args)
-    assert train_set[0][0].shape == (1, 36, 36) and test_set.images.shape == (40, 1, 36, 36)
+    assert train_set[0][0].shape == (1, 36, 36) and test_set.images.shape == (16, 1, 36, 36)
     assert train.parse_args(["--model", "vgg16"]).image_size == 32
 
 
