@@ -91,6 +91,7 @@ from minigrad.testing.torch_models import (
     torch_small_image_model,
     torchvision_model,
 )
+from minigrad.train import MIN_IMAGE_SIZE, MODELS
 
 SEED = 0
 LR, MOMENTUM = 0.01, 0.9
@@ -137,14 +138,11 @@ def zoo_cases(models: Sequence[str]) -> list[Case]:
 
 
 # `--small`: the training CLI's small-image forms, greyscale, at the side each needs.
-SMALL = ["lenet5", "alexnet", "vgg11", "vgg16", "googlenet", "resnet18", "efficientnet_b0", "vit",
-         "simplecnn", "resnet20"]
+SMALL = list(MODELS)
 
 
 def small_cases(models: Sequence[str]) -> list[Case]:
     """Inference at batch 1 and a training step at batch 64, per small-image form."""
-    from minigrad.train import MIN_IMAGE_SIZE
-
     cases = []
     for model in models:
         image = (1, MIN_IMAGE_SIZE.get(model, 28), MIN_IMAGE_SIZE.get(model, 28))
@@ -182,8 +180,6 @@ def build_minigrad_model(case: Case) -> Any:
 
     mg.manual_seed(SEED)
     if case.small:
-        from minigrad.train import MODELS
-
         model = MODELS[case.model](case.image[-1])
     elif case.model == "simple_cnn":
         model = models.SimpleCNN()

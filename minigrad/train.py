@@ -36,7 +36,7 @@ from minigrad import nn
 from minigrad.data import DataLoader, Subset, datasets, transforms
 from minigrad.data.dataset import Dataset
 from minigrad.nn import functional as F
-from minigrad.optim import Optimizer, lr_scheduler
+from minigrad.optim import lr_scheduler
 from minigrad.random import generator
 from minigrad.serialization import write_atomically
 
@@ -201,7 +201,7 @@ def classification_loss(outputs: Any, labels: Any, label_smoothing: float = 0.0,
     return loss(outputs), outputs
 
 
-def build_optimizer(args: argparse.Namespace, model: Any, optim: Any = mg.optim) -> Optimizer:
+def build_optimizer(args: argparse.Namespace, model: Any, optim: Any = mg.optim) -> Any:
     """The optimizer of the recipe. `optim` is the module to take it from: minigrad.optim, or
     torch.optim for a PyTorch twin (the benchmarks train both sides with one recipe)."""
     if args.optimizer == "sgd":
@@ -211,8 +211,8 @@ def build_optimizer(args: argparse.Namespace, model: Any, optim: Any = mg.optim)
     return kind(model.parameters(), lr=args.lr, weight_decay=args.weight_decay)
 
 
-def build_scheduler(args: argparse.Namespace, optimizer: Optimizer, steps_per_epoch: int,
-                    schedulers: Any = lr_scheduler) -> lr_scheduler.LRScheduler | None:
+def build_scheduler(args: argparse.Namespace, optimizer: Any, steps_per_epoch: int,
+                    schedulers: Any = lr_scheduler) -> Any:
     """The recipe's schedule, stepped once per batch; `schedulers` as `optim` above
     (minigrad.optim.lr_scheduler or torch.optim.lr_scheduler)."""
     total = args.epochs * steps_per_epoch

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
+import zoo
 from helpers import raises_saying
 
 import minigrad as mg
@@ -18,7 +19,6 @@ def batch(n: int = 6, c: int = 2, h: int = 7, w: int = 9, seed: int = 0) -> np.n
 
 
 def torchvision_functional(torch):
-    zoo = pytest.importorskip("zoo")
     zoo.torchvision_models()  # imports torchvision without its compiled operators
     from torchvision.transforms import functional
 
@@ -128,8 +128,11 @@ def test_resize_matches_pytorch_bilinear_interpolation(torch, size, antialias):
 def test_resize_of_an_int_scales_the_shorter_side():
     assert transforms.Resize(14)(batch(h=28, w=42)).shape == (6, 2, 14, 21)
     assert transforms.Resize(10)(batch(h=30, w=20)).shape == (6, 2, 15, 10)
-    with raises_saying(ValueError, "Resize: size must be a positive int or (height, width)"):
+    with raises_saying(ValueError, "Resize: size must be an int >= 1 or a pair of them, got "
+                                   "(0, 3)"):
         transforms.Resize((0, 3))
+    with raises_saying(ValueError, "RandomCrop: size must be an int >= 1 or a pair of them"):
+        transforms.RandomCrop(0)
 
 
 # ----------------------------------------------------------------- Compose, and the loader

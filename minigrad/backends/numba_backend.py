@@ -108,9 +108,9 @@ class NumbaBackend(NumpyBackend):
         _relu_backward(*memory)
         return result
 
-    # Sigmoid and SiLU: compiled float32 loops that LLVM vectorises (an exp of our own, since
-    # Numba's calls libm's scalar one), split over the threads from SPLIT_ELEMENTWISE elements.
-    # Other dtypes (float64 for gradient checks) get the reference.
+    # Sigmoid, SiLU and erf: compiled float32 loops that LLVM vectorises (an exp of our own,
+    # since Numba's calls libm's scalar one), split over the threads from SPLIT_ELEMENTWISE
+    # elements. Other dtypes (float64 for gradient checks) get the reference (erf: libm's).
     SPLIT_ELEMENTWISE = 1 << 18
 
     def sigmoid(self, x):

@@ -20,6 +20,7 @@ from typing import Any
 
 import numpy as np
 
+from minigrad.nn.arguments import pair
 from minigrad.random import generator
 
 __all__ = ["Compose", "Normalize", "RandomCrop", "RandomHorizontalFlip", "Resize"]
@@ -27,15 +28,11 @@ __all__ = ["Compose", "Normalize", "RandomCrop", "RandomHorizontalFlip", "Resize
 Transform = Callable[..., np.ndarray]
 
 
-def _pair(name: str, size: int | Sequence[int]) -> tuple[int, int]:
-    """(height, width) from an int or a one- or two-element sequence, as torchvision reads
-    `size`."""
-    sides = (size, size) if isinstance(size, (int, np.integer)) else tuple(size)
-    if len(sides) == 1:
-        sides = (sides[0], sides[0])
-    if len(sides) != 2 or not all(isinstance(s, (int, np.integer)) and s >= 1 for s in sides):
-        raise ValueError(f"{name}: size must be a positive int or (height, width), got {size!r}")
-    return int(sides[0]), int(sides[1])
+def _size(op: str, size: int | Sequence[int]) -> tuple[int, int]:
+    """(height, width) from torchvision's `size`: an int, or a one- or two-element sequence."""
+    if not isinstance(size, (int, np.integer)) and len(size) == 1:
+        size = size[0]
+    return pair(op, "size", int(size) if isinstance(size, np.integer) else size, 1)
 
 
 def _batch(name: str, images: Any) -> np.ndarray:
@@ -76,7 +73,7 @@ class RandomCrop:
     def __init__(self, size: int | Sequence[int], padding: int | Sequence[int] | None = None,
                  pad_if_needed: bool = False, fill: float = 0.0,
                  padding_mode: str = "constant") -> None:
-        self.size = _pair("RandomCrop", size)
+        self.size = _size("RandomCrop", size)
         self.padding = _padding(padding)
         if padding_mode not in self.MODES:
             raise ValueError(f"RandomCrop: padding_mode must be one of {self.MODES}, got "
@@ -180,9 +177,8 @@ class Resize:
     same weights as PyTorch's `interpolate(mode="bilinear", antialias=True)`."""
 
     def __init__(self, size: int | Sequence[int], antialias: bool = True) -> None:
-        self.size = size if isinstance(size, (int, np.integer)) else _pair("Resize", size)
-        if isinstance(self.size, (int, np.integer)) and self.size < 1:
-            raise ValueError(f"Resize: size must be positive, got {size!r}")
+        checked = _size("Resize", size)  # an int stays one: the shorter side
+        self.size = checked[0] if isinstance(size, (int, np.integer)) else checked
         self.antialias = antialias
 
     def __call__(self, images: np.ndarray, rng: np.random.Generator | None = None) -> np.ndarray:
