@@ -13,7 +13,10 @@ options below are the CLI's (optimizer, learning rate, schedule with warmup, --a
     the same minigrad DataLoader (order, random crops and flips), as NumPy arrays;
   * the same learning-rate schedule (torch.optim's LinearLR, CosineAnnealingLR, SequentialLR),
     and GoogLeNet's auxiliary losses weighted 0.3 on both sides;
-  * dropout masks (and stochastic depth) necessarily differ (each library draws its own).
+  * the same dropout masks and stochastic-depth decisions: the PyTorch twin's Dropout and
+    StochasticDepth layers are swapped for ones that draw exactly as minigrad's do (the same
+    NumPy calls, in the same forward order, from a generator seeded as minigrad's), so the
+    two runs differ by float32 rounding only, not by the luck of their masks.
 
 The minigrad side is the training CLI's own code (minigrad.train: `Run`, `train_epoch`,
 `finish_epoch`, `evaluate`), not a copy of it. Each library trains in its own subprocess, so the
@@ -126,6 +129,7 @@ class MinigradTrainer:
             self.warmup_s = time.perf_counter() - start
         self.info = {"backend": mg.get_backend(), "numba_warmup_s": self.warmup_s,
                      "train_images": len(self.run.train_set)}
+        mg.manual_seed(args.seed)  # the masks from here on: as SharedMasks' generator draws
 
     def epoch(self) -> dict[str, float]:
         run = self.run
@@ -138,6 +142,54 @@ class MinigradTrainer:
         record["train_wall_seconds"] = trained - start
         record["eval_seconds"] = time.perf_counter() - trained
         return record
+
+
+def share_masks(torch: Any, model: Any, rng: np.random.Generator) -> None:
+    """Swap `model`'s Dropout and torchvision StochasticDepth layers for ones drawing their
+    masks from `rng` with minigrad's own NumPy calls (minigrad.nn.dropout._dropout,
+    minigrad.models.blocks.stochastic_depth), so a generator seeded as minigrad's gives
+    minigrad's masks, layer for layer, step for step."""
+
+    def numpy_dtype(x: Any) -> np.dtype:
+        return torch.empty(0, dtype=x.dtype).numpy().dtype
+
+    class SharedDropout(torch.nn.Module):
+        def __init__(self, p: float) -> None:
+            super().__init__()
+            self.p = p
+
+        def forward(self, x: Any) -> Any:
+            if not self.training or self.p == 0 or x.numel() == 0:
+                return x
+            keep = rng.random(tuple(x.shape), dtype=np.float32) >= self.p
+            return x * torch.from_numpy(keep.astype(numpy_dtype(x)) / (1 - self.p))
+
+    class SharedStochasticDepth(torch.nn.Module):
+        def __init__(self, p: float, mode: str) -> None:
+            super().__init__()
+            self.p, self.mode = p, mode
+
+        def forward(self, x: Any) -> Any:
+            if not self.training or self.p == 0:
+                return x
+            survival = 1.0 - self.p
+            size = ((x.shape[0],) + (1,) * (x.ndim - 1) if self.mode == "row"
+                    else (1,) * x.ndim)
+            dtype = numpy_dtype(x)
+            keep = (rng.random(size) < survival).astype(dtype)
+            if survival > 0:
+                keep = keep / dtype.type(survival)
+            return x * torch.from_numpy(keep)
+
+    for parent in list(model.modules()):
+        for name, child in list(parent.named_children()):
+            if isinstance(child, torch.nn.Dropout):
+                setattr(parent, name, SharedDropout(child.p))
+            elif type(child).__name__ == "StochasticDepth":
+                setattr(parent, name, SharedStochasticDepth(child.p, child.mode))
+    for module in model.modules():  # a random layer left unswapped would break the pairing
+        if type(module).__name__ in ("Dropout1d", "Dropout2d", "Dropout3d", "AlphaDropout"):
+            raise NotImplementedError(f"share_masks: no shared form of {type(module).__name__}")
 
 
 class TorchTrainer:
@@ -160,7 +212,6 @@ class TorchTrainer:
 
         self.torch, self.F = torch, torch.nn.functional
         torch.set_num_threads(os.cpu_count() or 1)
-        torch.manual_seed(args.seed)  # the dropout masks
         recipe = self.recipe = cli_recipe(args)
         train_set, test_set = load_data(recipe)
         self.test_images = torch.from_numpy(test_set.images)
@@ -170,6 +221,7 @@ class TorchTrainer:
         self.model = torch_small_image_model(torch, args.model, image_size=recipe.image_size)
         with np.load(init) as state:
             self.model.load_state_dict({k: torch.from_numpy(state[k].copy()) for k in state})
+        share_masks(torch, self.model, np.random.default_rng(args.seed))
         # the CLI's own recipe code, given torch's modules: the same API
         self.optimizer = build_optimizer(recipe, self.model, torch.optim)
         self.scheduler = build_scheduler(recipe, self.optimizer, len(self.loader),
