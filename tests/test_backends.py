@@ -232,7 +232,7 @@ NUMBA_KERNELS = ["_relu", "_relu_backward", "_transpose_images", "_input_spectra
                  "_batch_norm_stats", "_batch_norm_apply", "_batch_norm_backward",
                  "_group_norm_forward", "_group_norm_backward", "_group_norm_forward_nhwc",
                  "_group_norm_backward_nhwc", "_forward_rows", "_backward_rows",
-                 "_sigmoid32", "_silu32", "_silu_backward32", "_erf32"]
+                 "_sigmoid32", "_tanh32", "_silu32", "_silu_backward32", "_erf32"]
 NUMBA_MODULES = ["minigrad.backends.numba_backend", "minigrad.backends.winograd",
                  "minigrad.backends.numba_depthwise"]
 
@@ -309,6 +309,31 @@ def test_sigmoid_and_silu_kernels_match_float64_and_keep_the_layout(host_backend
         np.testing.assert_array_equal(out[~finite], expected[~finite], err_msg=name)
     limits = kernels.sigmoid(np.array([-np.inf, -1e4, 1e4, np.inf], dtype))
     assert list(limits) == [0, 0, 1, 1]
+
+
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+@pytest.mark.parametrize("source", ["nchw", "sliced", "channels_last"])
+def test_tanh_kernel_matches_float64_and_keeps_the_layout(host_backend, source, dtype):
+    """Against math.tanh value by value, across the float32 kernel's switch at |x| = 0.625
+    (nextafter on both sides) and exp's extremes; -0 keeps its sign, NaN stays NaN."""
+    rng = np.random.default_rng(2)
+    x = rng.standard_normal((3, 5, 8, 6)) * 2
+    switch = np.float32(0.625)
+    edges = [switch, np.nextafter(switch, np.float32(0)), np.nextafter(switch, np.float32(1)),
+             -switch, 1e-30, -1e-8, 9.0, -44.0, 45.0, 1e4]
+    x.ravel()[:len(SIGMOID_EDGES) + len(edges)] = SIGMOID_EDGES + edges
+    x = layout_of(x.astype(dtype), source)
+    out = load(host_backend).tanh(x)
+    assert out.dtype == dtype and out.shape == x.shape
+    if source != "sliced":
+        assert out.strides == x.strides
+    expected = np.array([math.tanh(v) for v in x.ravel().tolist()]).reshape(x.shape)
+    finite = ~np.isnan(expected)
+    np.testing.assert_array_less(np.abs(out - expected)[finite],
+                                 (2 * np.finfo(dtype).eps * np.abs(expected) + 1e-45)[finite])
+    assert np.isnan(out[~finite]).all()
+    zeros = out[x == 0]
+    np.testing.assert_array_equal(np.signbit(zeros), np.signbit(x[x == 0]))
 
 
 @pytest.mark.parametrize("values", [[3, -2, 0], [True, False]], ids=["int", "bool"])

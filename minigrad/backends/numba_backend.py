@@ -8,7 +8,7 @@
   vectors, forward and both gradients in one pass (numba_depthwise.py).
 - Pooling: compiled loops over channels-last memory, whole channel vectors at a time; the
   backward kernels are gathers (each input pixel sums its windows), so they need no zero-fill.
-- ReLU, float32 sigmoid, SiLU and erf (vectorised: an exp of their own, XLA's float32 erf),
+- ReLU, float32 sigmoid, tanh, SiLU and erf (vectorised: an exp of their own, XLA's float32 erf),
   the NCHW-to-channels-last transpose, float64 erf, and batch norm over channels-last rows (two
   passes for the statistics, one for the output, two for the backward): compiled loops.
 - Group norm in the input's layout, C order (by rows, one per sample and group) or
@@ -108,7 +108,7 @@ class NumbaBackend(NumpyBackend):
         _relu_backward(*memory)
         return result
 
-    # Sigmoid, SiLU and erf: compiled float32 loops that LLVM vectorises (an exp of our own,
+    # Sigmoid, tanh, SiLU and erf: compiled float32 loops that LLVM vectorises (an exp of our own,
     # since Numba's calls libm's scalar one), split over the threads from SPLIT_ELEMENTWISE
     # elements. Other dtypes (float64 for gradient checks) get the reference (erf: libm's).
     SPLIT_ELEMENTWISE = 1 << 18
@@ -116,6 +116,10 @@ class NumbaBackend(NumpyBackend):
     def sigmoid(self, x):
         out = self._float32_loop(_sigmoid32, x)
         return super().sigmoid(x) if out is None else out
+
+    def tanh(self, x):
+        out = self._float32_loop(_tanh32, x)
+        return super().tanh(x) if out is None else out
 
     def silu(self, x):
         out = self._float32_loop(_silu32, x)
@@ -434,7 +438,7 @@ class NumbaBackend(NumpyBackend):
         w = np.ones((8, 8, 3, 3), np.float32)
         self.channels_last(x)
         self.relu_backward(x, self.relu(x))
-        self.silu_backward(x, self.silu(self.sigmoid(x)))
+        self.silu_backward(x, self.silu(self.sigmoid(self.tanh(x))))
         self.erf(x)
         for stride in (1, 1), (2, 2):  # Winograd's kernels, then im2col's
             out = self.conv2d_forward(x, w, stride, (1, 1), (1, 1), 1)
@@ -605,6 +609,26 @@ def _erf32(x, out, start, stop):
 def _sigmoid32(x, out, start, stop):
     for i in range(start, stop):
         out[i] = np.float32(1.0) / (np.float32(1.0) + _exp32(-x[i]))
+
+
+@njit(cache=True, nogil=True, error_model="numpy", fastmath={"contract"})
+def _tanh32(x, out, start, stop):
+    """tanh in float32 as Cephes' tanhf: an odd polynomial below |x| = 0.625, where
+    1 - 2 / (e^2|x| + 1) would cancel, that formula above it (e^2|x| = inf gives 1), both
+    computed and one selected, so the loop has no branch; -0 and NaN pass as they are."""
+    f32 = np.float32
+    for i in range(start, stop):
+        v = x[i]
+        a = abs(v)
+        z = v * v
+        p = z * f32(-5.70498872745e-3) + f32(2.06390887954e-2)
+        p = p * z + f32(-5.37397155531e-2)
+        p = p * z + f32(1.33314422036e-1)
+        p = p * z + f32(-3.33332819422e-1)
+        small = v * (f32(1.0) + p * z)  # v times: -0 stays -0
+        large = f32(1.0) - f32(2.0) / (_exp32(a + a) + f32(1.0))
+        large = large if v > f32(0.0) else -large
+        out[i] = small if not a >= f32(0.625) else large  # "not >=": NaN takes the odd branch
 
 
 @njit(cache=True, nogil=True, error_model="numpy", fastmath={"contract"})

@@ -48,6 +48,9 @@ class NumpyBackend(Backend):
         with numpy.errstate(over="ignore"):  # e^-x = inf: 1 / inf = 0, exactly the limit
             return 1 / (1 + self.xp.exp(-x))
 
+    def tanh(self, x):
+        return self.xp.tanh(x)
+
     def silu(self, x):
         with numpy.errstate(invalid="ignore"):  # -inf * 0: NaN, as in PyTorch
             return x * self.sigmoid(x)
