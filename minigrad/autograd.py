@@ -347,14 +347,37 @@ def backward(tensors: Tensor | Sequence[Tensor], grad_tensors: Any = None,
     """Accumulate d(tensors)/d(leaf), weighted by `grad_tensors`, into every leaf's `.grad`
     (only into the `.grad` of `inputs`, leaf or not, when given), as `torch.autograd.backward`."""
     roots, seeds = _roots_and_seeds("backward", tensors, grad_tensors)
-    if inputs is None:
-        _run_backward(roots, seeds, bool(retain_graph), accumulate=True)
-        return
-    inputs = _check_inputs("backward", inputs)
-    grads = _run_backward(roots, seeds, bool(retain_graph), accumulate=False, capture=inputs)
-    for tensor in inputs:
-        if id(tensor) in grads:
-            _accumulate(tensor, grads[id(tensor)], set())
+    try:
+        if inputs is None:
+            _run_backward(roots, seeds, bool(retain_graph), accumulate=True)
+        else:
+            inputs = _check_inputs("backward", inputs)
+            grads = _run_backward(roots, seeds, bool(retain_graph), accumulate=False,
+                                  capture=inputs)
+            for tensor in inputs:
+                if id(tensor) in grads:
+                    _accumulate(tensor, grads[id(tensor)], set())
+        while _callbacks.queued:
+            _callbacks.queued.pop(0)()
+    finally:
+        _callbacks.queued.clear()
+
+
+class _Callbacks(threading.local):
+    """Functions to call once the running backward pass is over, per thread."""
+
+    def __init__(self) -> None:
+        self.queued: list = []
+
+
+_callbacks = _Callbacks()
+
+
+def queue_callback(callback: Any) -> None:
+    """Call `callback()` when the backward pass now running has accumulated every gradient (as
+    PyTorch's engine `queue_callback`): DistributedDataParallel averages the gradients there.
+    Called from a hook during `backward()`."""
+    _callbacks.queued.append(callback)
 
 
 def grad(outputs: Tensor | Sequence[Tensor], inputs: Tensor | Sequence[Tensor],
@@ -533,9 +556,16 @@ def unscalar(grad: Any) -> Any:
 
 def _accumulate(leaf: Tensor, grad: Any, handed_to_leaves: set[int]) -> None:
     """Add into `leaf.grad` like PyTorch; never let two gradients share memory."""
-    if leaf.grad is not None:
+    if leaf.grad is None:
+        _first_gradient(leaf, grad, handed_to_leaves)
+    else:
         leaf.grad.array += grad
-        return
+    if leaf._post_accumulate_hooks:
+        for hook in list(leaf._post_accumulate_hooks.values()):
+            hook(leaf)
+
+
+def _first_gradient(leaf: Tensor, grad: Any, handed_to_leaves: set[int]) -> None:
     # A view is kept when the array it views is one no other leaf got (kernels return their
     # channels-last results as such views; copying them cost a tenth of a max-pool step).
     # CuPy's flags have no `writeable`: its arrays always are.

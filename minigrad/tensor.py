@@ -61,7 +61,8 @@ def on_active_device(array: Any) -> Any:
 class Tensor:
     """An n-dimensional array that records the operations applied to it for `backward()`."""
 
-    __slots__ = ("array", "grad", "_requires_grad", "_ctx", "_counter", "_hooks", "__weakref__")
+    __slots__ = ("array", "grad", "_requires_grad", "_ctx", "_counter", "_hooks",
+                 "_post_accumulate_hooks", "__weakref__")
     __array_ufunc__ = None  # `ndarray + Tensor` defers to Tensor.__radd__ instead of looping
 
     def __init__(self, data: Any, dtype: Any = None, requires_grad: bool = False) -> None:
@@ -70,6 +71,7 @@ class Tensor:
         self._ctx = None
         self._counter = VersionCounter()
         self._hooks: OrderedDict | None = None  # {handle id: hook}, for register_hook
+        self._post_accumulate_hooks: OrderedDict | None = None
         self._requires_grad = False
         self.requires_grad = requires_grad
 
@@ -78,7 +80,7 @@ class Tensor:
         """A tensor around an existing array, no conversion or copy: for the engine and ops."""
         t = object.__new__(cls)
         t.array, t.grad, t._ctx, t._requires_grad = array, None, None, False
-        t._counter, t._hooks = VersionCounter(), None
+        t._counter, t._hooks, t._post_accumulate_hooks = VersionCounter(), None, None
         return t
 
     # ------------------------------------------------------------------ attributes
@@ -198,6 +200,22 @@ class Tensor:
         self._hooks[handle.id] = hook
         if autograd.RETAIN_GRAD in self._hooks:
             self._hooks.move_to_end(autograd.RETAIN_GRAD)  # retain_grad sees the hooks' result
+        return handle
+
+    def register_post_accumulate_grad_hook(self, hook: Callable[[Tensor], None]
+                                           ) -> RemovableHandle:
+        """Call `hook(self)` each time backward has accumulated a gradient into this leaf's
+        `.grad` (what DistributedDataParallel waits for). Returns a removable handle."""
+        if not self._requires_grad:
+            raise RuntimeError("register_post_accumulate_grad_hook: cannot register a hook on a "
+                               "tensor that does not require grad")
+        if self._ctx is not None:
+            raise RuntimeError("register_post_accumulate_grad_hook: post accumulate grad hooks "
+                               "cannot be registered on non-leaf tensors")
+        if self._post_accumulate_hooks is None:
+            self._post_accumulate_hooks = OrderedDict()
+        handle = RemovableHandle(self._post_accumulate_hooks)
+        self._post_accumulate_hooks[handle.id] = hook
         return handle
 
     def retain_grad(self) -> None:

@@ -337,6 +337,45 @@ def test_hooks_need_a_tensor_that_requires_grad():
         h.sum().backward()
 
 
+def test_post_accumulate_grad_hooks_see_each_accumulated_grad_as_pytorch(torch):
+    """Called with the leaf after each accumulation (twice for two backwards, never for an
+    unused leaf); refused on a non-leaf; a removed hook is not called."""
+    def seen(lib):
+        x, unused = lib.tensor(START, requires_grad=True), lib.ones(2, requires_grad=True)
+        calls = []
+        x.register_post_accumulate_grad_hook(lambda t: calls.append(t.grad.sum().item()))
+        unused.register_post_accumulate_grad_hook(lambda t: calls.append("unused"))
+        removed = x.register_post_accumulate_grad_hook(lambda t: calls.append("removed"))
+        removed.remove()
+        (x * 2).sum().backward()
+        (x * 3).sum().backward()
+        with pytest.raises(RuntimeError, match="non-leaf"):
+            (x * 1).register_post_accumulate_grad_hook(lambda t: None)
+        return calls
+
+    ours, theirs = seen(mg), seen(torch)
+    assert ours == theirs == [2.0 * START.size, 5.0 * START.size]
+
+
+def test_queued_callbacks_run_once_backward_has_filled_every_grad():
+    from minigrad import autograd
+
+    x, y = mg.tensor(START, requires_grad=True), mg.tensor(START, requires_grad=True)
+    ran = []
+
+    def on_x(t):  # x's gradient comes first: y's is not there yet, the callback sees both
+        autograd.queue_callback(lambda: ran.append((x.grad is not None, y.grad is not None)))
+
+    x.register_post_accumulate_grad_hook(on_x)
+    (x.exp() * 2 + (x * y).sum()).sum().backward()
+    assert ran == [(True, True)]
+    y.register_post_accumulate_grad_hook(lambda t: 1 / 0)
+    with pytest.raises(ZeroDivisionError):
+        (x * y).sum().backward()
+    (x * 2).sum().backward()  # the failed pass left nothing queued but this pass's own
+    assert ran == [(True, True), (True, True)]
+
+
 # ------------------------------------------------------------------- autograd.grad, inputs=
 
 
