@@ -17,7 +17,7 @@ $(VENV)/.installed: pyproject.toml | $(BIN)/python
 	touch $@
 
 $(VENV)/.installed-test: pyproject.toml | $(BIN)/python
-	$(BIN)/python -m pip install -q -e '.[test,oracle,demo]'
+	$(BIN)/python -m pip install -q -e '.[test,oracle,demo,dist]'
 	touch $@
 
 # Trains SimpleCNN on scikit-learn's real handwritten digits: ~15 s on 2 cores, >= 97% test

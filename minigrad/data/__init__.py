@@ -9,5 +9,7 @@
 from minigrad.data import datasets, transforms
 from minigrad.data.dataset import Dataset, Subset, TensorDataset
 from minigrad.data.loader import DataLoader
+from minigrad.data.sampler import DistributedSampler
 
-__all__ = ["DataLoader", "Dataset", "Subset", "TensorDataset", "datasets", "transforms"]
+__all__ = ["DataLoader", "Dataset", "DistributedSampler", "Subset", "TensorDataset", "datasets",
+           "transforms"]

@@ -8,10 +8,12 @@ depends on nothing but the seed and the epoch number, so a run resumed at epoch 
 from __future__ import annotations
 
 from collections.abc import Callable, Iterator
+from typing import Any
 
 import numpy as np
 
 from minigrad.data.dataset import Dataset
+from minigrad.data.sampler import DistributedSampler
 from minigrad.factories import from_numpy
 from minigrad.random import generator
 from minigrad.tensor import Tensor
@@ -28,6 +30,12 @@ class DataLoader:
     batch's images (the first field) as a whole; `rng` is a NumPy Generator seeded by (seed,
     epoch, batch number), so random augmentation is reproducible and a resumed epoch repeats it.
 
+    `sampler` (any sized iterable of indices; its `set_epoch(e)`, when it has one, is called
+    before each epoch) replaces the shuffled or plain order. With a `DistributedSampler`, a
+    rank's batch b is its rows of batch b of all ranks (`global_order`), augmented as that
+    whole batch: N ranks at batch B / N see exactly one process's batches of B, crops and
+    flips included.
+
     `num_workers` and `pin_memory` are accepted so PyTorch code runs as written; they change
     nothing: a batch is one vectorised gather from the dataset's arrays, in this process.
     """
@@ -35,7 +43,7 @@ class DataLoader:
     def __init__(self, dataset: Dataset, batch_size: int = 1, shuffle: bool = False,
                  drop_last: bool = False, seed: int | None = None, *,
                  transform: Callable[..., np.ndarray] | None = None, num_workers: int = 0,
-                 pin_memory: bool = False) -> None:
+                 pin_memory: bool = False, sampler: Any = None) -> None:
         if isinstance(num_workers, bool) or not isinstance(num_workers, int) or num_workers < 0:
             raise ValueError(f"DataLoader: num_workers must be a non-negative integer, got "
                              f"{num_workers!r}")
@@ -45,6 +53,9 @@ class DataLoader:
                              f"got {batch_size!r}")
         if len(dataset) == 0:
             raise ValueError("DataLoader: the dataset is empty")
+        if sampler is not None and shuffle:
+            raise ValueError("DataLoader: sampler option is mutually exclusive with shuffle")
+        self.sampler = sampler
         self.dataset = dataset
         self.batch_size = int(batch_size)
         self.shuffle = bool(shuffle)
@@ -58,7 +69,8 @@ class DataLoader:
 
     def __len__(self) -> int:
         """Batches per epoch."""
-        full, rest = divmod(len(self.dataset), self.batch_size)
+        samples = len(self.dataset) if self.sampler is None else len(self.sampler)
+        full, rest = divmod(samples, self.batch_size)
         return full if self.drop_last or rest == 0 else full + 1
 
     def set_epoch(self, epoch: int) -> None:
@@ -66,6 +78,10 @@ class DataLoader:
 
     def order(self, epoch: int) -> np.ndarray:
         """The sample indices of `epoch`, in the order they are served."""
+        if self.sampler is not None:
+            if hasattr(self.sampler, "set_epoch"):
+                self.sampler.set_epoch(epoch)
+            return np.fromiter(iter(self.sampler), dtype=np.int64)
         if not self.shuffle:
             return np.arange(len(self.dataset))
         return np.random.default_rng([self.seed, int(epoch)]).permutation(len(self.dataset))
@@ -73,11 +89,23 @@ class DataLoader:
     def batches(self, epoch: int, start: int = 0) -> Iterator[tuple[Tensor, ...]]:
         """The batches of `epoch` from batch number `start` on."""
         epoch, order = int(epoch), self.order(epoch)
+        # A rank augments the whole batch of all ranks and keeps its rows (every num_replicas-th
+        # from its rank on, as the sampler deals them): the draws depend on the batch alone.
+        share = None
+        if isinstance(self.sampler, DistributedSampler) and self.transform is not None:
+            share = self.sampler.global_order(epoch), self.sampler.num_replicas, self.sampler.rank
         for b in range(start, len(self)):
-            fields = list(self.dataset.__getitems__(
-                order[b * self.batch_size:(b + 1) * self.batch_size]))
+            if share is None:
+                fields = list(self.dataset.__getitems__(
+                    order[b * self.batch_size:(b + 1) * self.batch_size]))
+            else:
+                everyone, ranks, rank = share
+                fields = list(self.dataset.__getitems__(
+                    everyone[b * self.batch_size * ranks:(b + 1) * self.batch_size * ranks]))
             if self.transform is not None:
                 fields[0] = self.transform(fields[0], np.random.default_rng([self.seed, epoch, b]))
+            if share is not None:
+                fields = [f[rank::ranks] for f in fields]
             yield tuple(from_numpy(np.ascontiguousarray(f)) for f in fields)
 
     def __iter__(self) -> Iterator[tuple[Tensor, ...]]:
@@ -88,4 +116,5 @@ class DataLoader:
         return (f"DataLoader({type(self.dataset).__name__} of {len(self.dataset)}, "
                 f"batch_size={self.batch_size}, shuffle={self.shuffle}, "
                 f"drop_last={self.drop_last}, seed={self.seed}"
+                + ("" if self.sampler is None else f", sampler={self.sampler!r}")
                 + ("" if self.transform is None else f", transform={self.transform!r}") + ")")

@@ -3,7 +3,7 @@ layers, each beside its function in the module its topic names (linear, conv, po
 normalization, dropout, activation, loss), and `init`; `minigrad.nn.functional` (imported as F)
 gathers the functions."""
 
-from minigrad.nn import functional, init, utils
+from minigrad.nn import functional, init, parallel, utils
 from minigrad.nn.activation import (
     ELU,
     GELU,
@@ -49,6 +49,7 @@ from minigrad.nn.normalization import (
     GroupNorm,
     LayerNorm,
     LocalResponseNorm,
+    SyncBatchNorm,
 )
 from minigrad.nn.pooling import AdaptiveAvgPool2d, AdaptiveMaxPool2d, AvgPool2d, MaxPool2d
 from minigrad.nn.transformer import TransformerEncoder, TransformerEncoderLayer
@@ -61,7 +62,8 @@ __all__ = [
     "Hardswish", "HuberLoss", "Identity", "IncompatibleKeys", "KLDivLoss", "L1Loss", "LayerNorm",
     "LeakyReLU", "Linear", "LocalResponseNorm", "LogSoftmax", "MSELoss", "MaxPool2d", "Mish",
     "Module", "ModuleList", "MultiheadAttention", "NLLLoss", "Parameter", "ReLU", "Sequential",
-    "SiLU", "Sigmoid", "SmoothL1Loss", "Softmax", "Softplus", "Tanh", "TransformerEncoder",
+    "SiLU", "Sigmoid", "SmoothL1Loss", "Softmax", "Softplus", "SyncBatchNorm", "Tanh",
+    "TransformerEncoder",
     "TransformerEncoderLayer", "Upsample", "UpsamplingBilinear2d", "UpsamplingNearest2d",
-    "functional", "init", "utils",
+    "functional", "init", "parallel", "utils",
 ]

@@ -15,7 +15,7 @@ from typing import Any
 import numpy as np
 
 from minigrad import factories
-from minigrad.autograd import describe
+from minigrad.autograd import array_module, describe
 from minigrad.nn import init
 from minigrad.nn.arguments import check_param
 from minigrad.nn.linear import empty_parameter
@@ -24,6 +24,7 @@ from minigrad.ops.normalization import BatchNorm, batch_statistics
 from minigrad.ops.normalization import GroupNorm as GroupNormOp
 from minigrad.ops.normalization import LayerNorm as LayerNormOp
 from minigrad.ops.normalization import LocalResponseNorm as LocalResponseNormOp
+from minigrad.ops.normalization import SyncBatchNorm as SyncBatchNormOp
 from minigrad.tensor import Tensor
 
 
@@ -208,6 +209,90 @@ class BatchNorm2d(_BatchNorm):
     """Batch normalisation of (N, C, H, W) inputs, per channel."""
 
     _input_dims = (4,)
+
+
+class SyncBatchNorm(_BatchNorm):
+    """Batch normalisation whose training statistics span the batches of every rank of the
+    process group (minigrad.distributed): N ranks at batch B / N normalise as one process at
+    batch B. Alone (no process group, or a world of one) and in eval it is BatchNorm.
+
+    `convert_sync_batchnorm(model)` swaps a model's BatchNorm layers for these."""
+
+    _input_dims = (2, 3, 4, 5)
+
+    def __init__(self, num_features: int, eps: float = 1e-5, momentum: float | None = 0.1,
+                 affine: bool = True, track_running_stats: bool = True,
+                 process_group: Any = None, *, bias: bool = True) -> None:
+        if process_group is not None:
+            raise ValueError("SyncBatchNorm: only the default process group (MPI's world) is "
+                             "supported")
+        super().__init__(num_features, eps, momentum, affine, track_running_stats, bias=bias)
+
+    def forward(self, x: Tensor) -> Tensor:
+        from minigrad import distributed
+
+        if not (self.training and distributed.is_initialized()
+                and distributed.get_world_size() > 1):
+            return super().forward(x)
+        if x.ndim < 2 or x.shape[1] != self.num_features or x.dtype.kind != "f":
+            raise ValueError(f"SyncBatchNorm: expected a floating-point input (N, "
+                             f"{self.num_features}, ...), got {describe(x)}")
+        if self.track_running_stats:
+            self.num_batches_tracked += 1
+        count, mean, var = _global_statistics(x, distributed)
+        if count <= 1:
+            raise ValueError(f"SyncBatchNorm: expected more than 1 value per channel when "
+                             f"training, got {count} over all ranks")
+        if self.track_running_stats:
+            momentum = self._momentum()
+            _update_running(self.running_mean.array, mean, momentum)
+            _update_running(self.running_var.array, var * (count / (count - 1)), momentum)
+        xp = array_module([x.array])  # the statistics on x's device
+        return SyncBatchNormOp.apply(x, self.weight, self.bias, xp.asarray(mean), xp.asarray(var),
+                                     eps=self.eps, count=count, all_reduce=_sum_over_ranks)
+
+    @classmethod
+    def convert_sync_batchnorm(cls, module: Module, process_group: Any = None) -> Module:
+        """`module` with every BatchNorm1d/2d inside (or itself) replaced by a SyncBatchNorm
+        holding the same parameters and running statistics (shared, not copied), as PyTorch."""
+        if isinstance(module, _BatchNorm) and not isinstance(module, SyncBatchNorm):
+            sync = cls(module.num_features, module.eps, module.momentum, module.affine,
+                       module.track_running_stats, process_group,
+                       bias=module.bias is not None)
+            for name in ("weight", "bias"):
+                setattr(sync, name, getattr(module, name))
+            for name in ("running_mean", "running_var", "num_batches_tracked"):
+                sync.register_buffer(name, getattr(module, name))
+            sync.train(module.training)
+            return sync
+        for name, child in list(module.named_children()):
+            converted = cls.convert_sync_batchnorm(child, process_group)
+            if converted is not child:
+                setattr(module, name, converted)
+        return module
+
+
+def _global_statistics(x: Tensor, distributed: Any) -> tuple[int, Any, Any]:
+    """(count, mean, biased var) per channel over every rank's batch, float64 NumPy arrays:
+    each rank's (count, mean, var), gathered, combined in rank order (Chan et al.'s formula, no
+    cancellation), so every rank gets the same bits."""
+    mean, var = batch_statistics(x)
+    mean, var = distributed.to_host(mean), distributed.to_host(var)
+    local = np.concatenate([[x.numel() // x.shape[1]], mean, var]).astype(np.float64)
+    everyone = distributed.all_gather_array(local)
+    c = len(mean)
+    counts, means, variances = everyone[:, :1], everyone[:, 1:1 + c], everyone[:, 1 + c:]
+    count = counts.sum()
+    total_mean = (counts * means).sum(axis=0) / count
+    m2 = (counts * (variances + (means - total_mean) ** 2)).sum(axis=0)
+    return int(count), total_mean, m2 / count
+
+
+def _sum_over_ranks(array: np.ndarray) -> np.ndarray:
+    from minigrad import distributed
+
+    distributed.all_reduce_arrays([array])
+    return array
 
 
 class LayerNorm(_AffineNorm):

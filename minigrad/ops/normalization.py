@@ -44,6 +44,42 @@ class BatchNorm(Function):
         return (*grads, None, None)
 
 
+class SyncBatchNorm(Function):
+    """BatchNorm over the batches of every rank: `mean` and `var` are the statistics of all
+    `count` values per channel (the caller gathers them), and the backward's per-channel sums
+    of grad and grad * (x - mean), which d/dx goes through, are summed over the ranks by
+    `all_reduce` (which sums a float64 NumPy array over the ranks, in place, and returns it). The
+    weight and bias gradients stay this rank's own: DistributedDataParallel averages them."""
+
+    @staticmethod
+    def forward(ctx, x, weight, bias, mean, var, eps=1e-5, count=1, all_reduce=None):
+        ctx.eps, ctx.count, ctx.all_reduce = eps, count, all_reduce
+        ctx.save_for_backward(x, weight, mean.astype(np.float64), var.astype(np.float64))
+        return kernels_for(ctx.xp).batch_norm_forward(x, weight, bias, mean, var, ctx.eps)
+
+    @staticmethod
+    def backward(ctx, grad):
+        x, weight, mean, var = ctx.saved_tensors
+        xp = ctx.xp
+        axes = (0, *range(2, x.ndim))
+        spread = (1, -1) + (1,) * (x.ndim - 2)
+        centred = x - mean.astype(x.dtype).reshape(spread)
+        local = xp.stack([grad.sum(axis=axes, dtype=np.float64),
+                          (grad * centred).sum(axis=axes, dtype=np.float64)])
+        total = xp.asarray(ctx.all_reduce(local.copy() if xp is np else local.get()))
+        invstd = 1 / xp.sqrt(var + ctx.eps)
+        scale = invstd if weight is None else invstd * weight.astype(np.float64)
+        grad_x = None
+        if ctx.needs_input_grad[0]:
+            mean_grad = (total[0] / ctx.count).astype(x.dtype).reshape(spread)
+            projection = (total[1] * invstd**2 / ctx.count).astype(x.dtype).reshape(spread)
+            grad_x = (grad - mean_grad - centred * projection) * scale.astype(x.dtype).reshape(
+                spread)
+        grad_w = (local[1] * invstd).astype(x.dtype) if ctx.needs_input_grad[1] else None
+        grad_b = local[0].astype(x.dtype) if ctx.needs_input_grad[2] else None
+        return grad_x, grad_w, grad_b, None, None
+
+
 class LayerNorm(Function):
     """Each sample normalised over its last `ndim` dims (biased variance), then an elementwise
     weight and bias of those dims' shape; d/dx goes through the per-sample statistics."""
