@@ -22,6 +22,7 @@ with a non-zero status within seconds.
 from __future__ import annotations
 
 import enum
+import os
 import sys
 import time
 import traceback
@@ -118,6 +119,16 @@ def get_rank() -> int:
 
 def get_world_size() -> int:
     return _group("get_world_size").Get_size()
+
+
+def local_world_size() -> int:
+    """How many ranks of the job run on this machine (they share its cores)."""
+    comm = _group("local_world_size")
+    local = comm.Split_type(_mpi().COMM_TYPE_SHARED)
+    try:
+        return local.Get_size()
+    finally:
+        local.Free()
 
 
 def barrier() -> None:
@@ -231,14 +242,17 @@ def _abort_on_uncaught_exceptions() -> None:
     sys.excepthook = hook
 
 
-def abort(error: BaseException, code: int = 1) -> None:
-    """Print `error` on this rank and end every rank of the job now, with exit status `code`.
-    What every rank raised alike (a Ctrl-C, which reaches them all; a MismatchError) is printed
-    by rank 0 alone: the others give it a moment to print before they end the job."""
+def abort(error: BaseException, code: int = 1, message: str | None = None) -> None:
+    """Report `error` on this rank and end every rank of the job now, with exit status `code`:
+    its traceback, or `message` instead. What every rank raised alike (a Ctrl-C, which reaches
+    them all; a MismatchError) is reported by rank 0 alone: the others give it a moment to
+    print before they end the job. Never returns."""
     rank, size = get_rank(), get_world_size()
     everywhere = isinstance(error, (KeyboardInterrupt, MismatchError))
     if rank == 0 and isinstance(error, KeyboardInterrupt):
         sys.stderr.write(f"minigrad.distributed: interrupted, ending all {size} ranks\n")
+    elif message is not None and (rank == 0 or not everywhere):
+        sys.stderr.write(message + ("" if everywhere else f" (rank {rank} of {size})") + "\n")
     elif rank == 0 or not everywhere:
         sys.stderr.write(f"minigrad.distributed: rank {rank} of {size} failed, ending the job\n")
         traceback.print_exception(type(error), error, error.__traceback__, file=sys.stderr)
@@ -246,3 +260,4 @@ def abort(error: BaseException, code: int = 1) -> None:
     if everywhere and rank != 0:
         time.sleep(ABORT_GRACE_SECONDS)
     _mpi().COMM_WORLD.Abort(code)
+    os._exit(code)  # should mpiexec already be tearing the job down

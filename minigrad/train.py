@@ -13,6 +13,13 @@ Each epoch shows a progress bar and ends with a one-line summary; the output dir
 continues from any checkpoint, mid-epoch included, and ends with exactly the weights an
 uninterrupted run would have: the batch order depends only on (seed, epoch), and the checkpoint
 holds the random generator's state with the model, optimizer and scheduler.
+
+Under `mpiexec -n N` it trains data-parallel by itself (minigrad.distributed): the model in
+DistributedDataParallel (BatchNorm made SyncBatchNorm), each rank on its share of every batch
+(`--batch-size` stays the global batch, so a run means the same at any N), the test set split
+over the ranks and its metrics summed. Rank 0 alone prints and writes; checkpoints resume at the
+same N. Ctrl-C, or an error on any rank, ends every rank at once (resume from the last epoch's
+checkpoint).
 """
 
 from __future__ import annotations
@@ -21,6 +28,7 @@ import argparse
 import contextlib
 import importlib.metadata
 import json
+import os
 import platform
 import signal
 import sys
@@ -32,8 +40,8 @@ from typing import Any
 import numpy as np
 
 import minigrad as mg
-from minigrad import nn
-from minigrad.data import DataLoader, Subset, datasets, transforms
+from minigrad import distributed, nn
+from minigrad.data import DataLoader, DistributedSampler, Subset, datasets, transforms
 from minigrad.data.dataset import Dataset
 from minigrad.nn import functional as F
 from minigrad.optim import lr_scheduler
@@ -80,6 +88,10 @@ RECIPE = ("model", "dataset", "batch_size", "optimizer", "lr", "momentum", "weig
 OLD_DEFAULTS = {"warmup_epochs": 1.0, "image_size": 28, "augment": False, "label_smoothing": 0.0}
 EVAL_BATCH = 500
 INTERRUPTED = 130  # the exit status of a program stopped by SIGINT
+# Set by mpiexec for each rank: MPICH's (Hydra, the mpich wheel) and Open MPI's world size.
+MPI_SIZE_VARIABLES = ("PMI_SIZE", "OMPI_COMM_WORLD_SIZE")
+# Arguments that may differ between ranks; every other one must be the same on all.
+PER_RANK = ("data_dir",)
 
 
 class TrainError(Exception):
@@ -257,17 +269,24 @@ class Running:
 
 def evaluate(model: nn.Module, dataset: Dataset,
              num_classes: int = 10) -> tuple[float, float, np.ndarray]:
-    """Mean loss, accuracy and the confusion matrix (rows true, columns predicted)."""
+    """Mean loss, accuracy and the confusion matrix (rows true, columns predicted). In an
+    mpiexec job each rank evaluates every N-th image from its rank on, and the sums are
+    combined: the whole test set, once."""
     model.eval()
-    total_loss, confusion = 0.0, np.zeros((num_classes, num_classes), dtype=np.int64)
+    ranks = distributed.get_world_size() if distributed.is_initialized() else 1
+    if ranks > 1:
+        dataset = Subset(dataset, range(distributed.get_rank(), len(dataset), ranks))
+    total_loss, confusion = np.zeros(1), np.zeros((num_classes, num_classes), dtype=np.int64)
     with mg.no_grad():
         for images, labels in DataLoader(dataset, batch_size=EVAL_BATCH):
             logits = model(images)
             total_loss += F.cross_entropy(logits, labels, reduction="sum").item()
             predicted = logits.argmax(dim=1).numpy()
             np.add.at(confusion, (labels.numpy(), predicted), 1)
+    if ranks > 1:
+        distributed.all_reduce_arrays([total_loss, confusion])
     n = int(confusion.sum())
-    return total_loss / n, float(np.trace(confusion)) / n, confusion
+    return float(total_loss[0]) / n, float(np.trace(confusion)) / n, confusion
 
 
 # ------------------------------------------------------------------------- the run
@@ -284,9 +303,21 @@ class Run:
         mg.manual_seed(args.seed)
         self.train_set, self.test_set = load_data(args)
         self.model = MODELS[args.model](args.image_size)
+        self.world = distributed.get_world_size() if distributed.is_initialized() else 1
+        augment = build_augmentation(args, self.test_set)
+        if self.world > 1:
+            # rank 0's weights go to all; each rank draws its own dropout masks
+            self.model = nn.parallel.DistributedDataParallel(
+                nn.SyncBatchNorm.convert_sync_batchnorm(self.model))
+            mg.manual_seed(np.random.SeedSequence([args.seed, distributed.get_rank()])
+                           .generate_state(1)[0])
+            self.loader = DataLoader(self.train_set, args.batch_size // self.world,
+                                     seed=args.seed, transform=augment,
+                                     sampler=DistributedSampler(self.train_set, seed=args.seed))
+        else:
+            self.loader = DataLoader(self.train_set, args.batch_size, shuffle=True,
+                                     seed=args.seed, transform=augment)
         self.optimizer = build_optimizer(args, self.model)
-        self.loader = DataLoader(self.train_set, args.batch_size, shuffle=True, seed=args.seed,
-                                 transform=build_augmentation(args, self.test_set))
         self.scheduler = build_scheduler(args, self.optimizer, len(self.loader))
         self.epoch, self.batch, self.running = 0, 0, Running()
         self.history: list[dict[str, float]] = []
@@ -295,17 +326,36 @@ class Run:
         self.confusion: np.ndarray | None = None  # of the last evaluation
 
     # ---- checkpoints
+    @property
+    def net(self) -> nn.Module:
+        """The model itself, outside DistributedDataParallel: what checkpoints hold."""
+        return getattr(self.model, "module", self.model)
+
     def checkpoint(self) -> dict[str, Any]:
-        return {"recipe": {k: getattr(self.args, k) for k in (*RECIPE, "epochs")},
-                "model": self.model.state_dict(), "optimizer": self.optimizer.state_dict(),
-                "scheduler": None if self.scheduler is None else self.scheduler.state_dict(),
-                "epoch": self.epoch, "batch": self.batch, "running": self.running.state_dict(),
-                "history": self.history, "rng": generator().bit_generator.state}
+        """The run's state; in an mpiexec job every rank's generator too (rank order)."""
+        rng = generator().bit_generator.state
+        state = {"recipe": {k: getattr(self.args, k) for k in (*RECIPE, "epochs")},
+                 "model": self.net.state_dict(), "optimizer": self.optimizer.state_dict(),
+                 "scheduler": None if self.scheduler is None else self.scheduler.state_dict(),
+                 "epoch": self.epoch, "batch": self.batch, "running": self.running.state_dict(),
+                 "history": self.history, "rng": rng}
+        if self.world > 1:
+            state["world_size"] = self.world
+            state["rng_ranks"] = distributed.all_gather_object(rng)
+        return state
 
     def save_checkpoint(self) -> Path:
+        """Write checkpoint.npz (rank 0; in a job every rank takes part in gathering it)."""
         path = self.out / "checkpoint.npz"
-        mg.save(self.checkpoint(), path)
+        state = self.checkpoint()
+        if self.is_main:
+            mg.save(state, path)
         return path
+
+    @property
+    def is_main(self) -> bool:
+        """Whether this process prints and writes: the only one, or rank 0 of a job."""
+        return self.world == 1 or distributed.get_rank() == 0
 
     def resume(self, path: str) -> None:
         try:
@@ -315,14 +365,20 @@ class Run:
         if not isinstance(state, dict) or "recipe" not in state or "model" not in state:
             raise TrainError(f"cannot resume: {path} is not a minigrad-train checkpoint")
         _check_recipe(state["recipe"], self.args, path)
-        self.model.load_state_dict(state["model"])
+        saved_world = int(state.get("world_size", 1))
+        if saved_world != self.world:
+            raise TrainError(f"cannot resume from {path}: it was trained by {saved_world} "
+                             f"process(es), this run has {self.world}; resume under the same "
+                             f"`mpiexec -n {saved_world}`")
+        self.net.load_state_dict(state["model"])
         self.optimizer.load_state_dict(state["optimizer"])
         if self.scheduler is not None:
             self.scheduler.load_state_dict(state["scheduler"])
         self.epoch, self.batch = int(state["epoch"]), int(state["batch"])
         self.running = Running(state["running"])
         self.history = list(state["history"])
-        generator().bit_generator.state = state["rng"]
+        generator().bit_generator.state = (state["rng"] if self.world == 1 else
+                                           state["rng_ranks"][distributed.get_rank()])
 
     # ---- training
     def train_epoch(self, progress: Any) -> bool:
@@ -352,6 +408,11 @@ class Run:
 
     def finish_epoch(self) -> str:
         """Evaluate, record the epoch in the history, and return its one-line summary."""
+        if self.world > 1:  # the epoch's sums over every rank's share
+            sums = np.array([self.running.loss, self.running.correct, self.running.seen])
+            distributed.all_reduce_arrays([sums])
+            self.running.loss = float(sums[0])
+            self.running.correct, self.running.seen = int(sums[1]), int(sums[2])
         train_loss, train_accuracy = self.running.summary()
         test_loss, test_accuracy, self.confusion = evaluate(self.model, self.test_set)
         self.history.append({"epoch": self.epoch + 1, "train_loss": train_loss,
@@ -371,7 +432,8 @@ class Run:
                    "best_test_accuracy": max((h["test_accuracy"] for h in self.history),
                                              default=None),
                    "train_seconds": sum(h["seconds"] for h in self.history),
-                   "backend": mg.get_backend(), "versions": versions()}
+                   "backend": mg.get_backend(), "world_size": self.world,
+                   "versions": versions()}
         text = json.dumps(metrics, indent=2) + "\n"
         write_atomically(self.out / "metrics.json", lambda f: f.write(text.encode()))
 
@@ -415,38 +477,50 @@ def train(args: argparse.Namespace) -> int:
     run = Run(args)
     if args.resume:
         run.resume(args.resume)
-    run.out.mkdir(parents=True, exist_ok=True)
-    print(f"{PROG}: {args.model} on {args.dataset} ({len(run.train_set)} train / "
-          f"{len(run.test_set)} test images), {args.optimizer} lr {args.lr}, backend "
-          f"{mg.get_backend()}, from epoch {run.epoch + 1}" + (f" batch {run.batch + 1}"
-                                                                if run.batch else ""))
+    say = print if run.is_main else _silent
+    if run.is_main:
+        run.out.mkdir(parents=True, exist_ok=True)
+    say(f"{PROG}: {args.model} on {args.dataset} ({len(run.train_set)} train / "
+        f"{len(run.test_set)} test images), {args.optimizer} lr {args.lr}, backend "
+        f"{mg.get_backend()}" + (f", {run.world} processes" if run.world > 1 else "")
+        + f", from epoch {run.epoch + 1}" + (f" batch {run.batch + 1}" if run.batch else ""))
 
     def request_stop(signum: int, frame: Any) -> None:
         run.stop_requested = True
         signal.signal(signal.SIGINT, signal.default_int_handler)  # a second Ctrl-C stops now
 
-    previous = signal.signal(signal.SIGINT, request_stop)
+    # In a job, Ctrl-C reaches every rank mid-collective: it ends the job (distributed's hook).
+    previous = signal.signal(signal.SIGINT, request_stop) if run.world == 1 else None
     try:
         while run.epoch < args.epochs:
             with tqdm(total=len(run.loader), initial=run.batch, unit="batch", leave=False,
-                      desc=f"epoch {run.epoch + 1}/{args.epochs}", dynamic_ncols=True) as bar:
+                      desc=f"epoch {run.epoch + 1}/{args.epochs}", dynamic_ncols=True,
+                      disable=not run.is_main) as bar:
                 completed = run.train_epoch(bar)
             if not completed:
                 path = run.save_checkpoint()
                 print(f"{PROG}: interrupted in epoch {run.epoch + 1} after batch {run.batch}; "
                       f"saved {path}. Continue with: --resume {path}", file=sys.stderr)
                 return INTERRUPTED
-            print(run.finish_epoch(), flush=True)
+            say(run.finish_epoch(), flush=True)
             run.save_checkpoint()
-            run.write_metrics()
+            if run.is_main:
+                run.write_metrics()
     finally:
-        signal.signal(signal.SIGINT, previous)
+        if previous is not None:
+            signal.signal(signal.SIGINT, previous)
     return _final_outputs(run)
+
+
+def _silent(*args: Any, **kwargs: Any) -> None:
+    """`print` on ranks other than 0."""
 
 
 def _final_outputs(run: Run) -> int:
     if run.confusion is None:  # resumed from a finished run
         _, _, run.confusion = evaluate(run.model, run.test_set)
+    if not run.is_main:
+        return 0
     run.write_metrics()
     try:
         written = run.write_plots()
@@ -461,11 +535,51 @@ def _final_outputs(run: Run) -> int:
 
 def main(argv: Sequence[str] | None = None) -> int:
     args = parse_args(argv)
+    in_job = mpi_world_size() > 1
     try:
+        if in_job:
+            _join_job(args)
         return train(args)
-    except (TrainError, FileNotFoundError, datasets.DatasetError, ImportError) as error:
+    except (TrainError, FileNotFoundError, datasets.DatasetError, ImportError,
+            distributed.MismatchError) as error:
+        if in_job:  # the other ranks may be waiting in a collective: end them too
+            distributed.abort(error, message=f"{PROG}: error: {error}")
         print(f"{PROG}: error: {error}", file=sys.stderr)
         return 1
+
+
+def mpi_world_size() -> int:
+    """The number of processes mpiexec started (1 outside mpiexec)."""
+    for name in MPI_SIZE_VARIABLES:
+        if os.environ.get(name, "").strip().isdigit():
+            return int(os.environ[name])
+    return 1
+
+
+def _join_job(args: argparse.Namespace) -> None:
+    """Under mpiexec: join the world, share the machine's cores among the ranks on it, and
+    refuse ranks started with different arguments."""
+    try:
+        distributed.init_process_group()
+    except RuntimeError as error:  # no mpi4py
+        raise TrainError(str(error)) from None
+    if "MINIGRAD_NUM_THREADS" not in os.environ:
+        cores = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else (
+            os.cpu_count() or 1)
+        os.environ["MINIGRAD_NUM_THREADS"] = str(max(1, cores // distributed.local_world_size()))
+    everyone = distributed.all_gather_object(
+        {k: v for k, v in vars(args).items() if k not in PER_RANK})
+    for rank, theirs in enumerate(everyone):
+        differ = [f"--{k.replace('_', '-')} {theirs.get(k)!r} where rank 0 has {v!r}"
+                  for k, v in everyone[0].items() if theirs.get(k) != v]
+        if differ:
+            raise distributed.MismatchError(f"rank {rank} was started with "
+                                            f"{', '.join(differ)}; start every rank alike")
+    ranks = distributed.get_world_size()
+    if args.batch_size % ranks:
+        raise distributed.MismatchError(
+            f"--batch-size {args.batch_size} is the global batch and must divide evenly "
+            f"over the {ranks} processes")
 
 
 if __name__ == "__main__":

@@ -33,7 +33,6 @@ def data() -> TensorDataset:
 
 def train(model: nn.Module, loader: DataLoader, steps_seen: list) -> None:
     optimizer = mg.optim.SGD(model.parameters(), lr=0.1, momentum=0.9, weight_decay=1e-3)
-    augment = loader.transform is not None
     for epoch in range(EPOCHS):
         for images, labels in loader.batches(epoch):
             loss = nn.functional.cross_entropy(model(images), labels)
@@ -41,7 +40,6 @@ def train(model: nn.Module, loader: DataLoader, steps_seen: list) -> None:
             loss.backward()
             optimizer.step()
             steps_seen.append(float(loss.item()))
-    del augment
 
 
 def state(model: nn.Module) -> dict[str, np.ndarray]:

@@ -171,3 +171,40 @@ def test_ddp_needs_a_process_group():
 
     with pytest.raises(RuntimeError, match="Default process group has not been initialized"):
         DistributedDataParallel(nn.Linear(2, 2))
+
+
+# ------------------------------------------------------------------ the CLI under mpiexec
+
+
+def train_cli(tmp_path: Path, *argv: str, ranks: int = 2) -> subprocess.CompletedProcess:
+    command = [sys.executable, "-m", "minigrad.train", "--dataset", "digits", "--limit", "64",
+               "--batch-size", "32", "--backend", "numpy", *argv]
+    if ranks:
+        command = [str(MPIEXEC), "-n", str(ranks), *command]
+    return subprocess.run(command, capture_output=True, text=True, timeout=180, cwd=tmp_path)
+
+
+def test_the_cli_under_mpiexec_trains_writes_once_and_resumes_at_the_same_size(tmp_path):
+    out = tmp_path / "run"
+    first = train_cli(tmp_path, "--epochs", "1", "--out", str(out))
+    assert first.returncode == 0, first.stderr
+    assert first.stdout.count("2 processes") == 1 and first.stdout.count("epoch 1/1") == 1
+    metrics = json.loads((out / "metrics.json").read_text())
+    assert metrics["world_size"] == 2 and metrics["epochs_completed"] == 1
+    resumed = train_cli(tmp_path, "--epochs", "2", "--resume", str(out / "checkpoint.npz"))
+    assert resumed.returncode == 0, resumed.stderr
+    assert json.loads((out / "metrics.json").read_text())["epochs_completed"] == 2
+    alone = train_cli(tmp_path, "--epochs", "3", "--resume", str(out / "checkpoint.npz"),
+                      ranks=0)
+    assert alone.returncode == 1
+    assert "trained by 2 process(es), this run has 1" in alone.stderr
+
+
+def test_the_cli_refuses_ranks_started_with_different_arguments(tmp_path):
+    base = [sys.executable, "-m", "minigrad.train", "--dataset", "digits", "--limit", "64",
+            "--epochs", "1", "--out", str(tmp_path / "run")]
+    done = subprocess.run([str(MPIEXEC), "-n", "1", *base, "--lr", "0.1", ":", "-n", "1", *base,
+                           "--lr", "0.2"], capture_output=True, text=True, timeout=120)
+    assert done.returncode != 0
+    assert (done.stdout + done.stderr).count(
+        "rank 1 was started with --lr 0.2 where rank 0 has 0.1") == 1
