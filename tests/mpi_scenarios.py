@@ -43,7 +43,8 @@ def train(model: nn.Module, loader: DataLoader, steps_seen: list) -> None:
 
 
 def state(model: nn.Module) -> dict[str, np.ndarray]:
-    return {k.removeprefix("module."): v.numpy().copy() for k, v in model.state_dict().items()}
+    return {k.removeprefix("module."): v.cpu().numpy().copy()
+            for k, v in model.state_dict().items()}
 
 
 def digest(arrays: dict[str, np.ndarray]) -> str:
@@ -79,6 +80,18 @@ def equivalence() -> dict:
         result["moved"] = max(float(np.abs(theirs[k] - start).max())
                               for k, start in state(_initial()).items()
                               if k in theirs and theirs[k].dtype.kind == "f")
+    return result
+
+
+def equivalence_on_gpu() -> dict:
+    """`equivalence` with every tensor on "the GPU" (cuda_on_cpu's stand-in for CuPy, whose
+    arrays refuse implicit host copies): the collectives stage through host memory."""
+    import cuda_on_cpu
+
+    with cuda_on_cpu.installed(), mg.backend("cupy"):
+        result = equivalence()
+        probe = DistributedDataParallel(nn.Linear(2, 2))
+        result["parameters_on_gpu"] = probe.module.weight.device == "cuda"
     return result
 
 
@@ -138,8 +151,8 @@ def different_models() -> dict:
     return {}
 
 
-SCENARIOS = {f.__name__: f for f in (equivalence, no_sync, collectives, rank_fails,
-                                     different_models)}
+SCENARIOS = {f.__name__: f for f in (equivalence, equivalence_on_gpu, no_sync, collectives,
+                                     rank_fails, different_models)}
 
 if __name__ == "__main__":
     dist.init_process_group()

@@ -57,6 +57,14 @@ def test_two_ranks_at_half_the_batch_train_like_one_process():
     assert got["max_relative_difference"] < 1e-5
 
 
+def test_gpu_tensors_go_through_the_same_calls_staged_through_host_memory():
+    """The same run with every tensor on cuda_on_cpu's stand-in for CuPy, whose arrays refuse
+    any implicit host copy: DDP, SyncBatchNorm and the collectives move them explicitly."""
+    got = result("equivalence_on_gpu")
+    assert got["parameters_on_gpu"] and got["identical_on_every_rank"]
+    assert got["max_relative_difference"] < 1e-5
+
+
 def test_no_sync_accumulates_locally_then_the_next_backward_averages_the_sums():
     got = result("no_sync")
     assert got["differ_before_sync"]

@@ -243,13 +243,14 @@ class SyncBatchNorm(_BatchNorm):
         if count <= 1:
             raise ValueError(f"SyncBatchNorm: expected more than 1 value per channel when "
                              f"training, got {count} over all ranks")
+        xp = array_module([x.array])  # the statistics on x's device
+        mean, var = xp.asarray(mean), xp.asarray(var)
         if self.track_running_stats:
             momentum = self._momentum()
             _update_running(self.running_mean.array, mean, momentum)
             _update_running(self.running_var.array, var * (count / (count - 1)), momentum)
-        xp = array_module([x.array])  # the statistics on x's device
-        return SyncBatchNormOp.apply(x, self.weight, self.bias, xp.asarray(mean), xp.asarray(var),
-                                     eps=self.eps, count=count, all_reduce=_sum_over_ranks)
+        return SyncBatchNormOp.apply(x, self.weight, self.bias, mean, var, eps=self.eps,
+                                     count=count, all_reduce=_sum_over_ranks)
 
     @classmethod
     def convert_sync_batchnorm(cls, module: Module, process_group: Any = None) -> Module:
