@@ -23,17 +23,19 @@ SCENARIOS = Path(__file__).with_name("mpi_scenarios.py")
 MPIEXEC = Path(sys.executable).with_name("mpiexec")
 
 
-def mpiexec(scenario: str, ranks: int = 2, timeout: float = 120) -> tuple[int, str, float]:
+def mpiexec(scenario: str, ranks: int = 2, timeout: float = 120,
+            backend: str = "numpy") -> tuple[int, str, float]:
     """(exit status, stdout + stderr, seconds) of `mpiexec -n ranks` on a scenario."""
-    env = {**os.environ, "MINIGRAD_NUM_THREADS": "1", "OMP_NUM_THREADS": "1"}
+    env = {**os.environ, "MINIGRAD_NUM_THREADS": "1", "OMP_NUM_THREADS": "1",
+           "MINIGRAD_BACKEND": backend}
     start = time.perf_counter()
     done = subprocess.run([str(MPIEXEC), "-n", str(ranks), sys.executable, str(SCENARIOS),
                            scenario], capture_output=True, text=True, timeout=timeout, env=env)
     return done.returncode, done.stdout + done.stderr, time.perf_counter() - start
 
 
-def result(scenario: str, ranks: int = 2) -> dict:
-    status, output, _ = mpiexec(scenario, ranks)
+def result(scenario: str, ranks: int = 2, backend: str = "numpy") -> dict:
+    status, output, _ = mpiexec(scenario, ranks, backend=backend)
     assert status == 0, output
     return json.loads(next(line for line in output.splitlines()
                            if line.startswith("RESULT "))[len("RESULT "):])
@@ -45,12 +47,13 @@ def test_collectives_act_in_place_on_every_rank():
                    "broadcast": [1.0, 1.0, 1.0], "gathered": [[0.0, 0.0], [1.0, 10.0]]}
 
 
-def test_two_ranks_at_half_the_batch_train_like_one_process():
+@pytest.mark.parametrize("backend", ["numpy", "numba"])
+def test_two_ranks_at_half_the_batch_train_like_one_process(backend):
     """SyncBatchNorm + DDP + DistributedSampler with crops and flips, 2 ranks at batch 8 against
     one process at 16, 6 SGD steps: the same weights and running statistics to float32
     rounding, the same bits on both ranks, starting from rank 0's weights (rank 1 seeded
-    differently)."""
-    got = result("equivalence")
+    differently). Each backend's batch-norm kernels total their sums over the ranks."""
+    got = result("equivalence", backend=backend)
     assert got["identical_on_every_rank"]
     assert got["keys"] == ["module.0.bias", "module.0.weight"]
     assert got["moved"] > 0.1  # training changed the weights: equality is not trivial

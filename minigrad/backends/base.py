@@ -16,6 +16,7 @@ statistics (mean, var) are float64 vectors of length C.
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from typing import Any
 
 from minigrad.backends.geometry import Pair
@@ -131,9 +132,15 @@ class Backend:
 
     def batch_norm_backward(self, grad: Array, x: Array, weight: Array | None, mean: Array,
                             var: Array, eps: float, training: bool,
-                            needs: tuple[bool, bool, bool]) -> tuple[Array | None, ...]:
+                            needs: tuple[bool, bool, bool],
+                            reduce: Callable[[Any, int], tuple[Any, int]] | None = None
+                            ) -> tuple[Array | None, ...]:
         """(d x, d weight, d bias) of `batch_norm_forward`, None where `needs` says so. When
-        `training`, mean and var are x's own statistics and d x goes through them too."""
+        `training`, mean and var are the batch's statistics and d x goes through them too,
+        by the per-channel float64 sums of grad and grad * xhat over the `count` values of
+        each channel. `reduce(sums, count)`, when given, maps those (2, C) sums and the count to
+        their totals over every process's batch (SyncBatchNorm), which d x then uses; d weight
+        and d bias stay this call's own sums."""
         raise NotImplementedError
 
     def layer_norm_forward(self, x: Array, weight: Array | None, bias: Array | None,

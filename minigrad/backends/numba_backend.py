@@ -346,21 +346,28 @@ class NumbaBackend(NumpyBackend):
         _batch_norm_apply(rows, alpha.astype(x.dtype), beta.astype(x.dtype), out)
         return _unrows(out, x.shape)
 
-    def batch_norm_backward(self, grad, x, weight, mean, var, eps, training, needs):
+    def batch_norm_backward(self, grad, x, weight, mean, var, eps, training, needs, reduce=None):
         """Training mode: two compiled passes, the sums of grad and grad * xhat (float64),
         then d x = scale * (grad - mean(grad) - xhat * mean(grad * xhat))."""
         if not (training and is_channels_last(x)):
-            return super().batch_norm_backward(grad, x, weight, mean, var, eps, training, needs)
+            return super().batch_norm_backward(grad, x, weight, mean, var, eps, training, needs,
+                                               reduce)
         invstd = (1 / np.sqrt(var.astype(np.float64) + eps)).astype(x.dtype)
         scale = invstd if weight is None else invstd * weight
-        rows = _rows(x)
-        grad_x = np.empty_like(rows)
-        sum_grad, sum_grad_xhat = _batch_norm_backward(_rows(grad), rows, mean.astype(x.dtype),
-                                                       invstd, scale, grad_x)
+        rows, grads, mean = _rows(x), _rows(grad), mean.astype(x.dtype)
+        sums = _batch_norm_grad_sums(grads, rows, mean, invstd)
+        totals, count = sums, len(rows)
+        if reduce is not None:
+            totals, count = reduce(sums.copy(), count)
         needs_x, needs_w, needs_b = needs
-        return (_unrows(grad_x, x.shape) if needs_x else None,
-                sum_grad_xhat if needs_w else None,
-                sum_grad if needs_b else None)
+        grad_x = None
+        if needs_x:
+            grad_x = np.empty_like(rows)
+            _batch_norm_grad_input(grads, rows, mean, invstd, scale,
+                                   (totals[0] / count).astype(x.dtype),
+                                   (totals[1] / -count).astype(x.dtype), grad_x)
+            grad_x = _unrows(grad_x, x.shape)
+        return grad_x, sums[1] if needs_w else None, sums[0] if needs_b else None
 
     # Group norm, compiled in x's memory layout: C order as rows (N * G, C/G, S), one per
     # sample and group, each in cache for all of its passes; channels-last (what the conv layers
@@ -820,23 +827,27 @@ def _batch_norm_apply(rows, alpha, beta, out):
 
 
 @njit(cache=True, nogil=True)
-def _batch_norm_backward(grad, rows, mean, invstd, scale, out):
-    """The sums of grad and grad * xhat (float64) in one pass, d x in a second."""
+def _batch_norm_grad_sums(grad, rows, mean, invstd):
+    """(2, C) float64: the per-channel sums of grad and of grad * xhat."""
     m, c = rows.shape
-    sum_grad = np.zeros(c)
-    sum_grad_xhat = np.zeros(c)
+    sums = np.zeros((2, c))
     for r in range(m):
         for ch in range(c):
             g = grad[r, ch]
-            sum_grad[ch] += g
-            sum_grad_xhat[ch] += g * ((rows[r, ch] - mean[ch]) * invstd[ch])
-    mean_grad = (sum_grad / m).astype(rows.dtype)
-    minus_mean_grad_xhat = (sum_grad_xhat / -m).astype(rows.dtype)
+            sums[0, ch] += g
+            sums[1, ch] += g * ((rows[r, ch] - mean[ch]) * invstd[ch])
+    return sums
+
+
+@njit(cache=True, nogil=True)
+def _batch_norm_grad_input(grad, rows, mean, invstd, scale, mean_grad, minus_mean_grad_xhat,
+                           out):
+    """d x = (grad - mean(grad) - xhat * mean(grad * xhat)) * scale, the means given."""
+    m, c = rows.shape
     for r in range(m):
         for ch in range(c):
             xhat = (rows[r, ch] - mean[ch]) * invstd[ch]
             out[r, ch] = (xhat * minus_mean_grad_xhat[ch] + grad[r, ch] - mean_grad[ch]) * scale[ch]
-    return sum_grad, sum_grad_xhat
 
 
 # Group norm. C order: x as rows (N * G, C/G, S), one per sample and group, S the spatial size;

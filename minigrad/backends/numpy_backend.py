@@ -195,7 +195,7 @@ class NumpyBackend(Backend):
             beta += bias.astype(numpy.float64)
         return alpha, beta
 
-    def batch_norm_backward(self, grad, x, weight, mean, var, eps, training, needs):
+    def batch_norm_backward(self, grad, x, weight, mean, var, eps, training, needs, reduce=None):
         needs_x, needs_w, needs_b = needs
         layout = _channel_layout(self.xp, x)
         mean = layout.spread(mean.astype(x.dtype))
@@ -206,10 +206,13 @@ class NumpyBackend(Backend):
             return layout.unview(_scaled(self.xp, rows, grad, scale)), None, None
         xhat = _normalize(rows, mean, invstd)
         sums = _grad_sums(layout, grad, xhat)
+        totals, count = sums, layout.count
+        if training and reduce is not None:
+            totals, count = reduce(self.xp.stack(sums), count)
         grad_x = None
         if needs_x:
             grad_x = layout.unview(
-                _through_statistics(xhat, grad, sums, layout.count, scale) if training
+                _through_statistics(xhat, grad, totals, count, scale) if training
                 else _scaled(self.xp, rows, grad, scale))
         return (grad_x, layout.gather(sums[1]) if needs_w else None,
                 layout.gather(sums[0]) if needs_b else None)

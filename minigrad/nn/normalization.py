@@ -24,7 +24,6 @@ from minigrad.ops.normalization import BatchNorm, batch_statistics
 from minigrad.ops.normalization import GroupNorm as GroupNormOp
 from minigrad.ops.normalization import LayerNorm as LayerNormOp
 from minigrad.ops.normalization import LocalResponseNorm as LocalResponseNormOp
-from minigrad.ops.normalization import SyncBatchNorm as SyncBatchNormOp
 from minigrad.tensor import Tensor
 
 
@@ -249,8 +248,8 @@ class SyncBatchNorm(_BatchNorm):
             momentum = self._momentum()
             _update_running(self.running_mean.array, mean, momentum)
             _update_running(self.running_var.array, var * (count / (count - 1)), momentum)
-        return SyncBatchNormOp.apply(x, self.weight, self.bias, mean, var, eps=self.eps,
-                                     count=count, all_reduce=_sum_over_ranks)
+        return BatchNorm.apply(x, self.weight, self.bias, mean, var, training=True, eps=self.eps,
+                               reduce=_total_over_ranks)
 
     @classmethod
     def convert_sync_batchnorm(cls, module: Module, process_group: Any = None) -> Module:
@@ -289,11 +288,14 @@ def _global_statistics(x: Tensor, distributed: Any) -> tuple[int, Any, Any]:
     return int(count), total_mean, m2 / count
 
 
-def _sum_over_ranks(array: np.ndarray) -> np.ndarray:
+def _total_over_ranks(sums: Any, count: int) -> tuple[Any, int]:
+    """The backward's (2, C) per-channel sums and value count, totalled over every rank: one
+    Allreduce, through host memory."""
     from minigrad import distributed
 
-    distributed.all_reduce_arrays([array])
-    return array
+    flat = np.append(distributed.to_host(sums).astype(np.float64).ravel(), float(count))
+    distributed.all_reduce_arrays([flat])
+    return array_module([sums]).asarray(flat[:-1].reshape(sums.shape)), int(flat[-1])
 
 
 class LayerNorm(_AffineNorm):

@@ -27,11 +27,13 @@ def batch_statistics(x: Any) -> tuple[Any, Any]:
 class BatchNorm(Function):
     """(x - mean) / sqrt(var + eps) * weight + bias per channel (dim 1). In training, mean and
     var are x's own statistics (`batch_statistics`), so the gradient flows through them too;
-    in eval they are the running statistics, constants, and d/dx is a per-channel scale."""
+    in eval they are the running statistics, constants, and d/dx is a per-channel scale.
+    SyncBatchNorm passes the statistics of every rank's batch, and `reduce`, which totals the
+    backward's per-channel sums over the ranks (see the backends' batch_norm_backward)."""
 
     @staticmethod
-    def forward(ctx, x, weight, bias, mean, var, training=False, eps=1e-5):
-        ctx.kernels, ctx.training, ctx.eps = kernels_for(ctx.xp), training, eps
+    def forward(ctx, x, weight, bias, mean, var, training=False, eps=1e-5, reduce=None):
+        ctx.kernels, ctx.training, ctx.eps, ctx.reduce = kernels_for(ctx.xp), training, eps, reduce
         # copies: running statistics may be updated in place before this backward runs
         ctx.save_for_backward(x, weight, mean.astype(np.float64), var.astype(np.float64))
         return ctx.kernels.batch_norm_forward(x, weight, bias, mean, var, eps)
@@ -40,44 +42,9 @@ class BatchNorm(Function):
     def backward(ctx, grad):
         x, weight, mean, var = ctx.saved_tensors
         grads = ctx.kernels.batch_norm_backward(grad, x, weight, mean, var, ctx.eps,
-                                                ctx.training, ctx.needs_input_grad[:3])
+                                                ctx.training, ctx.needs_input_grad[:3],
+                                                ctx.reduce)
         return (*grads, None, None)
-
-
-class SyncBatchNorm(Function):
-    """BatchNorm over the batches of every rank: `mean` and `var` are the statistics of all
-    `count` values per channel (the caller gathers them), and the backward's per-channel sums
-    of grad and grad * (x - mean), which d/dx goes through, are summed over the ranks by
-    `all_reduce` (which sums a float64 NumPy array over the ranks, in place, and returns it). The
-    weight and bias gradients stay this rank's own: DistributedDataParallel averages them."""
-
-    @staticmethod
-    def forward(ctx, x, weight, bias, mean, var, eps=1e-5, count=1, all_reduce=None):
-        ctx.eps, ctx.count, ctx.all_reduce = eps, count, all_reduce
-        ctx.save_for_backward(x, weight, mean.astype(np.float64), var.astype(np.float64))
-        return kernels_for(ctx.xp).batch_norm_forward(x, weight, bias, mean, var, ctx.eps)
-
-    @staticmethod
-    def backward(ctx, grad):
-        x, weight, mean, var = ctx.saved_tensors
-        xp = ctx.xp
-        axes = (0, *range(2, x.ndim))
-        spread = (1, -1) + (1,) * (x.ndim - 2)
-        centred = x - mean.astype(x.dtype).reshape(spread)
-        local = xp.stack([grad.sum(axis=axes, dtype=np.float64),
-                          (grad * centred).sum(axis=axes, dtype=np.float64)])
-        total = xp.asarray(ctx.all_reduce(local.copy() if xp is np else local.get()))
-        invstd = 1 / xp.sqrt(var + ctx.eps)
-        scale = invstd if weight is None else invstd * weight.astype(np.float64)
-        grad_x = None
-        if ctx.needs_input_grad[0]:
-            mean_grad = (total[0] / ctx.count).astype(x.dtype).reshape(spread)
-            projection = (total[1] * invstd**2 / ctx.count).astype(x.dtype).reshape(spread)
-            grad_x = (grad - mean_grad - centred * projection) * scale.astype(x.dtype).reshape(
-                spread)
-        grad_w = (local[1] * invstd).astype(x.dtype) if ctx.needs_input_grad[1] else None
-        grad_b = local[0].astype(x.dtype) if ctx.needs_input_grad[2] else None
-        return grad_x, grad_w, grad_b, None, None
 
 
 class LayerNorm(Function):
