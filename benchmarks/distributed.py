@@ -41,6 +41,7 @@ CHILD = "--child"
 # For the model: ResNet-50's parameters (torchvision), and its training step measured on this
 # VM (benchmarks/results/zoo.log: batch 32 at 224x224, 6.10 s); resnet20's is measured here.
 RESNET50_PARAMETERS, RESNET50_STEP_S, RESNET50_BATCH = 25_557_032, 6.10, 32
+GPU_STEP_S = 0.1  # not measured: what a step of a machine 60 times this VM's speed would take
 LINKS = {"10 Gbit/s": (10e9 / 8, 20e-6), "100 Gbit/s": (100e9 / 8, 5e-6)}  # bytes/s, latency
 NODES = (1, 2, 4, 8, 16, 32, 64)
 
@@ -155,7 +156,9 @@ def main() -> int:
     cases = {"resnet20 (batch 64 per machine)": (summary["resnet20"]["one_process_s"],
                                                  4 * summary["resnet20"]["parameters"]),
              f"ResNet-50 (batch {RESNET50_BATCH} per machine, 224x224)":
-                 (RESNET50_STEP_S, 4 * RESNET50_PARAMETERS)}
+                 (RESNET50_STEP_S, 4 * RESNET50_PARAMETERS),
+             f"ResNet-50 at an assumed {GPU_STEP_S:g} s step (a GPU's order)":
+                 (GPU_STEP_S, 4 * RESNET50_PARAMETERS)}
     model_rows, predictions = [], {}
     for name, (compute, nbytes) in cases.items():
         for link, (bandwidth, latency) in LINKS.items():
