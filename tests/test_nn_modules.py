@@ -45,6 +45,8 @@ LAYERS = [
     LayerCase("batch_norm1d_3d_eval", lambda nn: nn.BatchNorm1d(3), (2, 3, 4), training=False),
     LayerCase("batch_norm2d_train", lambda nn: nn.BatchNorm2d(3), (2, 3, 3, 3)),
     LayerCase("batch_norm2d_eval", lambda nn: nn.BatchNorm2d(3), (2, 3, 3, 3), training=False),
+    # without a process group (or in a world of one) SyncBatchNorm is BatchNorm, in torch too
+    LayerCase("sync_batch_norm_train", lambda nn: nn.SyncBatchNorm(3), (2, 3, 2, 3)),
     LayerCase("batch_norm2d_no_affine_train", lambda nn: nn.BatchNorm2d(2, affine=False),
               (3, 2, 2, 2)),
     LayerCase("batch_norm2d_untracked_eval",
