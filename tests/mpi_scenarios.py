@@ -151,8 +151,19 @@ def different_models() -> dict:
     return {}
 
 
+def cli_threads() -> dict:
+    """The CLI's share of the cores per rank, and the BLAS threads each rank then runs."""
+    from threadpoolctl import threadpool_info
+
+    from minigrad.train import share_cores
+
+    share = share_cores()
+    blas = [lib["num_threads"] for lib in threadpool_info() if lib["user_api"] == "blas"]
+    return {"share": share, "blas": dist.all_gather_object(blas)}
+
+
 SCENARIOS = {f.__name__: f for f in (equivalence, equivalence_on_gpu, no_sync, collectives,
-                                     rank_fails, different_models)}
+                                     rank_fails, different_models, cli_threads)}
 
 if __name__ == "__main__":
     dist.init_process_group()

@@ -23,19 +23,25 @@ SCENARIOS = Path(__file__).with_name("mpi_scenarios.py")
 MPIEXEC = Path(sys.executable).with_name("mpiexec")
 
 
-def mpiexec(scenario: str, ranks: int = 2, timeout: float = 120,
-            backend: str = "numpy") -> tuple[int, str, float]:
-    """(exit status, stdout + stderr, seconds) of `mpiexec -n ranks` on a scenario."""
-    env = {**os.environ, "MINIGRAD_NUM_THREADS": "1", "OMP_NUM_THREADS": "1",
-           "MINIGRAD_BACKEND": backend}
+THREAD_VARIABLES = ("MINIGRAD_NUM_THREADS", "OMP_NUM_THREADS", "OPENBLAS_NUM_THREADS")
+
+
+def mpiexec(scenario: str, ranks: int = 2, timeout: float = 120, backend: str = "numpy",
+            one_thread: bool = True) -> tuple[int, str, float]:
+    """(exit status, stdout + stderr, seconds) of `mpiexec -n ranks` on a scenario, each rank
+    on one thread unless `one_thread` is False (then with no thread variable set)."""
+    env = {k: v for k, v in os.environ.items() if k not in THREAD_VARIABLES}
+    env["MINIGRAD_BACKEND"] = backend
+    if one_thread:
+        env.update({"MINIGRAD_NUM_THREADS": "1", "OMP_NUM_THREADS": "1"})
     start = time.perf_counter()
     done = subprocess.run([str(MPIEXEC), "-n", str(ranks), sys.executable, str(SCENARIOS),
                            scenario], capture_output=True, text=True, timeout=timeout, env=env)
     return done.returncode, done.stdout + done.stderr, time.perf_counter() - start
 
 
-def result(scenario: str, ranks: int = 2, backend: str = "numpy") -> dict:
-    status, output, _ = mpiexec(scenario, ranks, backend=backend)
+def result(scenario: str, ranks: int = 2, backend: str = "numpy", one_thread: bool = True) -> dict:
+    status, output, _ = mpiexec(scenario, ranks, backend=backend, one_thread=one_thread)
     assert status == 0, output
     return json.loads(next(line for line in output.splitlines()
                            if line.startswith("RESULT "))[len("RESULT "):])
@@ -209,6 +215,15 @@ def test_the_cli_under_mpiexec_trains_writes_once_and_resumes_at_the_same_size(t
                       ranks=0)
     assert alone.returncode == 1
     assert "trained by 2 process(es), this run has 1" in alone.stderr
+
+
+def test_the_cli_shares_the_cores_among_the_ranks_blas_included():
+    """Unlimited, OpenBLAS runs a thread per core in each rank, and the ranks' spinning threads
+    take the cores from each other."""
+    got = result("cli_threads", one_thread=False)
+    cores = len(os.sched_getaffinity(0))
+    assert got["share"] == max(1, cores // 2)
+    assert got["blas"] == [[got["share"]]] * 2
 
 
 def test_the_cli_refuses_ranks_started_with_different_arguments(tmp_path):
