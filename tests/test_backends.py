@@ -233,9 +233,10 @@ NUMBA_KERNELS = ["_relu", "_relu_backward", "_transpose_images", "_input_spectra
                  "_batch_norm_grad_input",
                  "_group_norm_forward", "_group_norm_backward", "_group_norm_forward_nhwc",
                  "_group_norm_backward_nhwc", "_forward_rows", "_backward_rows",
-                 "_sigmoid32", "_tanh32", "_silu32", "_silu_backward32", "_erf32"]
+                 "_sigmoid32", "_tanh32", "_silu32", "_silu_backward32", "_erf32",
+                 "_planes_forward", "_planes_backward"]
 NUMBA_MODULES = ["minigrad.backends.numba_backend", "minigrad.backends.winograd",
-                 "minigrad.backends.numba_depthwise"]
+                 "minigrad.backends.numba_depthwise", "minigrad.backends.numba_planes"]
 
 
 def layout_of(x: np.ndarray, source: str) -> np.ndarray:
@@ -378,9 +379,9 @@ def test_numba_kernels_cache_their_compiled_code_on_disk():
 WARMUP_REPORT = """
     import json
     import numpy as np
-    from minigrad.backends import load, numba_backend, numba_depthwise, winograd
+    from minigrad.backends import load, numba_backend, numba_depthwise, numba_planes, winograd
     from numba.core.dispatcher import Dispatcher
-    kernels = {k: v for module in (numba_backend, winograd, numba_depthwise)
+    kernels = {k: v for module in (numba_backend, winograd, numba_depthwise, numba_planes)
                for k, v in vars(module).items()
                if isinstance(v, Dispatcher)}
     assert not any(k.signatures for k in kernels.values()), "compiled before warmup()"

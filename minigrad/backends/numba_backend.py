@@ -56,7 +56,7 @@ except ImportError as error:  # numba is a dependency, but its wheels can lag be
     raise RuntimeError(f"numba backend: Numba cannot be imported ({error}); "
                        "pip install -U numba") from error
 
-from minigrad.backends import numba_depthwise, winograd  # noqa: E402 (needs numba)
+from minigrad.backends import numba_depthwise, numba_planes, winograd  # noqa: E402
 from minigrad.backends.numba_workers import Workers, worker_count  # noqa: E402
 
 # im2col columns per GEMM: cache-sized, so the GEMM reads what im2col has just written.
@@ -73,6 +73,7 @@ class NumbaBackend(NumpyBackend):
         self.workers = Workers(threads)
         self.winograd = winograd.Winograd(self.workers)
         self.depthwise = numba_depthwise.Depthwise(self.workers)
+        self.planes = numba_planes.Planes(self.workers)
 
     # ---------------------------------------------------------------------------- elementwise
     def matmul(self, a, b):
@@ -168,6 +169,8 @@ class NumbaBackend(NumpyBackend):
             return self.winograd.forward(x, weight, padding)
         if numba_depthwise.fits(weight.shape, x.shape[1], groups, x, weight):
             return self.depthwise.forward(x, weight, stride, padding, dilation)
+        if numba_planes.fits(weight.shape, stride, dilation, groups, x, weight):
+            return self.planes.forward(x, weight, padding)
         k, _, kh, kw = weight.shape
         windows, pad = self._windows(x, (kh, kw), stride, padding, dilation, groups)
         n, oh, ow = windows.shape[1:4]
@@ -188,6 +191,9 @@ class NumbaBackend(NumpyBackend):
         if numba_depthwise.fits(weight.shape, input_shape[1], groups, grad, weight):
             return self.depthwise.backward(grad, None, weight, weight.shape, input_shape, stride,
                                            padding, dilation)[0]
+        if numba_planes.fits(weight.shape, stride, dilation, groups, grad, weight):
+            return self.planes.backward(grad, None, weight, weight.shape, input_shape,
+                                        padding)[0]
         n, c, h, w = input_shape
         k, _, kh, kw = weight.shape
         pixels = grad.shape[2] * grad.shape[3]
@@ -214,6 +220,8 @@ class NumbaBackend(NumpyBackend):
         if numba_depthwise.fits(weight_shape, x.shape[1], groups, grad, x):
             return self.depthwise.backward(grad, x, None, weight_shape, x.shape, stride, padding,
                                            dilation)[1]
+        if numba_planes.fits(weight_shape, stride, dilation, groups, grad, x):
+            return self.planes.backward(grad, x, None, weight_shape, x.shape, padding)[1]
         windows, pad = self._windows(x, weight_shape[2:], stride, padding, dilation, groups)
         rows = grad_matrix(grad, groups)
 
@@ -239,6 +247,11 @@ class NumbaBackend(NumpyBackend):
             return self.depthwise.backward(grad, x if weight_grad else None,
                                            weight if input_grad else None, weight.shape, x.shape,
                                            stride, padding, dilation)
+        if (input_grad or weight_grad) and numba_planes.fits(weight.shape, stride, dilation,
+                                                             groups, grad, x, weight):
+            return self.planes.backward(grad, x if weight_grad else None,
+                                        weight if input_grad else None, weight.shape, x.shape,
+                                        padding)
         return super().conv2d_backward(grad, x, weight, stride, padding, dilation, groups,
                                        input_grad, weight_grad)
 
@@ -455,6 +468,10 @@ class NumbaBackend(NumpyBackend):
         out = self.conv2d_forward(x, *depthwise)
         for wanted in (True, True), (True, False), (False, True):  # each kernel of the backward
             self.conv2d_backward(out, x, *depthwise, *wanted)
+        planes = (w[:2, :1], (1, 1), (1, 1), (1, 1), 1)  # few input channels
+        out = self.conv2d_forward(x[:, :1], *planes)
+        for wanted in (True, True), (True, False), (False, True):
+            self.conv2d_backward(out, x[:, :1], *planes, *wanted)
         pooled, argmax = self.maxpool2d_forward(x, (2, 2), (2, 2), (0, 0))
         self.maxpool2d_backward(pooled, argmax, x.shape, (2, 2), (2, 2), (0, 0))
         pooled = self.avgpool2d_forward(x, (2, 2), (2, 2), (0, 0))
