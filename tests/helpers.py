@@ -86,3 +86,92 @@ def winograd_batch(channels: int, out_hw: tuple[int, int]) -> int:
 
     tiles = -(-out_hw[0] // 2) * -(-out_hw[1] // 2)
     return math.ceil(winograd.TILES_PER_CHANNEL * channels / tiles)
+
+
+# ----------------------------------------------------- a compiled convolution against the reference
+
+# relative to the largest value of each result: a sum's terms may cancel to near zero
+CONV_TOLERANCE = {"float32": 1e-5, "float64": 1e-10}
+WANTED_GRADS = [(True, True), (True, False), (False, True)]  # (input gradient, weight gradient)
+
+
+def as_layout(x: np.ndarray, layout: str) -> np.ndarray:
+    """x as plain NCHW, as channels-last memory, or as a strided view (neither)."""
+    if layout == "channels_last":
+        return channels_last(x)
+    if layout == "strided":
+        return np.repeat(x, 2, axis=3)[..., ::2]
+    return x
+
+
+def assert_conv_close(actual: np.ndarray, expected: np.ndarray, dtype: str, what: str) -> None:
+    assert actual.shape == expected.shape, what
+    assert actual.dtype == expected.dtype == np.dtype(dtype), what
+    scale = max(1.0, float(np.abs(expected).max(initial=0)))
+    np.testing.assert_allclose(actual, expected, rtol=CONV_TOLERANCE[dtype],
+                               atol=CONV_TOLERANCE[dtype] * scale, err_msg=what)
+
+
+def count_calls(monkeypatch: Any, module: Any, names: Sequence[str]) -> dict[str, int]:
+    """Wraps the functions `names` of `module` (monkeypatched for one test) to count their
+    calls: which compiled kernels a backend call reached, and how many parts it made."""
+    counts = dict.fromkeys(names, 0)
+    for name in names:
+        function = getattr(module, name)
+
+        def counted(*args, _name=name, _function=function):
+            counts[_name] += 1
+            return _function(*args)
+
+        monkeypatch.setattr(module, name, counted)
+    return counts
+
+
+def check_conv_against_reference(backend: Any, x: np.ndarray, weight: np.ndarray,
+                                 geometry: tuple, grad: np.ndarray, dtype: str,
+                                 layout: str = "nchw") -> None:
+    """`backend`'s conv2d forward (channels-last out, as every backend returns), its two
+    gradients alone, and `conv2d_backward` for each combination of gradients, against the
+    NumPy reference; x and grad handed in as `layout`."""
+    from minigrad.backends import load
+
+    reference = load("numpy")
+    expected = reference.conv2d_forward(x, weight, *geometry)
+    out = backend.conv2d_forward(as_layout(x, layout), weight, *geometry)
+    assert_conv_close(out, expected, dtype, "forward")
+    assert out.transpose(0, 2, 3, 1).flags.c_contiguous
+    expected_x = reference.conv2d_backward_input(grad, weight, x.shape, *geometry)
+    expected_w = reference.conv2d_backward_weight(grad, x, weight.shape, *geometry)
+    grad, x = as_layout(grad, layout), as_layout(x, layout)
+    assert_conv_close(backend.conv2d_backward_input(grad, weight, x.shape, *geometry),
+                      expected_x, dtype, "input gradient")
+    assert_conv_close(backend.conv2d_backward_weight(grad, x, weight.shape, *geometry),
+                      expected_w, dtype, "weight gradient")
+    for wanted in WANTED_GRADS:  # both in one pass, and each alone
+        both = backend.conv2d_backward(grad, x, weight, *geometry, *wanted)
+        for gradient, expected, asked, what in zip(both, (expected_x, expected_w), wanted,
+                                                   ("input gradient", "weight gradient")):
+            if asked:
+                assert_conv_close(gradient, expected, dtype, f"{what} of {wanted}")
+            else:
+                assert gradient is None
+
+
+def check_threaded_conv(backend: Any, x: np.ndarray, weight: np.ndarray, geometry: tuple,
+                        rng: np.random.Generator) -> np.ndarray:
+    """`backend`'s float32 forward and both gradients against the reference, the gradients
+    taken four times: the weight gradient, a sum over the threads' parts, must be the same
+    bits each time, whichever thread took which part. Returns the forward's output."""
+    from minigrad.backends import load
+
+    reference = load("numpy")
+    out = backend.conv2d_forward(x, weight, *geometry)
+    assert_conv_close(out, reference.conv2d_forward(x, weight, *geometry), "float32", "forward")
+    grad = rng.standard_normal(out.shape).astype(np.float32)
+    runs = [backend.conv2d_backward(grad, x, weight, *geometry) for _ in range(4)]
+    expected_x = reference.conv2d_backward_input(grad, weight, x.shape, *geometry)
+    expected_w = reference.conv2d_backward_weight(grad, x, weight.shape, *geometry)
+    assert_conv_close(runs[0][0], expected_x, "float32", "input gradient")
+    assert_conv_close(runs[0][1], expected_w, "float32", "weight gradient")
+    assert all(np.array_equal(run[1], runs[0][1]) for run in runs[1:])
+    return out

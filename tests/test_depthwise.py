@@ -11,7 +11,14 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
-from helpers import channels_last
+from helpers import (
+    WANTED_GRADS,
+    as_layout,
+    assert_conv_close,
+    check_conv_against_reference,
+    check_threaded_conv,
+    count_calls,
+)
 from hypothesis import given
 from hypothesis import strategies as st
 
@@ -21,10 +28,7 @@ from minigrad.backends import load, numba_depthwise, winograd
 from minigrad.backends.numba_backend import NumbaBackend
 from minigrad.testing.strategies import arrays
 
-# relative to the largest value of each result: a sum's terms may cancel to near zero
-TOLERANCE = {"float32": 1e-5, "float64": 1e-10}
 KERNELS = ["_backward_rows", "_forward_rows"]
-WANTED = [(True, True), (True, False), (False, True)]  # (input gradient, weight gradient)
 
 
 @st.composite
@@ -44,36 +48,10 @@ def depthwise_cases(draw, max_batch: int = 2) -> dict:
             "geometry": (stride, padding, dilation, c)}
 
 
-def as_layout(x: np.ndarray, layout: str) -> np.ndarray:
-    """x as plain NCHW, as channels-last memory, or as a strided view (neither)."""
-    if layout == "channels_last":
-        return channels_last(x)
-    if layout == "strided":
-        return np.repeat(x, 2, axis=3)[..., ::2]
-    return x
-
-
-def assert_close(actual: np.ndarray, expected: np.ndarray, dtype: str, what: str) -> None:
-    assert actual.shape == expected.shape, what
-    assert actual.dtype == expected.dtype == np.dtype(dtype), what
-    scale = max(1.0, float(np.abs(expected).max(initial=0)))
-    np.testing.assert_allclose(actual, expected, rtol=TOLERANCE[dtype],
-                               atol=TOLERANCE[dtype] * scale, err_msg=what)
-
-
 @pytest.fixture
 def calls(monkeypatch) -> dict[str, int]:
     """Counts the calls of the depthwise kernels (each thread's part is one call)."""
-    counts = dict.fromkeys(KERNELS, 0)
-    for name in KERNELS:
-        kernel = getattr(numba_depthwise, name)
-
-        def counted(*args, _name=name, _kernel=kernel):
-            counts[_name] += 1
-            return _kernel(*args)
-
-        monkeypatch.setattr(numba_depthwise, name, counted)
-    return counts
+    return count_calls(monkeypatch, numba_depthwise, KERNELS)
 
 
 # ------------------------------------------------------------- the kernels against the reference
@@ -87,29 +65,9 @@ def test_kernels_match_the_numpy_reference(layout, dtype, data):
     geometry = case["geometry"]
     x = data.draw(arrays(case["x"], dtype=dtype), label="x")
     weight = data.draw(arrays(case["weight"], dtype=dtype), label="weight")
-    numba, reference = load("numba"), load("numpy")
-
-    expected = reference.conv2d_forward(x, weight, *geometry)
-    out = numba.conv2d_forward(as_layout(x, layout), weight, *geometry)
-    assert_close(out, expected, dtype, "forward")
-    assert out.transpose(0, 2, 3, 1).flags.c_contiguous  # channels-last, as the others return
-
-    grad = data.draw(arrays(expected.shape, dtype=dtype), label="grad")
-    expected_x = reference.conv2d_backward_input(grad, weight, x.shape, *geometry)
-    expected_w = reference.conv2d_backward_weight(grad, x, weight.shape, *geometry)
-    grad, x = as_layout(grad, layout), as_layout(x, layout)
-    assert_close(numba.conv2d_backward_input(grad, weight, x.shape, *geometry), expected_x,
-                 dtype, "input gradient")
-    assert_close(numba.conv2d_backward_weight(grad, x, weight.shape, *geometry), expected_w,
-                 dtype, "weight gradient")
-    for wanted in WANTED:  # both in one pass, and each alone
-        both = numba.conv2d_backward(grad, x, weight, *geometry, *wanted)
-        for gradient, expected, asked, what in zip(both, (expected_x, expected_w), wanted,
-                                                   ("input gradient", "weight gradient")):
-            if asked:
-                assert_close(gradient, expected, dtype, f"{what} of {wanted}")
-            else:
-                assert gradient is None
+    out_shape = load("numpy").conv2d_forward(x, weight, *geometry).shape
+    grad = data.draw(arrays(out_shape, dtype=dtype), label="grad")
+    check_conv_against_reference(load("numba"), x, weight, geometry, grad, dtype, layout)
 
 
 # ------------------------------------------------------------------- the kernels against PyTorch
@@ -129,11 +87,11 @@ def test_kernels_match_pytorch(torch, dtype, data):
     tout.backward(torch.from_numpy(grad))
     numba = load("numba")
 
-    assert_close(numba.conv2d_forward(x, weight, *geometry), tout.detach().numpy(), dtype,
-                 "forward")
+    assert_conv_close(numba.conv2d_forward(x, weight, *geometry), tout.detach().numpy(), dtype,
+                      "forward")
     grad_x, grad_w = numba.conv2d_backward(grad, x, weight, *geometry)
-    assert_close(grad_x, tx.grad.numpy(), dtype, "input gradient")
-    assert_close(grad_w, tw.grad.numpy(), dtype, "weight gradient")
+    assert_conv_close(grad_x, tx.grad.numpy(), dtype, "input gradient")
+    assert_conv_close(grad_w, tw.grad.numpy(), dtype, "weight gradient")
 
 
 @pytest.mark.parametrize("layout", ["nchw", "channels_last"])
@@ -154,9 +112,10 @@ def test_conv2d_and_conv_transpose2d_match_pytorch_at_the_tensor_level(torch, ca
         theirs = [torch.from_numpy(np.array(a)).requires_grad_() for a in (x, weight, bias)]
         expected = getattr(torch.nn.functional, name)(*theirs, groups=16, **params)
         expected.backward(torch.from_numpy(upstream))
-        assert_close(out.numpy(), expected.detach().numpy(), "float32", name)
+        assert_conv_close(out.numpy(), expected.detach().numpy(), "float32", name)
         for mine, reference, what in zip(ours, theirs, ("x", "weight", "bias")):
-            assert_close(mine.grad.numpy(), reference.grad.numpy(), "float32", f"{name} {what}")
+            assert_conv_close(mine.grad.numpy(), reference.grad.numpy(), "float32",
+                              f"{name} {what}")
     # conv2d: the forward and one backward for both gradients; its transpose: conv2d's input
     # gradient (its forward), then conv2d's forward and weight gradient (its backward)
     assert calls == {"_forward_rows": 2, "_backward_rows": 3}
@@ -176,7 +135,7 @@ def test_depthwise_convolutions_take_the_compiled_path_and_others_do_not(calls):
         out = numba.conv2d_forward(x, weight, *geometry)
         numba.conv2d_backward_input(out, weight, x.shape, *geometry)
         numba.conv2d_backward_weight(out, x, weight.shape, *geometry)
-        for wanted in WANTED:
+        for wanted in WANTED_GRADS:
             numba.conv2d_backward(out, x, weight, *geometry, *wanted)
         taken = dict(calls)
         calls.update(dict.fromkeys(calls, 0))
@@ -207,18 +166,9 @@ def test_parts_on_several_threads_match_the_reference_every_time(monkeypatch, ca
     x = rng.standard_normal((batch, 6, 13, 9)).astype(np.float32)
     weight = rng.standard_normal((12, 1, 3, 4)).astype(np.float32)
     geometry = ((2, 1), (1, 2), (1, 2), 6)
-    numba, reference = NumbaBackend(workers), load("numpy")
-    out = numba.conv2d_forward(x, weight, *geometry)
+    out = check_threaded_conv(NumbaBackend(workers), x, weight, geometry, rng)
     rows = batch * out.shape[2]  # output rows, a part at least each
     assert calls["_forward_rows"] == min(rows, numba_depthwise.PARTS_PER_THREAD * workers) > 1
-    assert_close(out, reference.conv2d_forward(x, weight, *geometry), "float32", "forward")
-    grad = rng.standard_normal(out.shape).astype(np.float32)
-    runs = [numba.conv2d_backward(grad, x, weight, *geometry) for _ in range(4)]
-    assert_close(runs[0][0], reference.conv2d_backward_input(grad, weight, x.shape, *geometry),
-                 "float32", "input gradient")
-    assert_close(runs[0][1], reference.conv2d_backward_weight(grad, x, weight.shape, *geometry),
-                 "float32", "weight gradient")
-    assert all(np.array_equal(run[1], runs[0][1]) for run in runs[1:])
 
 
 def test_small_problems_stay_on_the_calling_thread(calls):

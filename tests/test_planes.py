@@ -13,9 +13,15 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
+from helpers import (
+    WANTED_GRADS,
+    assert_conv_close,
+    check_conv_against_reference,
+    check_threaded_conv,
+    count_calls,
+)
 from hypothesis import given
 from hypothesis import strategies as st
-from test_depthwise import WANTED, as_layout, assert_close
 
 from minigrad.backends import load, numba_planes
 from minigrad.backends.numba_backend import NumbaBackend
@@ -41,39 +47,7 @@ def plane_cases(draw, max_side: int = 12) -> dict:
 @pytest.fixture
 def calls(monkeypatch) -> dict[str, int]:
     """Counts the calls of the planes kernels (each thread's part is one call)."""
-    counts = dict.fromkeys(KERNELS, 0)
-    for name in KERNELS:
-        kernel = getattr(numba_planes, name)
-
-        def counted(*args, _name=name, _kernel=kernel):
-            counts[_name] += 1
-            return _kernel(*args)
-
-        monkeypatch.setattr(numba_planes, name, counted)
-    return counts
-
-
-def check_against_reference(numba, x, weight, geometry, grad, dtype, layout="nchw"):
-    reference = load("numpy")
-    expected = reference.conv2d_forward(x, weight, *geometry)
-    out = numba.conv2d_forward(as_layout(x, layout), weight, *geometry)
-    assert_close(out, expected, dtype, "forward")
-    assert out.transpose(0, 2, 3, 1).flags.c_contiguous  # channels-last, as the others return
-    expected_x = reference.conv2d_backward_input(grad, weight, x.shape, *geometry)
-    expected_w = reference.conv2d_backward_weight(grad, x, weight.shape, *geometry)
-    grad, x = as_layout(grad, layout), as_layout(x, layout)
-    assert_close(numba.conv2d_backward_input(grad, weight, x.shape, *geometry), expected_x,
-                 dtype, "input gradient")
-    assert_close(numba.conv2d_backward_weight(grad, x, weight.shape, *geometry), expected_w,
-                 dtype, "weight gradient")
-    for wanted in WANTED:  # both in one pass, and each alone
-        both = numba.conv2d_backward(grad, x, weight, *geometry, *wanted)
-        for gradient, expected, asked, what in zip(both, (expected_x, expected_w), wanted,
-                                                   ("input gradient", "weight gradient")):
-            if asked:
-                assert_close(gradient, expected, dtype, f"{what} of {wanted}")
-            else:
-                assert gradient is None
+    return count_calls(monkeypatch, numba_planes, KERNELS)
 
 
 @pytest.mark.parametrize("layout", ["nchw", "channels_last", "strided"])
@@ -87,7 +61,7 @@ def test_kernels_match_the_numpy_reference(layout, dtype, data):
     assert numba_planes.fits(weight.shape, stride, dilation, groups, x, weight)
     out_shape = load("numpy").conv2d_forward(x, weight, *case["geometry"]).shape
     grad = data.draw(arrays(out_shape, dtype=dtype), label="grad")
-    check_against_reference(load("numba"), x, weight, case["geometry"], grad, dtype, layout)
+    check_conv_against_reference(load("numba"), x, weight, case["geometry"], grad, dtype, layout)
 
 
 @pytest.mark.parametrize("dtype", ["float32", "float64"])
@@ -102,11 +76,11 @@ def test_kernels_match_pytorch(torch, dtype, data):
     grad = data.draw(arrays(tuple(tout.shape), dtype=dtype), label="grad")
     tout.backward(torch.from_numpy(grad))
     numba = load("numba")
-    assert_close(numba.conv2d_forward(x, weight, *case["geometry"]), tout.detach().numpy(),
-                 dtype, "forward")
+    assert_conv_close(numba.conv2d_forward(x, weight, *case["geometry"]),
+                      tout.detach().numpy(), dtype, "forward")
     grad_x, grad_w = numba.conv2d_backward(grad, x, weight, *case["geometry"])
-    assert_close(grad_x, tx.grad.numpy(), dtype, "input gradient")
-    assert_close(grad_w, tw.grad.numpy(), dtype, "weight gradient")
+    assert_conv_close(grad_x, tx.grad.numpy(), dtype, "input gradient")
+    assert_conv_close(grad_w, tw.grad.numpy(), dtype, "weight gradient")
 
 
 def test_long_planes_go_in_blocks(monkeypatch):
@@ -120,7 +94,7 @@ def test_long_planes_go_in_blocks(monkeypatch):
     geometry = ((1, 1), (2, 1), (1, 1), 1)
     grad = rng.standard_normal((2, 3, 21, 20))
     assert 7 * 64 < 21 * (21 + 2 * 1) < 8 * 64  # output rows x padded width
-    check_against_reference(NumbaBackend(1), x, weight, geometry, grad, "float64")
+    check_conv_against_reference(NumbaBackend(1), x, weight, geometry, grad, "float64")
 
 
 # ------------------------------------------------------------------------------ dispatch, threads
@@ -137,7 +111,7 @@ def test_few_channel_convolutions_take_the_path_and_others_do_not(calls):
         out = numba.conv2d_forward(x, weight, *geometry)
         numba.conv2d_backward_input(out, weight, x.shape, *geometry)
         numba.conv2d_backward_weight(out, x, weight.shape, *geometry)
-        for wanted in WANTED:
+        for wanted in WANTED_GRADS:
             numba.conv2d_backward(out, x, weight, *geometry, *wanted)
         taken = dict(calls)
         calls.update(dict.fromkeys(calls, 0))
@@ -173,17 +147,8 @@ def test_parts_on_several_threads_match_the_reference_every_time(monkeypatch, ca
     x = rng.standard_normal((batch, 3, 13, 9)).astype(np.float32)
     weight = rng.standard_normal((5, 3, 3, 4)).astype(np.float32)
     geometry = ((1, 1), (1, 2), (1, 1), 1)
-    numba, reference = NumbaBackend(workers), load("numpy")
-    out = numba.conv2d_forward(x, weight, *geometry)
+    check_threaded_conv(NumbaBackend(workers), x, weight, geometry, rng)
     assert calls["_planes_forward"] == min(batch, numba_planes.PARTS_PER_THREAD * workers)
-    assert_close(out, reference.conv2d_forward(x, weight, *geometry), "float32", "forward")
-    grad = rng.standard_normal(out.shape).astype(np.float32)
-    runs = [numba.conv2d_backward(grad, x, weight, *geometry) for _ in range(4)]
-    assert_close(runs[0][0], reference.conv2d_backward_input(grad, weight, x.shape, *geometry),
-                 "float32", "input gradient")
-    assert_close(runs[0][1], reference.conv2d_backward_weight(grad, x, weight.shape, *geometry),
-                 "float32", "weight gradient")
-    assert all(np.array_equal(run[1], runs[0][1]) for run in runs[1:])
 
 
 def test_small_problems_stay_on_the_calling_thread(calls):
