@@ -562,15 +562,17 @@ def share_cores() -> int:
     and return it. OpenBLAS starts a thread per core in every process: two ranks on two cores
     would run four threads whose spin-waits take the cores from each other (a resnet20 step
     took 6x longer)."""
-    if "MINIGRAD_NUM_THREADS" not in os.environ:
-        cores = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else (
-            os.cpu_count() or 1)
-        os.environ["MINIGRAD_NUM_THREADS"] = str(max(1, cores // distributed.local_world_size()))
-    threads = os.environ["MINIGRAD_NUM_THREADS"].strip()
-    if not threads.isdigit() or int(threads) < 1:
-        raise TrainError(f"MINIGRAD_NUM_THREADS must be a positive integer, got {threads!r}")
-    threadpoolctl.threadpool_limits(int(threads))
-    return int(threads)
+    from minigrad.backends.numba_workers import worker_count  # the variable's reader
+
+    try:
+        if "MINIGRAD_NUM_THREADS" not in os.environ:  # worker_count(): this process's cores
+            share = max(1, worker_count() // distributed.local_world_size())
+            os.environ["MINIGRAD_NUM_THREADS"] = str(share)
+        threads = worker_count()
+    except ValueError as error:
+        raise TrainError(str(error)) from None
+    threadpoolctl.threadpool_limits(threads)
+    return threads
 
 
 def _join_job(args: argparse.Namespace) -> None:

@@ -58,7 +58,7 @@ def test_kernels_match_the_numpy_reference(layout, dtype, data):
     x = data.draw(arrays(case["x"], dtype=dtype), label="x")
     weight = data.draw(arrays(case["weight"], dtype=dtype), label="weight")
     stride, _, dilation, groups = case["geometry"]
-    assert numba_planes.fits(weight.shape, stride, dilation, groups, x, weight)
+    assert numba_planes.fits(weight.shape, x.shape, stride, dilation, groups, x, weight)
     out_shape = load("numpy").conv2d_forward(x, weight, *case["geometry"]).shape
     grad = data.draw(arrays(out_shape, dtype=dtype), label="grad")
     check_conv_against_reference(load("numba"), x, weight, case["geometry"], grad, dtype, layout)
@@ -133,8 +133,9 @@ def test_few_channel_convolutions_take_the_path_and_others_do_not(calls):
     assert run((2, 4, 6, 6), (4, 2, 3, 3), groups=2) == none  # grouped: im2col
     assert run((2, 4, 6, 6), (8, 4, 1, 1)) == none  # 1x1: one plain GEMM
     mixed = (np.ones((1, 2, 4, 4), np.float32), np.ones((2, 2, 3, 3), np.float64))
-    assert not numba_planes.fits((2, 2, 3, 3), (1, 1), (1, 1), 1, *mixed)
-    assert not numba_planes.fits((2, 2, 3, 3), (1, 1), (1, 1), 1, mixed[0].astype(np.float16))
+    assert not numba_planes.fits((2, 2, 3, 3), (1, 2, 4, 4), (1, 1), (1, 1), 1, *mixed)
+    assert not numba_planes.fits((2, 2, 3, 3), (1, 2, 4, 4), (1, 1), (1, 1), 1,
+                                 mixed[0].astype(np.float16))
 
 
 @pytest.mark.parametrize("workers, batch", [(2, 1), (3, 5)])

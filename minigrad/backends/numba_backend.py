@@ -169,7 +169,7 @@ class NumbaBackend(NumpyBackend):
             return self.winograd.forward(x, weight, padding)
         if numba_depthwise.fits(weight.shape, x.shape[1], groups, x, weight):
             return self.depthwise.forward(x, weight, stride, padding, dilation)
-        if numba_planes.fits(weight.shape, stride, dilation, groups, x, weight):
+        if numba_planes.fits(weight.shape, x.shape, stride, dilation, groups, x, weight):
             return self.planes.forward(x, weight, padding)
         k, _, kh, kw = weight.shape
         windows, pad = self._windows(x, (kh, kw), stride, padding, dilation, groups)
@@ -191,7 +191,8 @@ class NumbaBackend(NumpyBackend):
         if numba_depthwise.fits(weight.shape, input_shape[1], groups, grad, weight):
             return self.depthwise.backward(grad, None, weight, weight.shape, input_shape, stride,
                                            padding, dilation)[0]
-        if numba_planes.fits(weight.shape, stride, dilation, groups, grad, weight):
+        if numba_planes.fits(weight.shape, input_shape, stride, dilation, groups, grad,
+                             weight):
             return self.planes.backward(grad, None, weight, weight.shape, input_shape,
                                         padding)[0]
         n, c, h, w = input_shape
@@ -220,7 +221,7 @@ class NumbaBackend(NumpyBackend):
         if numba_depthwise.fits(weight_shape, x.shape[1], groups, grad, x):
             return self.depthwise.backward(grad, x, None, weight_shape, x.shape, stride, padding,
                                            dilation)[1]
-        if numba_planes.fits(weight_shape, stride, dilation, groups, grad, x):
+        if numba_planes.fits(weight_shape, x.shape, stride, dilation, groups, grad, x):
             return self.planes.backward(grad, x, None, weight_shape, x.shape, padding)[1]
         windows, pad = self._windows(x, weight_shape[2:], stride, padding, dilation, groups)
         rows = grad_matrix(grad, groups)
@@ -247,8 +248,8 @@ class NumbaBackend(NumpyBackend):
             return self.depthwise.backward(grad, x if weight_grad else None,
                                            weight if input_grad else None, weight.shape, x.shape,
                                            stride, padding, dilation)
-        if (input_grad or weight_grad) and numba_planes.fits(weight.shape, stride, dilation,
-                                                             groups, grad, x, weight):
+        if (input_grad or weight_grad) and numba_planes.fits(weight.shape, x.shape, stride,
+                                                             dilation, groups, grad, x, weight):
             return self.planes.backward(grad, x if weight_grad else None,
                                         weight if input_grad else None, weight.shape, x.shape,
                                         padding)

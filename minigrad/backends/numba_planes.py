@@ -1,5 +1,5 @@
-"""Direct convolution of images with few input channels for the Numba backend (LeNet-5's two
-convolutions, the one-channel stems of the small-image forms), forward and both gradients, any
+"""Direct convolution of images with few input channels for the Numba backend (LeNet-5's first
+convolution, the greyscale stems of the small-image forms), forward and both gradients, any
 kernel size and padding, stride 1, undilated, ungrouped.
 
 im2col turns a one-channel 28x28 image and a 5x5 kernel into 784 columns of 25 values, for a
@@ -8,17 +8,18 @@ BLAS. Here each image is copied once into C zero-padded planes, each flattened i
 of (H + 2 ph) x Wp values (Wp = W + 2 pw, plus kW - 1 zeros at the end). Output pixel (y, x)
 sits at p = y Wp + x of a flattened output plane, and tap (i, j) of every output pixel reads the
 input plane at p + i Wp + j: so the whole convolution is, per output channel, input channel and
-tap, one long multiply-add of a weight and a shifted input plane into the output plane,
+kernel row, one long pass over the output plane adding that row's kW taps times shifted input
+planes,
 
-    out[k, p] += w[k, c, i, j] * planes[c, p + i Wp + j]      for p in 0 .. OH Wp
+    out[k, p] += sum over j of w[k, c, i, j] * planes[c, p + i Wp + j]      for p in 0 .. OH Wp
 
 whose contiguous loop LLVM vectorises. The kW - 1 columns past each output row's OW are
-computed and thrown away (4 of 32 for LeNet-5's first convolution). The same loop with the
-roles turned gives the input gradient (the output gradient's planes, zero in those columns,
-added into padded input-gradient planes) and the weight gradient (a dot product of an output
-gradient plane and a shifted input plane per channel pair and tap, summed per image in the
-input's dtype, then in float64). Planes longer than BLOCK values go in blocks of BLOCK output
-positions, so the planes being added to stay in cache.
+computed and thrown away (4 of 32 for LeNet-5's first convolution). The same loop over the
+output gradient's planes (zero in those columns) with the kernel turned by 180 degrees gives
+the input gradient, and the weight gradient is a dot product of an output gradient plane and a
+shifted input plane per channel pair and tap, summed per image in the input's dtype, then in
+float64. Planes longer than BLOCK values go in blocks of BLOCK output positions, so the planes
+being added to stay in cache.
 
 The workers (numba_workers.py) take the batch a few images at a time; the weight gradient's
 float64 sums come back per part and are added in part order, so every run gives the same bits.
@@ -48,14 +49,15 @@ SPLIT_MACS = 1 << 22
 PARTS_PER_THREAD = 2
 
 
-def fits(weight_shape: tuple, stride, dilation, groups: int, *arrays) -> bool:
-    """Stride 1, undilated, ungrouped, at most MAX_IN_CHANNELS input channels of at most
-    MAX_PIXELS pixels (`arrays[0]` is the input or the output gradient), a kernel larger than
-    1x1 (whose im2col is the image itself: one plain GEMM), and every array float32 or every
-    array float64."""
+def fits(weight_shape: tuple, input_shape: tuple, stride, dilation, groups: int,
+         *arrays) -> bool:
+    """Stride 1, undilated, ungrouped, an (N, C, H, W) input of at most MAX_IN_CHANNELS
+    channels and MAX_PIXELS pixels (so the forward and its gradients take the same path), a
+    kernel larger than 1x1 (whose im2col is the image itself: one plain GEMM), and every array
+    float32 or every array float64."""
     dtypes = {a.dtype for a in arrays}
-    return (stride == dilation == (1, 1) and groups == 1 and weight_shape[1] <= MAX_IN_CHANNELS
-            and arrays[0].shape[2] * arrays[0].shape[3] <= MAX_PIXELS
+    return (stride == dilation == (1, 1) and groups == 1 and input_shape[1] <= MAX_IN_CHANNELS
+            and input_shape[2] * input_shape[3] <= MAX_PIXELS
             and weight_shape[2] * weight_shape[3] > 1
             and len(dtypes) == 1 and dtypes.pop() in (np.float32, np.float64))
 
