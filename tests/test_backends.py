@@ -234,6 +234,7 @@ NUMBA_KERNELS = ["_relu", "_relu_backward", "_transpose_images", "_input_spectra
                  "_group_norm_forward", "_group_norm_backward", "_group_norm_forward_nhwc",
                  "_group_norm_backward_nhwc", "_forward_rows", "_backward_rows",
                  "_sigmoid32", "_tanh32", "_silu32", "_silu_backward32", "_erf32",
+                 "_gelu32", "_gelu_backward32", "_layer_norm_forward", "_layer_norm_backward",
                  "_planes_forward", "_planes_backward"]
 NUMBA_MODULES = ["minigrad.backends.numba_backend", "minigrad.backends.winograd",
                  "minigrad.backends.numba_depthwise", "minigrad.backends.numba_planes"]
@@ -311,6 +312,42 @@ def test_sigmoid_and_silu_kernels_match_float64_and_keep_the_layout(host_backend
         np.testing.assert_array_equal(out[~finite], expected[~finite], err_msg=name)
     limits = kernels.sigmoid(np.array([-np.inf, -1e4, 1e4, np.inf], dtype))
     assert list(limits) == [0, 0, 1, 1]
+
+
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+@pytest.mark.parametrize("source", ["nchw", "sliced", "channels_last"])
+def test_gelu_kernels_match_float64_and_keep_the_layout(host_backend, source, dtype):
+    """gelu and its backward against math.erf and math.exp value by value, across erf's clamp
+    at |x| / sqrt 2 = 4 and exp's extremes; infinities and NaN as PyTorch gives them."""
+    rng = np.random.default_rng(3)
+    x = rng.standard_normal((3, 5, 8, 6)) * 3
+    clamp = 4 * math.sqrt(2)
+    x.ravel()[:len(SIGMOID_EDGES) + 3] = SIGMOID_EDGES + [clamp, -clamp, -13.5]
+    x = layout_of(x.astype(dtype), source)
+    grad = layout_of(rng.standard_normal(x.shape).astype(dtype), source)
+    kernels = load(host_backend)
+    values, grads = x.astype(np.float64).ravel().tolist(), grad.astype(np.float64).ravel()
+    cdf = np.array([0.5 * (1 + math.erf(v / math.sqrt(2))) for v in values]).reshape(x.shape)
+    pdf = np.array([math.exp(-0.5 * v * v) / math.sqrt(2 * math.pi) if v == v else v
+                    for v in values]).reshape(x.shape)
+    x64 = x.astype(np.float64)
+    with np.errstate(invalid="ignore"):  # -inf * 0 and inf * 0: NaN, as PyTorch gives
+        expected = (x64 * cdf, grads.reshape(x.shape) * (cdf + x64 * pdf))
+    scales = (np.maximum(1, np.abs(x64)), np.abs(grad) * (1 + np.abs(x64)))
+    tolerance = 4 * np.finfo(dtype).eps
+    for name, out, want, scale in zip(("gelu", "gelu_backward"),
+                                      (kernels.gelu(x), kernels.gelu_backward(grad, x)),
+                                      expected, scales):
+        assert out.dtype == dtype and out.shape == x.shape, name
+        if source != "sliced":
+            assert out.strides == x.strides, name
+        finite = np.isfinite(want)
+        with np.errstate(invalid="ignore"):
+            error = np.abs(out - want)
+        np.testing.assert_array_less(error[finite], (tolerance * scale + 1e-37)[finite],
+                                     err_msg=name)
+        np.testing.assert_array_equal(np.isnan(out), np.isnan(want), err_msg=name)
+        np.testing.assert_array_equal(out[~finite], want[~finite], err_msg=name)
 
 
 @pytest.mark.parametrize("dtype", [np.float32, np.float64])
@@ -824,6 +861,83 @@ def test_group_norm_split_over_workers_is_the_serial_result(monkeypatch, source,
     for ours, theirs in zip(split.group_norm_backward(grad, *backward),
                             serial.group_norm_backward(grad, *backward)):
         np.testing.assert_array_equal(ours, theirs)
+
+
+# (shape, normalised dims): rows of one value, of 300 values (a head of 44 and a block of 256 in
+# the partial sums), over two dims, and 600 rows (three parts of LAYER_NORM_ROWS for the
+# weight and bias sums)
+LAYER_NORM_SHAPES = [((3, 4, 5), 1), ((2, 1), 1), ((4, 300), 1), ((2, 3, 4, 5), 2),
+                     ((600, 7), 1)]
+
+
+@pytest.mark.parametrize("shape, ndim", LAYER_NORM_SHAPES)
+@pytest.mark.parametrize("affine", ["both", "weight", "none"])
+@pytest.mark.parametrize("source", ["c_order", "sliced"])
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+def test_layer_norm_kernels_match_the_reference(shape, ndim, affine, source, dtype):
+    """The compiled rows (C-order x; other layouts take the reference) agree with the
+    reference on the output, the statistics (x's dtype, dims kept) and all three gradients,
+    with and without d x; a gradient in another layout is taken as it is."""
+    rng = np.random.default_rng(0)
+    x = (rng.standard_normal(shape) * 3 + 1).astype(dtype)
+    x = np.concatenate([x, x], axis=-1)[..., ::2] if source == "sliced" else x
+    grad = np.asfortranarray(rng.standard_normal(shape).astype(dtype))
+    normalized = shape[len(shape) - ndim:]
+    weight, bias = rng.standard_normal((2, *normalized)).astype(dtype)
+    weight, bias = {"both": (weight, bias), "weight": (weight, None), "none": (None, None)}[affine]
+    numba, reference = load("numba"), load("numpy")
+    tolerance = {"rtol": 1e-5, "atol": 1e-5} if dtype == np.float32 else {"rtol": 1e-11,
+                                                                         "atol": 1e-13}
+    out, mean, invstd = numba.layer_norm_forward(x, weight, bias, ndim, 1e-5)
+    expected = reference.layer_norm_forward(x, weight, bias, ndim, 1e-5)
+    assert out.dtype == dtype and out.shape == shape
+    np.testing.assert_allclose(out, expected[0], **tolerance)
+    for ours, theirs in zip((mean, invstd), expected[1:]):
+        assert ours.dtype == dtype and ours.shape == theirs.shape
+        # float32 sums in another order: a mean near 0 keeps an absolute accuracy only
+        np.testing.assert_allclose(ours, theirs, **tolerance)
+    wanted = affine != "none"
+    for needs in (True, wanted, wanted), (False, wanted, affine == "both"):
+        ours = numba.layer_norm_backward(grad, x, weight, mean, invstd, ndim, needs)
+        theirs = reference.layer_norm_backward(grad, x, weight, *expected[1:], ndim, needs)
+        for name, a, b, needed in zip(("x", "weight", "bias"), ours, theirs, needs):
+            assert (a is None) == (b is None) == (not needed), name
+            if a is not None:
+                assert a.dtype == dtype and a.shape == b.shape, name
+                np.testing.assert_allclose(a, b, **tolerance, err_msg=name)
+
+
+@pytest.mark.parametrize("workers", [1, 3])
+def test_layer_norm_split_over_workers_is_the_serial_result(monkeypatch, workers):
+    """Rows in parts of 4 (the weight and bias gradients summed per part, then in order),
+    split over the threads, give exactly the serial kernels' numbers on one thread."""
+    from minigrad.backends.numba_backend import NumbaBackend
+
+    rng = np.random.default_rng(workers)
+    x, grad = rng.standard_normal((2, 23, 6, 5)).astype(np.float32)
+    weight, bias = rng.standard_normal((2, 6, 5)).astype(np.float32)
+    serial, split = NumbaBackend(1), NumbaBackend(workers)
+    for backend in serial, split:
+        monkeypatch.setattr(backend, "LAYER_NORM_ROWS", 4)
+    monkeypatch.setattr(split, "SPLIT_NORM_ELEMENTS", 1)
+    spans = []
+    in_parts = split.workers.in_parts
+
+    def spy(work, parts):
+        spans.append(parts)
+        return in_parts(work, parts)
+
+    monkeypatch.setattr(split.workers, "in_parts", spy)
+    forward = split.layer_norm_forward(x, weight, bias, 2, 1e-5)
+    for ours, theirs in zip(forward, serial.layer_norm_forward(x, weight, bias, 2, 1e-5)):
+        np.testing.assert_array_equal(ours, theirs)
+    backward = (x, weight, *forward[1:], 2, (True, True, True))
+    for ours, theirs in zip(split.layer_norm_backward(grad, *backward),
+                            serial.layer_norm_backward(grad, *backward)):
+        np.testing.assert_array_equal(ours, theirs)
+    # the backward's spans: whole parts of 4 rows tiling the 23 rows
+    assert spans[-1][0][0] == 0 and spans[-1][-1][1] == 23 and len(spans[-1]) > 1
+    assert all(start % 4 == 0 for start, _ in spans[-1]), spans[-1]
 
 
 def test_no_module_above_the_backends_imports_a_device_library():

@@ -122,8 +122,10 @@ def linear_inputs(draw, bias: bool):
 CASES = [
     OpCase("conv2d_bias", lambda F, x, w, b, **p: F.conv2d(x, w, b, **p), conv_inputs(bias=True)),
     OpCase("conv2d_no_bias", lambda F, x, w, **p: F.conv2d(x, w, **p), conv_inputs(bias=False)),
+    # 8+ channels: a random direction (the kernel tests compare every element with the
+    # reference, and the PyTorch test every element with PyTorch's)
     OpCase("conv2d_3x3_stride_1", lambda F, x, w, b, **p: F.conv2d(x, w, b, **p),
-           winograd_inputs()),
+           winograd_inputs(), gradcheck_options={"fast_mode": True}),
     OpCase("max_pool2d", lambda F, x, **p: F.max_pool2d(x, **p), pool_inputs(distinct=True)),
     OpCase("avg_pool2d", lambda F, x, **p: F.avg_pool2d(x, **p), pool_inputs(distinct=False)),
     OpCase("adaptive_avg_pool2d", lambda F, x, **p: F.adaptive_avg_pool2d(x, **p),

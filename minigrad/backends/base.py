@@ -62,6 +62,14 @@ class Backend:
         """grad s (1 + x (1 - s)) with s = sigmoid(x): recomputed here, so SiLU keeps only x."""
         raise NotImplementedError
 
+    def gelu(self, x: Array) -> Array:
+        """x Phi(x) = x (1 + erf(x / sqrt 2)) / 2, the exact GELU, in x's memory layout."""
+        raise NotImplementedError
+
+    def gelu_backward(self, grad: Array, x: Array) -> Array:
+        """grad (Phi(x) + x phi(x)), phi the normal density: recomputed from x alone."""
+        raise NotImplementedError
+
     def erf(self, x: Array) -> Array:
         """The error function of a float32/float64 array: float64 within 1 ulp of the exact
         value, float32 within 1e-6 relative (plus 1e-7 absolute) of it."""
@@ -152,7 +160,8 @@ class Backend:
     def layer_norm_backward(self, grad: Array, x: Array, weight: Array | None, mean: Array,
                             invstd: Array, ndim: int, needs: tuple[bool, bool, bool]
                             ) -> tuple[Array | None, ...]:
-        """(d x, d weight, d bias) of `layer_norm_forward`, None where `needs` says so."""
+        """(d x, d weight, d bias) of `layer_norm_forward` in x's dtype, None where `needs` says
+        so."""
         raise NotImplementedError
 
     def group_norm_forward(self, x: Array, weight: Array | None, bias: Array | None,

@@ -109,9 +109,10 @@ class NumbaBackend(NumpyBackend):
         _relu_backward(*memory)
         return result
 
-    # Sigmoid, tanh, SiLU and erf: compiled float32 loops that LLVM vectorises (an exp of our own,
-    # since Numba's calls libm's scalar one), split over the threads from SPLIT_ELEMENTWISE
-    # elements. Other dtypes (float64 for gradient checks) get the reference (erf: libm's).
+    # Sigmoid, tanh, SiLU, GELU and erf: compiled float32 loops that LLVM vectorises (an exp of
+    # our own, since Numba's calls libm's scalar one), split over the threads from
+    # SPLIT_ELEMENTWISE elements. Other dtypes (float64 for gradient checks) get the reference
+    # (erf: libm's).
     SPLIT_ELEMENTWISE = 1 << 18
 
     def sigmoid(self, x):
@@ -140,6 +141,14 @@ class NumbaBackend(NumpyBackend):
         parts = 1 if out.size < self.SPLIT_ELEMENTWISE else 4 * self.workers.count
         self.workers.in_parts(lambda span: kernel(*memory, *span), ranges(out.size, parts))
         return out
+
+    def gelu(self, x):
+        out = self._float32_loop(_gelu32, x)
+        return super().gelu(x) if out is None else out
+
+    def gelu_backward(self, grad, x):
+        out = self._float32_loop(_gelu_backward32, grad, x)
+        return super().gelu_backward(grad, x) if out is None else out
 
     def erf(self, x):
         """float32: a compiled vectorised loop over the threads (XLA's and Eigen's float32
@@ -439,6 +448,48 @@ class NumbaBackend(NumpyBackend):
         return (grad_x, sums[1].sum(axis=0).astype(x.dtype) if needs_w else None,
                 sums[0].sum(axis=0).astype(x.dtype) if needs_b else None)
 
+    # Layer norm of C-order data as rows (M, D), D the normalised size (what linear layers and
+    # attention return): a row's statistics and affine map in one compiled kernel, the
+    # backward's row sums and d x in another. The weight and bias gradients sum the rows in
+    # float64 per part of LAYER_NORM_ROWS rows, then the parts in order: the same bits
+    # whatever the number of threads. Other layouts and dtypes: the reference.
+    LAYER_NORM_ROWS = 256
+
+    def layer_norm_forward(self, x, weight, bias, ndim, eps):
+        if not _compiled_rows(x):
+            return super().layer_norm_forward(x, weight, bias, ndim, eps)
+        rows = x.reshape(-1, math.prod(x.shape[x.ndim - ndim:]))
+        weight, bias = _channel_vectors(_flat(weight), _flat(bias), rows.shape[1], x.dtype)
+        out = np.empty_like(rows)
+        mean, invstd = np.empty(len(rows), x.dtype), np.empty(len(rows), x.dtype)
+        self._norm_parts(_layer_norm_forward, len(rows), x.size, rows, weight, bias,
+                         float(eps), out, mean, invstd)
+        kept = x.shape[:x.ndim - ndim] + (1,) * ndim
+        return out.reshape(x.shape), mean.reshape(kept), invstd.reshape(kept)
+
+    def layer_norm_backward(self, grad, x, weight, mean, invstd, ndim, needs):
+        if not _compiled_rows(x):
+            return super().layer_norm_backward(grad, x, weight, mean, invstd, ndim, needs)
+        needs_x, needs_w, needs_b = needs
+        normalized = x.shape[x.ndim - ndim:]
+        rows = x.reshape(-1, math.prod(normalized))
+        grads = np.ascontiguousarray(grad, x.dtype).reshape(rows.shape)
+        weight, _ = _channel_vectors(_flat(weight), None, rows.shape[1], x.dtype)
+        per_part = self.LAYER_NORM_ROWS
+        sums = np.zeros((-(-len(rows) // per_part), 2, rows.shape[1]))
+        grad_x = np.empty_like(rows) if needs_x else None
+        # whole parts to each thread
+        spans = [(per_part * a, min(per_part * b, len(rows)))
+                 for a, b in ranges(len(sums), 1 if x.size < self.SPLIT_NORM_ELEMENTS
+                                    else 4 * self.workers.count)]
+        self.workers.in_parts(
+            lambda span: _layer_norm_backward(grads, rows, weight, _flat(mean), _flat(invstd),
+                                              grad_x, sums, per_part, *span), spans)
+        sums = sums.sum(axis=0).astype(x.dtype)
+        return (grad_x.reshape(x.shape) if needs_x else None,
+                sums[1].reshape(normalized) if needs_w else None,
+                sums[0].reshape(normalized) if needs_b else None)
+
     def _norm_parts(self, kernel, count: int, size: int, *args) -> None:
         """kernel(*args, start, stop) over `count` rows or samples of `size` elements in all:
         on the calling thread alone for small data, else in parts for the threads (a few per
@@ -461,6 +512,7 @@ class NumbaBackend(NumpyBackend):
         self.relu_backward(x, self.relu(x))
         self.silu_backward(x, self.silu(self.sigmoid(self.tanh(x))))
         self.erf(x)
+        self.gelu_backward(x, self.gelu(x))
         for stride in (1, 1), (2, 2):  # Winograd's kernels, then im2col's
             out = self.conv2d_forward(x, w, stride, (1, 1), (1, 1), 1)
             self.conv2d_backward_input(out, w, x.shape, stride, (1, 1), (1, 1), 1)
@@ -481,6 +533,10 @@ class NumbaBackend(NumpyBackend):
         mean, var = self.batch_norm_stats(x)
         out = self.batch_norm_forward(x, None, None, mean, var, 1e-5)
         self.batch_norm_backward(out, x, None, mean, var, 1e-5, True, (True, True, True))
+        rows = np.ascontiguousarray(x).reshape(4, -1)
+        out, mean, invstd = self.layer_norm_forward(rows, None, None, 1, 1e-5)
+        for needs in (True, True, True), (False, True, True):
+            self.layer_norm_backward(out, rows, None, mean, invstd, 1, needs)
         for images in x, np.ascontiguousarray(x):  # channels-last blocks, then C-order rows
             out, mean, invstd = self.group_norm_forward(images, None, None, 2, 1e-5)
             for needs in (True, True, True), (False, True, True):
@@ -497,6 +553,16 @@ def _channel_vectors(weight, bias, channels, dtype):
     weight = np.ones(channels, dtype) if weight is None else np.ascontiguousarray(weight, dtype)
     bias = np.zeros(channels, dtype) if bias is None else np.ascontiguousarray(bias, dtype)
     return weight, bias
+
+
+def _compiled_rows(x) -> bool:
+    """Whether layer norm takes x as compiled rows: C-order float32/float64 data."""
+    return x.size > 0 and x.dtype in (np.float32, np.float64) and x.flags.c_contiguous
+
+
+def _flat(a):
+    """A parameter or statistic as a 1-D vector (None stays None)."""
+    return None if a is None else a.reshape(-1)
 
 
 def _per_sample(x) -> bool:
@@ -608,26 +674,51 @@ def _exp32(z):
 # error_model="numpy": a float division by zero gives inf instead of raising, which lets LLVM
 # vectorise the loops below (the check for zero kept them scalar); "contract" lets it fuse
 # multiply-adds.
-@njit(cache=True, nogil=True, error_model="numpy", fastmath={"contract"})
-def _erf32(x, out, start, stop):
+@register_jitable(inline="always")
+def _erf32_of(v):
     """erf in float32 as XLA and Eigen compute it: x P(x^2) / Q(x^2) with x clamped to
     [-4, 4] (beyond, erf is 1 in float32); NaN passes the clamps, -0 keeps its sign."""
     f32 = np.float32
+    v = v if not v > f32(4.0) else f32(4.0)
+    v = v if not v < f32(-4.0) else f32(-4.0)
+    v2 = v * v
+    p = v2 * f32(-2.72614225801306e-10) + f32(2.77068142495902e-08)
+    p = v2 * p + f32(-2.10102402082508e-06)
+    p = v2 * p + f32(-5.69250639462346e-05)
+    p = v2 * p + f32(-7.34990630326855e-04)
+    p = v2 * p + f32(-2.95459980854025e-03)
+    p = v2 * p + f32(-1.60960333262415e-02)
+    q = v2 * f32(-1.45660718464996e-05) + f32(-2.13374055278905e-04)
+    q = v2 * q + f32(-1.68282697438203e-03)
+    q = v2 * q + f32(-7.37332916720468e-03)
+    q = v2 * q + f32(-1.42647390514189e-02)
+    return v * p / q
+
+
+@njit(cache=True, nogil=True, error_model="numpy", fastmath={"contract"})
+def _erf32(x, out, start, stop):
     for i in range(start, stop):
-        v = x[i] if not x[i] > f32(4.0) else f32(4.0)
-        v = v if not v < f32(-4.0) else f32(-4.0)
-        v2 = v * v
-        p = v2 * f32(-2.72614225801306e-10) + f32(2.77068142495902e-08)
-        p = v2 * p + f32(-2.10102402082508e-06)
-        p = v2 * p + f32(-5.69250639462346e-05)
-        p = v2 * p + f32(-7.34990630326855e-04)
-        p = v2 * p + f32(-2.95459980854025e-03)
-        p = v2 * p + f32(-1.60960333262415e-02)
-        q = v2 * f32(-1.45660718464996e-05) + f32(-2.13374055278905e-04)
-        q = v2 * q + f32(-1.68282697438203e-03)
-        q = v2 * q + f32(-7.37332916720468e-03)
-        q = v2 * q + f32(-1.42647390514189e-02)
-        out[i] = v * p / q
+        out[i] = _erf32_of(x[i])
+
+
+# GELU in one pass each way, where the reference's NumPy expression makes five passes forward and
+# nine backward over the activations (a ViT's MLP: 64 x 50 x 256 values a layer).
+@njit(cache=True, nogil=True, error_model="numpy", fastmath={"contract"})
+def _gelu32(x, out, start, stop):
+    f32 = np.float32
+    for i in range(start, stop):
+        v = x[i]
+        out[i] = f32(0.5) * v * (f32(1.0) + _erf32_of(v * f32(0.7071067811865476)))
+
+
+@njit(cache=True, nogil=True, error_model="numpy", fastmath={"contract"})
+def _gelu_backward32(grad, x, out, start, stop):
+    f32 = np.float32
+    for i in range(start, stop):
+        v = x[i]
+        cdf = f32(0.5) * (f32(1.0) + _erf32_of(v * f32(0.7071067811865476)))
+        pdf = _exp32(f32(-0.5) * v * v) * f32(0.3989422804014327)
+        out[i] = grad[i] * (cdf + v * pdf)
 
 
 @njit(cache=True, nogil=True, error_model="numpy", fastmath={"contract"})
@@ -967,6 +1058,70 @@ def _group_norm_backward(grad, rows, weight, groups, mean, invstd, out, sums, st
             for k in range(size):
                 out[r, c, k] = (scale * grad[r, c, k] - (rows[r, c, k] - centre) * through_var
                                 - through_mean)
+
+
+@njit(cache=True, nogil=True, fastmath={"reassoc"})
+def _layer_norm_forward(rows, weight, bias, eps, out, mean, invstd, start, stop):
+    """Rows start..stop of (M, D) x: the mean and the biased variance by two passes (sums as
+    group norm's), then (x - mean) * invstd * weight + bias, with mean and invstd rounded to
+    x's dtype first, as the reference does."""
+    size = rows.shape[1]
+    head = size % _PARTIAL
+    same = rows.dtype.type
+    for r in range(start, stop):
+        part = same(0)
+        for k in range(head):
+            part += rows[r, k]
+        total = np.float64(part)
+        for block in range(head, size, _PARTIAL):
+            part = same(0)
+            for k in range(_PARTIAL):
+                part += rows[r, block + k]
+            total += part
+        centre = same(total / size)
+        part = same(0)
+        for k in range(head):
+            d = rows[r, k] - centre
+            part += d * d
+        squares = np.float64(part)
+        for block in range(head, size, _PARTIAL):
+            part = same(0)
+            for k in range(_PARTIAL):
+                d = rows[r, block + k] - centre
+                part += d * d
+            squares += part
+        scale = same(1.0 / np.sqrt(squares / size + eps))
+        mean[r], invstd[r] = centre, scale
+        for k in range(size):
+            out[r, k] = (rows[r, k] - centre) * scale * weight[k] + bias[k]
+
+
+@njit(cache=True, nogil=True, fastmath={"reassoc"})
+def _layer_norm_backward(grad, rows, weight, mean, invstd, out, sums, per_part, start, stop):
+    """Rows start..stop of (M, D) x: sum(grad) and sum(grad * xhat) per column into the row's
+    part of `sums` ((parts, 2, D), float64); then, unless `out` is None, d x = invstd (w grad
+    - mean(w grad) - xhat mean(w grad xhat)), the means over the row."""
+    size = rows.shape[1]
+    same = rows.dtype.type
+    for r in range(start, stop):
+        part = r // per_part
+        centre, scale = mean[r], invstd[r]
+        sum_wg = 0.0
+        sum_wgx = 0.0
+        for k in range(size):
+            g = grad[r, k]
+            xhat = (rows[r, k] - centre) * scale
+            sums[part, 0, k] += g
+            sums[part, 1, k] += g * xhat
+            wg = g * weight[k]
+            sum_wg += wg
+            sum_wgx += wg * xhat
+        if out is None:
+            continue
+        through_mean, through_var = same(sum_wg / size), same(sum_wgx / size)
+        for k in range(size):
+            xhat = (rows[r, k] - centre) * scale
+            out[r, k] = (grad[r, k] * weight[k] - through_mean - xhat * through_var) * scale
 
 
 @njit(cache=True, nogil=True)

@@ -60,6 +60,16 @@ class NumpyBackend(Backend):
         with numpy.errstate(invalid="ignore"):
             return grad * s * (1 + x * (1 - s))
 
+    def gelu(self, x):
+        with numpy.errstate(invalid="ignore"):  # -inf * 0: NaN, as in PyTorch
+            return 0.5 * x * (1 + self.erf(x * (1 / math.sqrt(2))))
+
+    def gelu_backward(self, grad, x):
+        cdf = 0.5 * (1 + self.erf(x * (1 / math.sqrt(2))))
+        pdf = self.xp.exp(-0.5 * x * x) * (1 / math.sqrt(2 * math.pi))
+        with numpy.errstate(invalid="ignore"):
+            return grad * (cdf + x * pdf)
+
     def erf(self, x):
         return _erf(self.xp, x.astype(numpy.float64)).astype(x.dtype, copy=False)
 
@@ -230,7 +240,8 @@ class NumpyBackend(Backend):
 
     def layer_norm_backward(self, grad, x, weight, mean, invstd, ndim, needs):
         """d x goes through the per-sample statistics, with the upstream gradient scaled by
-        weight first; d weight and d bias are sums over the samples."""
+        weight first; d weight and d bias are sums over the samples (in float64, then x's
+        dtype)."""
         needs_x, needs_w, needs_b = needs
         layout = _Axes(x.shape, tuple(range(x.ndim - ndim, x.ndim)))
         per_sample = _Axes(x.shape, tuple(range(x.ndim - ndim)))
@@ -238,9 +249,9 @@ class NumpyBackend(Backend):
         normalized_shape = x.shape[x.ndim - ndim:]
         grad_w = grad_b = grad_x = None
         if needs_w:
-            grad_w = per_sample.sum64(grad * xhat).reshape(normalized_shape)
+            grad_w = per_sample.sum64(grad * xhat).reshape(normalized_shape).astype(x.dtype)
         if needs_b:
-            grad_b = per_sample.sum64(grad).reshape(normalized_shape)
+            grad_b = per_sample.sum64(grad).reshape(normalized_shape).astype(x.dtype)
         if needs_x:
             grad_xhat = grad if weight is None else grad * weight
             sums = _grad_sums(layout, grad_xhat, xhat)

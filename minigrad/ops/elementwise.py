@@ -442,8 +442,7 @@ class Gelu(Function):
         ctx.approximate = approximate
         if approximate == "tanh":
             return 0.5 * a * (1 + xp.tanh(_SQRT_2_OVER_PI * (a + 0.044715 * a**3)))
-        ctx.erf = kernels_for(xp).erf
-        return 0.5 * a * (1 + ctx.erf(a * (1 / math.sqrt(2))))
+        return kernels_for(xp).gelu(a)
 
     @staticmethod
     def backward(ctx, grad):
@@ -453,9 +452,7 @@ class Gelu(Function):
             t = xp.tanh(_SQRT_2_OVER_PI * (a + 0.044715 * a**3))
             slope = _SQRT_2_OVER_PI * (1 + 3 * 0.044715 * a * a)
             return grad * (0.5 * (1 + t) + 0.5 * a * (1 - t * t) * slope)
-        cdf = 0.5 * (1 + ctx.erf(a * (1 / math.sqrt(2))))
-        pdf = xp.exp(-0.5 * a * a) * (1 / math.sqrt(2 * math.pi))
-        return grad * (cdf + a * pdf)
+        return kernels_for(xp).gelu_backward(grad, a)
 
 
 # ------------------------------------------------------------------------------ public functions
