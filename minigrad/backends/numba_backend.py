@@ -702,8 +702,10 @@ def _erf32(x, out, start, stop):
 
 
 # GELU in one pass each way, where the reference's NumPy expression makes five passes forward and
-# nine backward over the activations (a ViT's MLP: 64 x 50 x 256 values a layer).
-@njit(cache=True, nogil=True, error_model="numpy", fastmath={"contract"})
+# nine backward over the activations (a ViT's MLP: 64 x 50 x 256 values a layer). No "contract":
+# with fused multiply-adds the backward's vector and scalar loops (LLVM picks one at run time
+# from where the arrays lie) rounded differently, so the same step gave other bits.
+@njit(cache=True, nogil=True, error_model="numpy")
 def _gelu32(x, out, start, stop):
     f32 = np.float32
     for i in range(start, stop):
@@ -711,7 +713,7 @@ def _gelu32(x, out, start, stop):
         out[i] = f32(0.5) * v * (f32(1.0) + _erf32_of(v * f32(0.7071067811865476)))
 
 
-@njit(cache=True, nogil=True, error_model="numpy", fastmath={"contract"})
+@njit(cache=True, nogil=True, error_model="numpy")
 def _gelu_backward32(grad, x, out, start, stop):
     f32 = np.float32
     for i in range(start, stop):
