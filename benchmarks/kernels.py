@@ -1,5 +1,5 @@
 """minigrad's heavy kernels on each backend against PyTorch (CPU or GPU): conv2d (depthwise too),
-pooling, matmul, attention, transposed convolution, group norm, interpolation.
+pooling, matmul, attention, transposed convolution, group norm, GELU, layer norm, interpolation.
 
 Every case is one call a user makes, timed at the tensor level: leaves made with
 `mg.tensor(..., requires_grad=True)`, the op through `minigrad.nn.functional` (or `@`), then
@@ -24,6 +24,8 @@ the very same function (`torch.nn.functional`, `torch.from_numpy`). All float32:
   conv_transpose2d  (32, 64, 16, 16) * (64, 32, 4, 4), stride 2, padding 1 -> (32, 32, 32, 32),
                 bias: forward+backward (a decoder's 2x upsampling).
   group_norm    32 groups over (32, 256, 14, 14), weight and bias: forward+backward.
+  gelu          the exact GELU of (64, 50, 256): forward+backward (the small ViT's MLP).
+  layer_norm    over the last dim of (64, 50, 128), weight and bias: forward+backward.
   interpolate   bilinear 2x of (32, 64, 16, 16), align_corners=False: forward+backward.
 
 Columns: numpy, numba, and cupy where `minigrad.backends.available()` says it runs here, plus
@@ -257,6 +259,31 @@ def group_norm_case() -> Case:
                 repeats=30)
 
 
+def gelu_case() -> Case:
+    shape = (64, 50, 256)  # the small ViT's MLP activations at batch 64
+
+    def make_arrays(rng: np.random.Generator) -> Arrays:
+        return {"x": rng.standard_normal(shape, np.float32),
+                "upstream": rng.standard_normal(shape, np.float32)}
+
+    return Case("gelu 64x50x256 fwd+bwd", make_arrays, lambda F, t: F.gelu(t["x"]),
+                backward=True, repeats=30)
+
+
+def layer_norm_case() -> Case:
+    shape = (64, 50, 128)  # the small ViT's tokens at batch 64
+
+    def make_arrays(rng: np.random.Generator) -> Arrays:
+        return {"x": rng.standard_normal(shape, np.float32),
+                "weight": rng.standard_normal(shape[-1], np.float32),
+                "bias": rng.standard_normal(shape[-1], np.float32),
+                "upstream": rng.standard_normal(shape, np.float32)}
+
+    return Case("layer_norm 64x50x128 fwd+bwd", make_arrays,
+                lambda F, t: F.layer_norm(t["x"], shape[-1:], t["weight"], t["bias"]),
+                backward=True, repeats=30)
+
+
 def interpolate_case() -> Case:
     def make_arrays(rng: np.random.Generator) -> Arrays:
         return {"x": rng.standard_normal((32, 64, 16, 16), np.float32),
@@ -283,6 +310,8 @@ def cases() -> list[Case]:
         attention_case(),
         conv_transpose_case(),
         group_norm_case(),
+        gelu_case(),
+        layer_norm_case(),
         interpolate_case(),
     ]
 
