@@ -852,6 +852,18 @@ def test_group_norm_backward_takes_a_gradient_in_another_layout(x_source, grad_s
         rtol=1e-11)
 
 
+def record_parts(monkeypatch, backend) -> list:
+    """A list that receives the parts of each `in_parts` call the backend's workers make."""
+    calls, in_parts = [], backend.workers.in_parts
+
+    def spy(work, parts):
+        calls.append(parts)
+        return in_parts(work, parts)
+
+    monkeypatch.setattr(backend.workers, "in_parts", spy)
+    return calls
+
+
 @pytest.mark.parametrize("source", ["nchw", "channels_last"])
 @pytest.mark.parametrize("workers", [2, 3])
 def test_group_norm_split_over_workers_is_the_serial_result(monkeypatch, source, workers):
@@ -865,17 +877,10 @@ def test_group_norm_split_over_workers_is_the_serial_result(monkeypatch, source,
     weight, bias = rng.standard_normal((2, 6)).astype(np.float32)
     serial, split = NumbaBackend(1), NumbaBackend(workers)
     monkeypatch.setattr(split, "SPLIT_NORM_ELEMENTS", 1)
-    spans = []
-    in_parts = split.workers.in_parts
-
-    def spy(work, parts):
-        spans.extend(parts)
-        return in_parts(work, parts)
-
-    monkeypatch.setattr(split.workers, "in_parts", spy)
+    calls = record_parts(monkeypatch, split)
     forward = split.group_norm_forward(x, weight, bias, 3, 1e-5)
     units = 5 if source == "channels_last" else 15  # samples, or (sample, group) rows
-    spans.sort()  # several parts that tile the rows or samples
+    spans = sorted(span for parts in calls for span in parts)  # parts that tile the rows
     assert len(spans) > 1 and spans[0][0] == 0 and spans[-1][1] == units, spans
     assert all(before[1] == after[0] for before, after in zip(spans, spans[1:])), spans
     for ours, theirs in zip(forward, serial.group_norm_forward(x, weight, bias, 3, 1e-5)):
@@ -943,14 +948,7 @@ def test_layer_norm_split_over_workers_is_the_serial_result(monkeypatch, workers
     for backend in serial, split:
         monkeypatch.setattr(backend, "LAYER_NORM_ROWS", 4)
     monkeypatch.setattr(split, "SPLIT_NORM_ELEMENTS", 1)
-    spans = []
-    in_parts = split.workers.in_parts
-
-    def spy(work, parts):
-        spans.append(parts)
-        return in_parts(work, parts)
-
-    monkeypatch.setattr(split.workers, "in_parts", spy)
+    spans = record_parts(monkeypatch, split)
     forward = split.layer_norm_forward(x, weight, bias, 2, 1e-5)
     for ours, theirs in zip(forward, serial.layer_norm_forward(x, weight, bias, 2, 1e-5)):
         np.testing.assert_array_equal(ours, theirs)
