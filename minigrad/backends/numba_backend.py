@@ -482,9 +482,10 @@ class NumbaBackend(NumpyBackend):
         spans = [(per_part * a, min(per_part * b, len(rows)))
                  for a, b in ranges(len(sums), 1 if x.size < self.SPLIT_NORM_ELEMENTS
                                     else 4 * self.workers.count)]
+        mean, invstd = _flat(mean), _flat(invstd)
         self.workers.in_parts(
-            lambda span: _layer_norm_backward(grads, rows, weight, _flat(mean), _flat(invstd),
-                                              grad_x, sums, per_part, *span), spans)
+            lambda span: _layer_norm_backward(grads, rows, weight, mean, invstd, grad_x, sums,
+                                              per_part, *span), spans)
         sums = sums.sum(axis=0).astype(x.dtype)
         return (grad_x.reshape(x.shape) if needs_x else None,
                 sums[1].reshape(normalized) if needs_w else None,
