@@ -36,6 +36,7 @@ from minigrad.tensor import Tensor
 
 _world: Any = None  # the communicator once init_process_group() has run
 ABORT_GRACE_SECONDS = 2.0  # how long ranks wait for rank 0 to report an error they all raised
+REPORT_SECONDS = 0.5  # how long a rank that reported an error waits before it ends the job
 
 
 class MismatchError(RuntimeError):
@@ -249,14 +250,20 @@ def abort(error: BaseException, code: int = 1, message: str | None = None) -> No
     print before they end the job. Never returns."""
     rank, size = get_rank(), get_world_size()
     everywhere = isinstance(error, (KeyboardInterrupt, MismatchError))
+    report = ""
     if rank == 0 and isinstance(error, KeyboardInterrupt):
-        sys.stderr.write(f"minigrad.distributed: interrupted, ending all {size} ranks\n")
+        report = f"minigrad.distributed: interrupted, ending all {size} ranks\n"
     elif message is not None and (rank == 0 or not everywhere):
-        sys.stderr.write(message + ("" if everywhere else f" (rank {rank} of {size})") + "\n")
+        report = message + ("" if everywhere else f" (rank {rank} of {size})") + "\n"
     elif rank == 0 or not everywhere:
-        sys.stderr.write(f"minigrad.distributed: rank {rank} of {size} failed, ending the job\n")
-        traceback.print_exception(type(error), error, error.__traceback__, file=sys.stderr)
+        report = (f"minigrad.distributed: rank {rank} of {size} failed, ending the job\n"
+                  + "".join(traceback.format_exception(type(error), error, error.__traceback__)))
+    # One write, then a moment for the launcher to forward it: Abort tears the job down at
+    # once, and a report written line by line was seen cut off halfway on a busy machine.
+    sys.stderr.write(report)
     sys.stderr.flush()
+    if report:
+        time.sleep(REPORT_SECONDS)
     if everywhere and rank != 0:
         time.sleep(ABORT_GRACE_SECONDS)
     _mpi().COMM_WORLD.Abort(code)
