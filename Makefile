@@ -27,7 +27,7 @@ demo: $(VENV)/.installed
 		--backend numba --out runs/demo
 
 test: lint
-	HYPOTHESIS_PROFILE=$(HYPOTHESIS_PROFILE) $(BIN)/python -m pytest -q
+	HYPOTHESIS_PROFILE=$(HYPOTHESIS_PROFILE) $(BIN)/python -m pytest -q -n auto
 
 test-thorough:
 	$(MAKE) test HYPOTHESIS_PROFILE=thorough

@@ -398,6 +398,7 @@ def test_outputs_of_the_float32_loops_start_apart_from_their_inputs_modulo_4k(la
             assert 256 <= (out.ctypes.data - array.ctypes.data) % 4096 <= 4096 - 256
     small = np.empty((3, 4), np.float32)
     assert _empty_apart(small, small).strides == small.strides
+    assert _empty_apart(np.float64(2), np.float64(2)).shape == ()  # what 0-d arrays give back
 
 
 @pytest.mark.parametrize("dtype", [np.float32, np.float64])

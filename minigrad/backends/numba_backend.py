@@ -600,8 +600,10 @@ def _empty_apart(like, *inputs):
     """An empty array of `like`'s shape, dtype and memory order (as np.empty_like) whose first
     element lies at least _APART bytes away, modulo 4 KB, from each input's."""
     out = np.empty_like(like)
+    if like.nbytes < _PAGE:  # NumPy scalars too
+        return out
     starts = [a.ctypes.data for a in inputs]
-    if like.nbytes < _PAGE or _apart(out.ctypes.data, starts):
+    if _apart(out.ctypes.data, starts):
         return out
     del out
     buffer = np.empty(like.size + _PAGE // like.itemsize, like.dtype)
