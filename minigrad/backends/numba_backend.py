@@ -586,12 +586,10 @@ def _unrows(rows, nchw_shape):
 
 
 # 4K aliasing: a load whose address agrees in its low 12 bits with an earlier store still in
-# flight waits for that store, as if the two overlapped. Large NumPy arrays of one size allocated
-# one after another often start a few bytes apart modulo 4 KB (64 x 50 x 256 float32 values are
-# exactly 800 pages), and a loop writing out[i] from x[i] then stalls on every vector: GELU's
-# backward took 5.5-10 ms instead of 2.2. The float32 loops and layer norm (a ViT's step 0.89x
-# with it) give their outputs a start at least _APART bytes away, modulo 4 KB, from each input's.
-# ReLU and batch norm do not: placed so, resnet20's step gained nothing (1.00-1.06x).
+# flight waits for that store, as if the two overlapped. Same-size arrays allocated one after
+# another often start a few bytes apart modulo 4 KB, so a loop writing out[i] from x[i] stalls
+# on every vector. The float32 loops and layer norm therefore place their outputs _APART bytes
+# away; ReLU and batch norm gained nothing from it (docs/performance.md, "4K aliasing").
 _PAGE = 4096
 _APART = 256
 
@@ -605,14 +603,12 @@ def _empty_apart(like, *inputs):
     starts = [a.ctypes.data for a in inputs]
     if _apart(out.ctypes.data, starts):
         return out
+    strides = out.strides  # empty_like's dense strides in like's memory order
     del out
-    buffer = np.empty(like.size + _PAGE // like.itemsize, like.dtype)
+    buffer = np.empty(like.nbytes + _PAGE, np.uint8)
     shift = next((shift for shift in range(0, _PAGE, _APART)
                   if _apart(buffer.ctypes.data + shift, starts)), 0)
-    flat = buffer[shift // like.itemsize:][:like.size]
-    outermost_first = np.argsort(like.strides, kind="stable")[::-1]
-    return flat.reshape([like.shape[d] for d in outermost_first]).transpose(
-        np.argsort(outermost_first))
+    return np.ndarray(like.shape, like.dtype, buffer, shift, strides)
 
 
 def _apart(address, starts):
@@ -857,8 +853,7 @@ def _col2im(cols, out, oh, ow, kh, kw, sh, sw, ph, pw, dh, dw):
 @njit(cache=True, nogil=True)
 def _maxpool_forward(x, out, argmax, kh, kw, sh, sw, ph, pw):
     """Whole channel vectors at a time, with selects and no branches, so that LLVM vectorises
-    them: a conditional store, or int8 argmax lanes beside float32 ones, kept it scalar and
-    3-5x slower."""
+    them: a conditional store, or int8 argmax lanes beside float32 ones, kept it scalar."""
     n, h, w, c = x.shape
     _, oh, ow, _ = out.shape
     index = np.empty(c, np.int32)  # the window's argmax, widened to the values' lane width
