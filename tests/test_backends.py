@@ -228,7 +228,8 @@ def test_mixing_devices_raises_a_clear_error():
 
 NUMBA_KERNELS = ["_relu", "_relu_backward", "_transpose_images", "_input_spectra",
                  "_output_blocks", "_output_grad_spectra", "_col2im",
-                 "_maxpool_forward", "_maxpool_backward", "_avgpool_forward", "_avgpool_backward",
+                 "_maxpool_forward", "_maxpool_backward", "_maxpool2x2_forward",
+                 "_maxpool2x2_backward", "_avgpool_forward", "_avgpool_backward",
                  "_batch_norm_stats", "_batch_norm_apply", "_batch_norm_grad_sums",
                  "_batch_norm_grad_input",
                  "_group_norm_forward", "_group_norm_backward", "_group_norm_forward_nhwc",
