@@ -254,13 +254,17 @@ def test_windows_of_minus_infinity_index_their_first_input_element(torch, host_b
 
 
 def test_nan_wins_as_in_pytorch(torch, host_backend):
-    """NaN propagates; where a window holds several, PyTorch's index is the last NaN, in
-    minigrad's adaptive and dilated max pooling too (the fixed-window kernels index the
-    first, a gradient of NaN either way)."""
+    """NaN propagates; where a window holds several, PyTorch's index is the last NaN, and
+    minigrad's in every max pooling: adaptive, dilated, and the fixed-window kernels (2x2
+    at stride 2 has its own on Numba), so the gradient goes where PyTorch sends it."""
     x = np.random.default_rng(0).standard_normal((1, 2, 6, 7))
     x[0, 0, 1, 1] = x[0, 0, 2, 3] = x[0, 1, 4, 5] = np.nan
+    x[0, 1, 0:2, 0:2] = np.nan  # a window of NaNs alone
+    x[0, 1, 2, 3] = x[0, 1, 3, 2] = np.nan
     for fn in (lambda F, t: F.adaptive_max_pool2d(t, (2, 3), return_indices=True),
-               lambda F, t: F.max_pool2d(t, 3, 1, 1, dilation=2, return_indices=True)):
+               lambda F, t: F.max_pool2d(t, 3, 1, 1, dilation=2, return_indices=True),
+               lambda F, t: F.max_pool2d(t, 2, return_indices=True),
+               lambda F, t: F.max_pool2d(t, 3, 2, 1, return_indices=True)):
         theirs = fn(torch.nn.functional, torch.tensor(x))
         with mg.backend(host_backend):
             ours = fn(F, mg.tensor(x))

@@ -110,7 +110,7 @@ class Backend:
     def maxpool2d_forward(self, x: Array, kernel: Pair, stride: Pair,
                           padding: Pair) -> tuple[Array, Array]:
         """(window maxima, the offset i * kW + j of each maximum inside its window: the first
-        on ties, a NaN wins); padding counts as -inf."""
+        on ties; a NaN wins, the last NaN, as in PyTorch); padding counts as -inf."""
         raise NotImplementedError
 
     def maxpool2d_backward(self, grad: Array, argmax: Array, input_shape: tuple, kernel: Pair,

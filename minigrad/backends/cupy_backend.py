@@ -104,7 +104,7 @@ extern "C" __global__ void col2im(
 }
 
 /* out, argmax (N, OH, OW, C): the window's maximum and its offset i * kW + j (the first one
-   on ties; a NaN wins, the first NaN), padding as -inf (`lowest`). */
+   on ties; a NaN wins, the last NaN, as in PyTorch), padding as -inf (`lowest`). */
 extern "C" __global__ void maxpool_forward(
         const T* x, T* out, I* argmax, T lowest, i64 n, i64 c, i64 h, i64 w,
         i64 sn, i64 sc, i64 sh, i64 sw, i64 oh, i64 ow, i64 kh, i64 kw,
@@ -124,7 +124,7 @@ extern "C" __global__ void maxpool_forward(
                 i64 xx = ox * strw - padw + j;
                 if (xx < 0 || xx >= w) continue;
                 T v = image[y * sh + xx * sw];
-                if (v > best || (v != v && best == best)) {
+                if (v > best || v != v) {
                     best = v;
                     arg = i * kw + j;
                 }

@@ -533,8 +533,9 @@ class NumbaBackend(NumpyBackend):
         out = self.conv2d_forward(x[:, :1], *planes)
         for wanted in (True, True), (True, False), (False, True):
             self.conv2d_backward(out, x[:, :1], *planes, *wanted)
-        pooled, argmax = self.maxpool2d_forward(x, (2, 2), (2, 2), (0, 0))
-        self.maxpool2d_backward(pooled, argmax, x.shape, (2, 2), (2, 2), (0, 0))
+        for window in ((2, 2), (3, 3)):  # 2x2 at stride 2 has kernels of its own
+            pooled, argmax = self.maxpool2d_forward(x, window, (2, 2), (0, 0))
+            self.maxpool2d_backward(pooled, argmax, x.shape, window, (2, 2), (0, 0))
         pooled = self.avgpool2d_forward(x, (2, 2), (2, 2), (0, 0))
         self.avgpool2d_backward(pooled, x.shape, (2, 2), (2, 2), (0, 0))
         x = self.channels_last(x)

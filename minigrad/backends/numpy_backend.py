@@ -140,7 +140,10 @@ class NumpyBackend(Backend):
     def maxpool2d_forward(self, x, kernel, stride, padding):
         windows = self._pool_windows(x, kernel, stride, padding, -self.xp.inf)
         flat = windows.reshape(windows.shape[:4] + (kernel[0] * kernel[1],))
-        argmax = flat.argmax(axis=-1)  # the first maximum; NaN counts as the largest
+        # the first maximum, or, as in PyTorch, the last NaN (argmax would give the first)
+        nan = self.xp.isnan(flat)
+        last_nan = flat.shape[-1] - 1 - nan[..., ::-1].argmax(axis=-1)
+        argmax = self.xp.where(nan.any(axis=-1), last_nan, flat.argmax(axis=-1))
         out = self.xp.take_along_axis(flat, argmax[..., None], axis=-1)[..., 0]
         return out, argmax.astype(window_index_dtype(kernel))
 
