@@ -405,6 +405,8 @@ BAD_CALLS = [
     *[bad(op, "weight-shape", ValueError, [LOGITS, ints(0, 1, 2, 3), zeros(4)], ["(5,)", "(4,)"])
       for op in CLASS_LOSSES],
     *[bad(op, "1d-input", ValueError, [zeros(5), ints(1)], ["(5,)"]) for op in CLASS_LOSSES],
+    *[bad(op, "tuple-input", TypeError, [lambda: (mg.zeros(4, 5),), ints(0, 1, 2, 3)],
+          ["Tensor", "tuple"]) for op in CLASS_LOSSES],
     bad("cross_entropy", "label-smoothing-over-1", ValueError, [LOGITS, ints(0, 1, 2, 3)],
         ["1.5"], label_smoothing=1.5),
     bad("mse_loss", "shape-mismatch", ValueError, [zeros(4, 1), zeros(4)], ["(4,)", "(4, 1)"]),

@@ -236,6 +236,8 @@ def _check_delta(op: str, delta: float) -> None:
 
 
 def _check_classes(op: str, input: Tensor) -> None:
+    if not isinstance(input, Tensor):  # e.g. GoogLeNet's (logits, aux2, aux1) in training
+        raise TypeError(f"{op}: expected input to be a Tensor, got {type(input).__name__}")
     if input.ndim < 2 or input.dtype.kind != "f":
         raise ValueError(f"{op}: expected a floating-point input (N, C) or (N, C, d1, ...), "
                          f"got {describe(input)}")
