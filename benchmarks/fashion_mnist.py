@@ -77,7 +77,7 @@ EVAL_BATCH = 500
 
 # ------------------------------------------------------------------------------ the two sides
 RECIPE_OPTIONS = ("optimizer", "lr", "momentum", "weight_decay", "batch_size", "scheduler",
-                  "warmup_epochs", "label_smoothing", "image_size")
+                  "warmup_epochs", "label_smoothing", "random_erase", "image_size")
 
 
 def recipe_argv(args: argparse.Namespace, backend: str, out: str) -> list[str]:
@@ -505,6 +505,8 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--image-size", type=int, default=None,
                         help="minigrad-train's default for the model")
     parser.add_argument("--augment", action="store_true", help="minigrad-train's --augment")
+    parser.add_argument("--random-erase", type=float, default=None, metavar="P",
+                        help="minigrad-train's --random-erase")
     parser.add_argument("--target", type=float, default=None,
                         help="test accuracy to reach (default: TARGETS, for the default recipe)")
     parser.add_argument("--backends", nargs="+", choices=("numba", "numpy"), default=["numba"],
@@ -560,6 +562,8 @@ def describe_recipe(recipe: argparse.Namespace) -> str:
         parts.append("crop+flip augmentation")
     if recipe.label_smoothing:
         parts.append(f"label smoothing {recipe.label_smoothing:g}")
+    if recipe.random_erase:
+        parts.append(f"random erasing p {recipe.random_erase:g}")
     if recipe.image_size != 28:
         parts.append(f"{recipe.image_size}x{recipe.image_size} images")
     return ", ".join(parts)

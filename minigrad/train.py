@@ -84,9 +84,10 @@ AUX_WEIGHT = 0.3  # GoogLeNet's auxiliary losses, as in the paper and torchvisio
 # Arguments that define the training run: a resumed run must repeat them (see `_check_recipe`).
 RECIPE = ("model", "dataset", "batch_size", "optimizer", "lr", "momentum", "weight_decay",
           "scheduler", "warmup_epochs", "seed", "limit", "image_size", "augment",
-          "label_smoothing")
+          "label_smoothing", "random_erase")
 # What checkpoints written before these settings existed were trained with.
-OLD_DEFAULTS = {"warmup_epochs": 1.0, "image_size": 28, "augment": False, "label_smoothing": 0.0}
+OLD_DEFAULTS = {"warmup_epochs": 1.0, "image_size": 28, "augment": False, "label_smoothing": 0.0,
+                "random_erase": 0.0}
 EVAL_BATCH = 500
 INTERRUPTED = 130  # the exit status of a program stopped by SIGINT
 # Set by mpiexec for each rank: MPICH's (Hydra, the mpich wheel) and Open MPI's world size.
@@ -129,6 +130,9 @@ def build_parser() -> argparse.ArgumentParser:
                    "whose five pools need it)")
     p.add_argument("--augment", action="store_true",
                    help="random crops (padding 4) and, on fashion-mnist, horizontal flips")
+    p.add_argument("--random-erase", type=float, default=0.0, metavar="P",
+                   help="erase a random rectangle of each training image with probability P, "
+                   "after --augment (transforms.RandomErasing; default 0)")
     p.add_argument("--label-smoothing", type=float, default=0.0,
                    help="cross-entropy label smoothing in [0, 1) (default 0)")
     p.add_argument("--backend", choices=("numpy", "numba", "cupy"), default=None,
@@ -164,6 +168,8 @@ def parse_args(argv: Sequence[str] | None = None) -> argparse.Namespace:
                  f"{args.model} takes 28x28 images only, got --image-size {args.image_size}"),
                 (0 <= args.label_smoothing < 1,
                  f"--label-smoothing must be in [0, 1), got {args.label_smoothing}"),
+                (0 <= args.random_erase <= 1,
+                 f"--random-erase must be in [0, 1], got {args.random_erase}"),
                 (args.warmup_epochs >= 0, f"--warmup-epochs must be >= 0, got "
                  f"{args.warmup_epochs}")]
     for ok, message in problems:
@@ -189,14 +195,18 @@ def load_data(args: argparse.Namespace) -> tuple[Dataset, datasets.ImageDataset]
 def build_augmentation(args: argparse.Namespace,
                        dataset: datasets.ImageDataset) -> transforms.Compose | None:
     """--augment: a crop of the image's size from the image padded by 4 on every side (with
-    black, -mean/std after normalisation), then a horizontal flip where MIRROR_SAFE."""
-    if not args.augment:
-        return None
-    steps: list[Any] = [transforms.RandomCrop(args.image_size, padding=4,
-                                              fill=-dataset.mean / dataset.std)]
-    if args.dataset in MIRROR_SAFE:
-        steps.append(transforms.RandomHorizontalFlip())
-    return transforms.Compose(steps)
+    black, -mean/std after normalisation), then a horizontal flip where MIRROR_SAFE.
+    --random-erase P: then, with probability P, a rectangle set to 0, the mean after
+    normalisation (torchvision's reference recipes erase so)."""
+    steps: list[Any] = []
+    if args.augment:
+        steps.append(transforms.RandomCrop(args.image_size, padding=4,
+                                           fill=-dataset.mean / dataset.std))
+        if args.dataset in MIRROR_SAFE:
+            steps.append(transforms.RandomHorizontalFlip())
+    if args.random_erase > 0:
+        steps.append(transforms.RandomErasing(p=args.random_erase))
+    return transforms.Compose(steps) if steps else None
 
 
 def classification_loss(outputs: Any, labels: Any, label_smoothing: float = 0.0,

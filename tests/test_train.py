@@ -125,7 +125,7 @@ def test_resume_after_an_epoch_ends_where_an_uninterrupted_run_ends(tmp_path, ho
 
 @pytest.mark.parametrize("recipe", [["--scheduler", "none"], ["--scheduler", "onecycle"],
                                     ["--scheduler", "warmup-cosine", "--augment",
-                                     "--label-smoothing", "0.1"]],
+                                     "--label-smoothing", "0.1", "--random-erase", "0.5"]],
                          ids=["none", "onecycle", "warmup-cosine-augment"])
 def test_ctrl_c_mid_epoch_saves_and_resume_is_exact(tmp_path, monkeypatch, capsys, recipe,
                                                    host_backend):
@@ -193,6 +193,7 @@ def test_resume_refuses_a_checkpoint_of_something_else(tmp_path, capsys):
     (["--model", "lenet5", "--image-size", "32"], "lenet5 takes 28x28 images only"),
     (["--label-smoothing", "1"], "--label-smoothing must be in [0, 1), got 1.0"),
     (["--warmup-epochs", "-1"], "--warmup-epochs must be >= 0"),
+    (["--random-erase", "1.5"], "--random-erase must be in [0, 1], got 1.5"),
 ])
 def test_bad_arguments_exit_with_one_line(capsys, argv, message):
     with pytest.raises(SystemExit) as exit_:
@@ -200,6 +201,32 @@ def test_bad_arguments_exit_with_one_line(capsys, argv, message):
     err = capsys.readouterr().err.strip()
     assert exit_.value.code == 2 and message in err
     assert err.startswith("minigrad-train: error:") and "\n" not in err
+
+
+@pytest.mark.parametrize(("argv", "steps"), [
+    ([], None),
+    (["--augment"], ["RandomCrop"]),  # digits: a mirrored 3 is no digit
+    (["--dataset", "fashion-mnist", "--augment"], ["RandomCrop", "RandomHorizontalFlip"]),
+    (["--dataset", "fashion-mnist", "--augment", "--random-erase", "0.25"],
+     ["RandomCrop", "RandomHorizontalFlip", "RandomErasing"]),
+    (["--random-erase", "0.5"], ["RandomErasing"]),
+])
+def test_augmentation_pipeline_follows_the_flags(argv, steps):
+    """--augment's crops and flips, then --random-erase's erasing (after the crop, as in
+    torchvision's recipes), with black as the crop's fill and the mean (0) as the erasing's."""
+    args = train.parse_args(argv)
+    data = mg.data.datasets.ImageDataset(np.zeros((1, 1, 28, 28), np.float32), np.zeros(1),
+                                         ("a",), "test", mean=0.25, std=0.5)
+    pipeline = train.build_augmentation(args, data)
+    if steps is None:
+        assert pipeline is None
+        return
+    assert [type(step).__name__ for step in pipeline.transforms] == steps
+    for step in pipeline.transforms:
+        if isinstance(step, mg.data.transforms.RandomCrop):
+            assert step.fill == -0.5 and step.padding == (4, 4, 4, 4)
+        if isinstance(step, mg.data.transforms.RandomErasing):
+            assert step.p == args.random_erase and step.value == 0.0
 
 
 # ---------------------------------------------------------------- the article's other models

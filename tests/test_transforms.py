@@ -89,6 +89,94 @@ def test_horizontal_flip_mirrors_a_drawn_share_of_the_images():
         transforms.RandomHorizontalFlip(1.5)
 
 
+# ----------------------------------------------------------------------------- RandomErasing
+def erased_boxes(images: np.ndarray, out: np.ndarray) -> list[tuple[int, int, int, int] | None]:
+    """(top, left, height, width) of the one rectangle where each output differs from its
+    image, checked to be a full rectangle across all channels; None where none does."""
+    boxes = []
+    for changed in out != images:
+        where = changed.any(axis=0)
+        if not where.any():
+            boxes.append(None)
+            continue
+        rows, cols = np.flatnonzero(where.any(axis=1)), np.flatnonzero(where.any(axis=0))
+        top, left = rows[0], cols[0]
+        height, width = rows[-1] - top + 1, cols[-1] - left + 1
+        assert where[top:top + height, left:left + width].all() and where.sum() == height * width
+        assert changed[:, where].all()
+        boxes.append((int(top), int(left), int(height), int(width)))
+    return boxes
+
+
+def test_random_erasing_draws_torchvisions_rectangles(torch):
+    """The heights, widths and positions of the rectangles, and how often none of the 10
+    attempts fits, follow torchvision's get_params: 20,000 draws each on 6x40 images, where
+    a tall draw often fails to fit; total variation distance under 0.03 for each."""
+    zoo.torchvision_models()
+    from torchvision.transforms import RandomErasing
+
+    n, h, w = 20000, 6, 40
+    images = np.ones((n, 1, h, w), np.float32)
+    erasing = transforms.RandomErasing(p=1.0, scale=(0.02, 0.4), ratio=(0.3, 3.3), value=-1.0)
+    mine = [box[2:] + (box[0], box[1]) if box else (0, 0, -1, -1)
+            for box in erased_boxes(images, erasing(images, np.random.default_rng(0)))]
+    torch.manual_seed(0)
+    image = torch.ones(1, h, w)
+    theirs = []
+    for _ in range(n):
+        top, left, height, width, v = RandomErasing.get_params(image, scale=(0.02, 0.4),
+                                                               ratio=(0.3, 3.3), value=[-1.0])
+        theirs.append((height, width, top, left) if v is not image else (0, 0, -1, -1))
+    mine, theirs = np.array(mine), np.array(theirs)
+    assert 0.005 < np.mean(theirs[:, 0] == 0) < 0.5  # images left alone: some
+    for column in range(4):  # height, width, top, left
+        values = np.union1d(mine[:, column], theirs[:, column])
+        share = [np.mean(mine[:, column] == v) for v in values]
+        their_share = [np.mean(theirs[:, column] == v) for v in values]
+        assert 0.5 * np.abs(np.subtract(share, their_share)).sum() < 0.03, column
+
+
+def test_random_erasing_fills_one_rectangle_per_chosen_image():
+    images = batch(n=400, c=3, h=10, w=12)
+    erasing = transforms.RandomErasing(p=0.4, value=(-1.0, -2.0, -3.0))
+    out = erasing(images, np.random.default_rng(2))
+    boxes = erased_boxes(images, out)
+    chosen = np.array([box is not None for box in boxes])
+    assert np.array_equal(chosen, np.random.default_rng(2).random(400) < 0.4)  # its first draw
+    for result, box in zip(out, boxes, strict=True):
+        if box is not None:
+            top, left, height, width = box
+            assert 0.02 * 120 - 4 < height * width < 0.33 * 120 + 6  # the area, to rounding
+            for channel, value in enumerate((-1.0, -2.0, -3.0)):
+                assert np.all(result[channel, top:top + height, left:left + width] == value)
+    assert out.dtype == np.float32 and not np.shares_memory(out, images)
+    noisy = transforms.RandomErasing(p=1.0, value="random")(images, np.random.default_rng(3))
+    drawn = noisy[noisy != images]
+    assert len(drawn) > 400 * 3 * 2 and abs(drawn.mean()) < 0.05 and abs(drawn.std() - 1) < 0.05
+    in_place = images.copy()
+    same = transforms.RandomErasing(p=1.0, inplace=True)(in_place, np.random.default_rng(4))
+    assert same is in_place and not np.array_equal(in_place, images)
+    np.testing.assert_array_equal(transforms.RandomErasing(p=0.0)(images), images)
+
+
+def test_random_erasing_refuses_bad_arguments():
+    with raises_saying(ValueError, "RandomErasing: p must be in [0, 1], got 2"):
+        transforms.RandomErasing(p=2)
+    with raises_saying(ValueError, "RandomErasing: scale must be (min, max) with 0 <= min <= "
+                                   "max <= 1, got (0.5, 0.1)"):
+        transforms.RandomErasing(scale=(0.5, 0.1))
+    with raises_saying(ValueError, "RandomErasing: ratio must be (min, max) with 0 < min"):
+        transforms.RandomErasing(ratio=(0.0, 1.0))
+    with raises_saying(ValueError, "value must be a number, a sequence of them or 'random', "
+                                   "got 'noise'"):
+        transforms.RandomErasing(value="noise")
+    with raises_saying(ValueError, "RandomErasing: value needs 1 or 2 numbers for images of 2 "
+                                   "channels, got (1.0, 2.0, 3.0)"):
+        transforms.RandomErasing(value=(1.0, 2.0, 3.0))(batch())
+    with raises_saying(TypeError, "RandomErasing: expected a float NumPy batch"):
+        transforms.RandomErasing()(np.zeros((2, 3, 4, 5), np.uint8))
+
+
 # --------------------------------------------------------------------------------- Normalize
 def test_normalize_matches_torchvision_per_channel(torch):
     tf = torchvision_functional(torch)

@@ -1,5 +1,5 @@
 """Image transforms with torchvision's names, for whole batches: `RandomCrop`,
-`RandomHorizontalFlip`, `Normalize`, `Resize`, `Compose`.
+`RandomHorizontalFlip`, `RandomErasing`, `Normalize`, `Resize`, `Compose`.
 
     from minigrad.data import DataLoader, transforms
     augment = transforms.Compose([transforms.RandomCrop(28, padding=4),
@@ -23,7 +23,8 @@ import numpy as np
 from minigrad.nn.arguments import pair
 from minigrad.random import generator
 
-__all__ = ["Compose", "Normalize", "RandomCrop", "RandomHorizontalFlip", "Resize"]
+__all__ = ["Compose", "Normalize", "RandomCrop", "RandomErasing", "RandomHorizontalFlip",
+           "Resize"]
 
 Transform = Callable[..., np.ndarray]
 
@@ -141,6 +142,72 @@ class RandomHorizontalFlip:
 
     def __repr__(self) -> str:
         return f"RandomHorizontalFlip(p={self.p})"
+
+
+class RandomErasing:
+    """Random erasing (Zhong et al., 2017), as torchvision's: with probability `p`, one
+    rectangle of each image is set to `value` (a number, one per channel, or "random": a
+    standard normal draw per pixel). Its area is a share of the image drawn uniformly from
+    `scale`, its aspect ratio (height / width) log-uniformly from `ratio`, its sides rounded to
+    whole pixels; of up to 10 such draws the first that fits inside the image (height and width
+    smaller than the image's) is taken at a uniform position, and an image with none is left as
+    it is. torchvision erases after `Normalize`, where the default 0 is the mean.
+    """
+
+    ATTEMPTS = 10
+
+    def __init__(self, p: float = 0.5, scale: Sequence[float] = (0.02, 0.33),
+                 ratio: Sequence[float] = (0.3, 3.3), value: float | str | Sequence[float] = 0.0,
+                 inplace: bool = False) -> None:
+        if not 0.0 <= p <= 1.0:
+            raise ValueError(f"RandomErasing: p must be in [0, 1], got {p!r}")
+        if len(scale) != 2 or not 0.0 <= scale[0] <= scale[1] <= 1.0:
+            raise ValueError(f"RandomErasing: scale must be (min, max) with 0 <= min <= max "
+                             f"<= 1, got {scale!r}")
+        if len(ratio) != 2 or not 0.0 < ratio[0] <= ratio[1]:
+            raise ValueError(f"RandomErasing: ratio must be (min, max) with 0 < min <= max, "
+                             f"got {ratio!r}")
+        if isinstance(value, str) and value != "random":
+            raise ValueError(f"RandomErasing: value must be a number, a sequence of them or "
+                             f"'random', got {value!r}")
+        self.p, self.scale, self.ratio = p, tuple(scale), tuple(ratio)
+        self.value, self.inplace = value, inplace
+
+    def __call__(self, images: np.ndarray, rng: np.random.Generator | None = None) -> np.ndarray:
+        images = _batch("RandomErasing", images)
+        n, c, h, w = images.shape
+        values = None if isinstance(self.value, str) else np.atleast_1d(
+            np.asarray(self.value, images.dtype))
+        if values is not None and (values.ndim != 1 or len(values) not in (1, c)):
+            raise ValueError(f"RandomErasing: value needs 1 or {c} numbers for images of {c} "
+                             f"channels, got {self.value!r}")
+        rng = rng or generator()
+        erase = rng.random(n) < self.p
+        # every image's 10 attempts at once; the first that fits is the one torchvision takes
+        areas = h * w * rng.uniform(*self.scale, (n, self.ATTEMPTS))
+        aspects = np.exp(rng.uniform(*np.log(self.ratio), (n, self.ATTEMPTS)))
+        heights = np.rint(np.sqrt(areas * aspects)).astype(np.int64)  # rounds half to even,
+        widths = np.rint(np.sqrt(areas / aspects)).astype(np.int64)  # as Python's round
+        fits = (heights < h) & (widths < w)
+        first = fits.argmax(axis=1)
+        every = np.arange(n)
+        erase &= fits[every, first]
+        heights = np.where(erase, heights[every, first], 0)
+        widths = np.where(erase, widths[every, first], 0)
+        tops = rng.integers(0, h - heights + 1)
+        lefts = rng.integers(0, w - widths + 1)
+        rows, cols = np.arange(h), np.arange(w)
+        inside = (((rows >= tops[:, None]) & (rows < (tops + heights)[:, None]))[:, :, None]
+                  & ((cols >= lefts[:, None]) & (cols < (lefts + widths)[:, None]))[:, None, :])
+        out = images if self.inplace else images.copy()
+        fill = (rng.standard_normal(images.shape).astype(images.dtype) if values is None
+                else np.broadcast_to(values[None, :, None, None], images.shape))
+        np.copyto(out, fill, where=inside[:, None])
+        return out
+
+    def __repr__(self) -> str:
+        return (f"RandomErasing(p={self.p}, scale={self.scale}, ratio={self.ratio}, "
+                f"value={self.value!r}, inplace={self.inplace})")
 
 
 class Normalize:
