@@ -784,23 +784,29 @@ def test_scatter_add_adds_every_repeat_of_an_index(host_backend):
 @pytest.mark.parametrize("training", [True, False])
 @pytest.mark.parametrize("source", ["nchw", "sliced", "channels_last"])
 @pytest.mark.parametrize("dtype", [np.float32, np.float64])
-def test_batch_norm_kernels_match_the_reference(source, training, weighted, dtype):
+@pytest.mark.parametrize("shape", [(4, 6, 5, 3), (3, 16, 5, 3), (2, 16, 4, 4), (2, 80, 2, 2)],
+                         ids=["rows-by-4", "odd-rows", "rows-by-4-of-16", "wide-channels"])
+def test_batch_norm_kernels_match_the_reference(source, training, weighted, dtype, shape):
     """The compiled passes (channels-last input) and the reference (any layout) agree on the
-    statistics, the output and all three gradients, in train and eval mode."""
+    statistics, the output and all three gradients, in train and eval mode, whether the
+    kernels take the (M, C) rows in groups of 4 pixels (C = 6 or 16) or one at a time (an odd
+    M, or C over 64)."""
     rng = np.random.default_rng(0)
-    x = layout_of((rng.standard_normal((4, 6, 5, 3)) * 3 + 1).astype(dtype), source)
+    channels = shape[1]
+    x = layout_of((rng.standard_normal(shape) * 3 + 1).astype(dtype), source)
     grad = layout_of(rng.standard_normal(x.shape).astype(dtype), source)
-    weight, bias = (rng.standard_normal((2, 6)).astype(dtype) if weighted else (None, None))
+    weight, bias = (rng.standard_normal((2, channels)).astype(dtype) if weighted
+                    else (None, None))
     numba, reference = load("numba"), load("numpy")
     tolerance = {"rtol": 1e-5, "atol": 1e-5} if dtype == np.float32 else {"rtol": 1e-11}
     if training:
         stats = numba.batch_norm_stats(x)
         for ours, theirs in zip(stats, reference.batch_norm_stats(x)):
-            assert ours.dtype == np.float64 and ours.shape == (6,)
+            assert ours.dtype == np.float64 and ours.shape == (channels,)
             # the reference centres float32 data in float32, the compiled pass in float64
             np.testing.assert_allclose(ours, theirs, rtol=1e-6 if dtype == np.float32 else 1e-12)
     else:
-        stats = rng.standard_normal(6), rng.uniform(0.5, 2, 6)
+        stats = rng.standard_normal(channels), rng.uniform(0.5, 2, channels)
     args = (weight, bias, *stats, 1e-5)
     out = numba.batch_norm_forward(x, *args)
     np.testing.assert_allclose(out, reference.batch_norm_forward(x, *args), **tolerance)

@@ -361,19 +361,21 @@ class NumbaBackend(NumpyBackend):
         self.workers.in_parts(images, ranges(len(outputs[0]), self.workers.count))
 
     # ------------------------------------------------------------------------- normalisation
-    # Compiled over channels-last rows (M, C); other layouts get the reference.
+    # Compiled over channels-last rows (M, C) taken a few at a time (`_wide_rows`), with the
+    # per-channel vectors tiled to match; other layouts get the reference.
     def batch_norm_stats(self, x):
         if not is_channels_last(x):
             return super().batch_norm_stats(x)
-        return _batch_norm_stats(_rows(x))
+        rows, _ = _wide_rows(_rows(x))
+        return _batch_norm_stats(rows, x.shape[1])
 
     def batch_norm_forward(self, x, weight, bias, mean, var, eps):
         if not is_channels_last(x):
             return super().batch_norm_forward(x, weight, bias, mean, var, eps)
         alpha, beta = self._batch_norm_affine(weight, bias, mean, var, eps)
-        rows = _rows(x)
+        rows, times = _wide_rows(_rows(x))
         out = np.empty_like(rows)
-        _batch_norm_apply(rows, alpha.astype(x.dtype), beta.astype(x.dtype), out)
+        _batch_norm_apply(rows, *_tiled(times, x.dtype, alpha, beta), out)
         return _unrows(out, x.shape)
 
     def batch_norm_backward(self, grad, x, weight, mean, var, eps, training, needs, reduce=None):
@@ -382,20 +384,22 @@ class NumbaBackend(NumpyBackend):
         if not (training and is_channels_last(x)):
             return super().batch_norm_backward(grad, x, weight, mean, var, eps, training, needs,
                                                reduce)
-        invstd = (1 / np.sqrt(var.astype(np.float64) + eps)).astype(x.dtype)
+        invstd = 1 / np.sqrt(var.astype(np.float64) + eps)
         scale = invstd if weight is None else invstd * weight
-        rows, grads, mean = _rows(x), _rows(grad), mean.astype(x.dtype)
-        sums = _batch_norm_grad_sums(grads, rows, mean, invstd)
-        totals, count = sums, len(rows)
+        (rows, times), (grads, _) = _wide_rows(_rows(x)), _wide_rows(_rows(grad))
+        mean, invstd = _tiled(times, x.dtype, mean, invstd)
+        lane_sums = _batch_norm_grad_sums(grads, rows, mean, invstd)
+        sums = lane_sums.reshape(2, times, -1).sum(1)
+        totals, count = sums, len(rows) * times
         if reduce is not None:
             totals, count = reduce(sums.copy(), count)
         needs_x, needs_w, needs_b = needs
         grad_x = None
         if needs_x:
             grad_x = np.empty_like(rows)
-            _batch_norm_grad_input(grads, rows, mean, invstd, scale,
-                                   (totals[0] / count).astype(x.dtype),
-                                   (totals[1] / -count).astype(x.dtype), grad_x)
+            _batch_norm_grad_input(grads, rows, mean, invstd,
+                                   *_tiled(times, x.dtype, scale, totals[0] / count,
+                                           totals[1] / -count), grad_x)
             grad_x = _unrows(grad_x, x.shape)
         return grad_x, sums[1] if needs_w else None, sums[0] if needs_b else None
 
@@ -585,6 +589,33 @@ def _per_sample(x) -> bool:
 def _rows(x):
     """Channels-last (N, C, ...) memory as C-contiguous rows (M, C) of channel vectors."""
     return x.transpose(0, *range(2, x.ndim), 1).reshape(-1, x.shape[1])
+
+
+# Batch norm's loops over channels run as vectors only when a row holds at least a few vectors'
+# worth of values: 16 channels (ResNet's first stage) left them scalar, so the rows go in
+# groups of `times` consecutive pixels.
+_ROW_VALUES = 64
+
+
+def _wide_rows(rows):
+    """(M, C) rows as (M / times, times * C), times the largest power of two dividing M that
+    keeps the new rows within _ROW_VALUES values (1 above 32 channels)."""
+    m, c = rows.shape
+    times = 1
+    while 2 * times * c <= _ROW_VALUES and m % (2 * times) == 0:
+        times *= 2
+    return rows.reshape(m // times, times * c), times
+
+
+def _tiled(times, dtype, *vectors):
+    """Per-channel vectors repeated to the length of `_wide_rows`' rows, in x's dtype (a
+    broadcast copy: np.tile costs several times as much, which shows at 64 channels)."""
+    tiled = []
+    for v in vectors:
+        out = np.empty((times, len(v)), dtype)
+        out[:] = v
+        tiled.append(out.reshape(-1))
+    return tiled
 
 
 def _unrows(rows, nchw_shape):
@@ -1014,21 +1045,25 @@ def _avgpool_backward(grad, out, kh, kw, sh, sw, ph, pw):
 
 
 @njit(cache=True, nogil=True)
-def _batch_norm_stats(rows):
-    """Per-channel mean and biased variance in float64, by two passes (no cancellation)."""
-    m, c = rows.shape
-    mean = np.zeros(c)
-    var = np.zeros(c)
+def _batch_norm_stats(rows, c):
+    """Per-channel mean and biased variance in float64, by two passes (no cancellation), of
+    `_wide_rows`' rows (M, times * C): sums per column, folded to C channels."""
+    m, width = rows.shape
+    count = m * (width // c)
+    columns = np.zeros(width)
     for r in range(m):
-        for ch in range(c):
-            mean[ch] += rows[r, ch]
-    mean /= m
+        for j in range(width):
+            columns[j] += rows[r, j]
+    mean = columns.reshape(-1, c).sum(0) / count
+    means = np.empty(width)
+    for j in range(width):
+        means[j] = mean[j % c]
+    columns[:] = 0
     for r in range(m):
-        for ch in range(c):
-            d = rows[r, ch] - mean[ch]
-            var[ch] += d * d
-    var /= m
-    return mean, var
+        for j in range(width):
+            d = rows[r, j] - means[j]
+            columns[j] += d * d
+    return mean, columns.reshape(-1, c).sum(0) / count
 
 
 @njit(cache=True, nogil=True)
@@ -1041,7 +1076,7 @@ def _batch_norm_apply(rows, alpha, beta, out):
 
 @njit(cache=True, nogil=True)
 def _batch_norm_grad_sums(grad, rows, mean, invstd):
-    """(2, C) float64: the per-channel sums of grad and of grad * xhat."""
+    """(2, width) float64: the per-column sums of grad and of grad * xhat."""
     m, c = rows.shape
     sums = np.zeros((2, c))
     for r in range(m):
