@@ -785,12 +785,12 @@ def test_scatter_add_adds_every_repeat_of_an_index(host_backend):
 @pytest.mark.parametrize("source", ["nchw", "sliced", "channels_last"])
 @pytest.mark.parametrize("dtype", [np.float32, np.float64])
 @pytest.mark.parametrize("shape", [(4, 6, 5, 3), (3, 16, 5, 3), (2, 16, 4, 4), (2, 80, 2, 2)],
-                         ids=["rows-by-4", "odd-rows", "rows-by-4-of-16", "wide-channels"])
+                         ids=["rows-of-10", "rows-of-3", "rows-of-4", "rows-of-1"])
 def test_batch_norm_kernels_match_the_reference(source, training, weighted, dtype, shape):
     """The compiled passes (channels-last input) and the reference (any layout) agree on the
     statistics, the output and all three gradients, in train and eval mode, whether the
-    kernels take the (M, C) rows in groups of 4 pixels (C = 6 or 16) or one at a time (an odd
-    M, or C over 64)."""
+    kernels take the pixels' channel vectors 10, 3 or 4 to a row (C = 6, or 16 with M = 45 or
+    32) or one to a row (C over 64)."""
     rng = np.random.default_rng(0)
     channels = shape[1]
     x = layout_of((rng.standard_normal(shape) * 3 + 1).astype(dtype), source)

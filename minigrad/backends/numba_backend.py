@@ -46,7 +46,7 @@ from minigrad.backends.geometry import (
     weight_rows,
     window_index_dtype,
 )
-from minigrad.backends.numpy_backend import NumpyBackend
+from minigrad.backends.numpy_backend import NumpyBackend, _ChannelRows
 
 try:
     from llvmlite import ir as llvm_ir
@@ -361,22 +361,23 @@ class NumbaBackend(NumpyBackend):
         self.workers.in_parts(images, ranges(len(outputs[0]), self.workers.count))
 
     # ------------------------------------------------------------------------- normalisation
-    # Compiled over channels-last rows (M, C) taken a few at a time (`_wide_rows`), with the
-    # per-channel vectors tiled to match; other layouts get the reference.
+    # Compiled over channels-last memory seen as rows of k channel vectors (the reference's
+    # _ChannelRows, narrower: KERNEL_ROW_WIDTH), per-channel vectors tiled to match; other
+    # layouts get the reference.
     def batch_norm_stats(self, x):
         if not is_channels_last(x):
             return super().batch_norm_stats(x)
-        rows, _ = _wide_rows(_rows(x))
-        return _batch_norm_stats(rows, x.shape[1])
+        return _batch_norm_stats(_kernel_rows(x).view(x), x.shape[1])
 
     def batch_norm_forward(self, x, weight, bias, mean, var, eps):
         if not is_channels_last(x):
             return super().batch_norm_forward(x, weight, bias, mean, var, eps)
         alpha, beta = self._batch_norm_affine(weight, bias, mean, var, eps)
-        rows, times = _wide_rows(_rows(x))
+        layout = _kernel_rows(x)
+        rows = layout.view(x)
         out = np.empty_like(rows)
-        _batch_norm_apply(rows, *_tiled(times, x.dtype, alpha, beta), out)
-        return _unrows(out, x.shape)
+        _batch_norm_apply(rows, *_spread(layout, x.dtype, alpha, beta), out)
+        return layout.unview(out)
 
     def batch_norm_backward(self, grad, x, weight, mean, var, eps, training, needs, reduce=None):
         """Training mode: two compiled passes, the sums of grad and grad * xhat (float64),
@@ -386,11 +387,12 @@ class NumbaBackend(NumpyBackend):
                                                reduce)
         invstd = 1 / np.sqrt(var.astype(np.float64) + eps)
         scale = invstd if weight is None else invstd * weight
-        (rows, times), (grads, _) = _wide_rows(_rows(x)), _wide_rows(_rows(grad))
-        mean, invstd = _tiled(times, x.dtype, mean, invstd)
+        layout = _kernel_rows(x)
+        rows, grads = layout.view(x), layout.view(grad)
+        mean, invstd = _spread(layout, x.dtype, mean, invstd)
         lane_sums = _batch_norm_grad_sums(grads, rows, mean, invstd)
-        sums = lane_sums.reshape(2, times, -1).sum(1)
-        totals, count = sums, len(rows) * times
+        sums = lane_sums.reshape(2, layout.k, -1).sum(1)
+        totals, count = sums, layout.count
         if reduce is not None:
             totals, count = reduce(sums.copy(), count)
         needs_x, needs_w, needs_b = needs
@@ -398,9 +400,9 @@ class NumbaBackend(NumpyBackend):
         if needs_x:
             grad_x = np.empty_like(rows)
             _batch_norm_grad_input(grads, rows, mean, invstd,
-                                   *_tiled(times, x.dtype, scale, totals[0] / count,
-                                           totals[1] / -count), grad_x)
-            grad_x = _unrows(grad_x, x.shape)
+                                   *_spread(layout, x.dtype, scale, totals[0] / count,
+                                            totals[1] / -count), grad_x)
+            grad_x = layout.unview(grad_x)
         return grad_x, sums[1] if needs_w else None, sums[0] if needs_b else None
 
     # Group norm, compiled in x's memory layout: C order as rows (N * G, C/G, S), one per
@@ -591,31 +593,18 @@ def _rows(x):
     return x.transpose(0, *range(2, x.ndim), 1).reshape(-1, x.shape[1])
 
 
-# Batch norm's loops over channels run as vectors only when a row holds at least a few vectors'
-# worth of values: 16 channels (ResNet's first stage) left them scalar, so the rows go in
-# groups of `times` consecutive pixels.
-_ROW_VALUES = 64
+# Batch norm's compiled loops run along a row as vectors only when it holds a few vectors' worth
+# of values: one pixel's 16 channels (ResNet's first stage) left them scalar.
+KERNEL_ROW_WIDTH = 64
 
 
-def _wide_rows(rows):
-    """(M, C) rows as (M / times, times * C), times the largest power of two dividing M that
-    keeps the new rows within _ROW_VALUES values (1 above 32 channels)."""
-    m, c = rows.shape
-    times = 1
-    while 2 * times * c <= _ROW_VALUES and m % (2 * times) == 0:
-        times *= 2
-    return rows.reshape(m // times, times * c), times
+def _kernel_rows(x):
+    return _ChannelRows(np, x.shape, KERNEL_ROW_WIDTH)
 
 
-def _tiled(times, dtype, *vectors):
-    """Per-channel vectors repeated to the length of `_wide_rows`' rows, in x's dtype (a
-    broadcast copy: np.tile costs several times as much, which shows at 64 channels)."""
-    tiled = []
-    for v in vectors:
-        out = np.empty((times, len(v)), dtype)
-        out[:] = v
-        tiled.append(out.reshape(-1))
-    return tiled
+def _spread(layout, dtype, *vectors):
+    """Per-channel vectors tiled to the rows' width, in x's dtype."""
+    return [layout.spread(np.asarray(v, dtype)) for v in vectors]
 
 
 def _unrows(rows, nchw_shape):
@@ -1047,7 +1036,7 @@ def _avgpool_backward(grad, out, kh, kw, sh, sw, ph, pw):
 @njit(cache=True, nogil=True)
 def _batch_norm_stats(rows, c):
     """Per-channel mean and biased variance in float64, by two passes (no cancellation), of
-    `_wide_rows`' rows (M, times * C): sums per column, folded to C channels."""
+    rows of k channel vectors (M / k, k * C): sums per column, folded to C channels."""
     m, width = rows.shape
     count = m * (width // c)
     columns = np.zeros(width)

@@ -365,12 +365,13 @@ class _ChannelRows:
     """Channels-last memory (N, *spatial, C) seen as rows of k whole channel vectors (free: no
     copy). NumPy's inner loops run along the innermost memory dim, which for channels-last data
     is C, often only 16 long; rows of k * C ~ ROW_WIDTH elements, with every per-channel vector
-    tiled k times to match, sum several times faster."""
+    tiled k times to match, sum several times faster. (The Numba backend's compiled passes
+    take narrower rows: `row_width`.)"""
 
-    def __init__(self, xp: Any, shape: tuple[int, ...]) -> None:
+    def __init__(self, xp: Any, shape: tuple[int, ...], row_width: int = ROW_WIDTH) -> None:
         self.xp, self.channels = xp, shape[1]
         self.count = math.prod(shape) // self.channels
-        self.k = _largest_divisor(self.count, max(1, ROW_WIDTH // self.channels))
+        self.k = _largest_divisor(self.count, max(1, row_width // self.channels))
         self.nhwc_shape = (shape[0], *shape[2:], self.channels)
         self.to_nchw = (0, len(shape) - 1, *range(1, len(shape) - 1))
 
