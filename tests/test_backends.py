@@ -236,9 +236,10 @@ NUMBA_KERNELS = ["_relu", "_relu_backward", "_transpose_images", "_input_spectra
                  "_group_norm_backward_nhwc", "_forward_rows", "_backward_rows",
                  "_sigmoid32", "_tanh32", "_silu32", "_silu_backward32", "_erf32",
                  "_gelu32", "_gelu_backward32", "_layer_norm_forward", "_layer_norm_backward",
-                 "_planes_forward", "_planes_backward"]
+                 "_planes_forward", "_planes_backward", "_convolve", "_weight_sums"]
 NUMBA_MODULES = ["minigrad.backends.numba_backend", "minigrad.backends.winograd",
-                 "minigrad.backends.numba_depthwise", "minigrad.backends.numba_planes"]
+                 "minigrad.backends.numba_depthwise", "minigrad.backends.numba_planes",
+                 "minigrad.backends.numba_direct"]
 
 
 def layout_of(x: np.ndarray, source: str) -> np.ndarray:
@@ -468,9 +469,11 @@ def test_numba_kernels_cache_their_compiled_code_on_disk():
 WARMUP_REPORT = """
     import json
     import numpy as np
-    from minigrad.backends import load, numba_backend, numba_depthwise, numba_planes, winograd
+    from minigrad.backends import (load, numba_backend, numba_depthwise, numba_direct,
+                                   numba_planes, winograd)
     from numba.core.dispatcher import Dispatcher
-    kernels = {k: v for module in (numba_backend, winograd, numba_depthwise, numba_planes)
+    kernels = {k: v for module in (numba_backend, winograd, numba_depthwise, numba_planes,
+                                   numba_direct)
                for k, v in vars(module).items()
                if isinstance(v, Dispatcher)}
     assert not any(k.signatures for k in kernels.values()), "compiled before warmup()"

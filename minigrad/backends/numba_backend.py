@@ -56,7 +56,7 @@ except ImportError as error:  # numba is a dependency, but its wheels can lag be
     raise RuntimeError(f"numba backend: Numba cannot be imported ({error}); "
                        "pip install -U numba") from error
 
-from minigrad.backends import numba_depthwise, numba_planes, winograd  # noqa: E402
+from minigrad.backends import numba_depthwise, numba_direct, numba_planes, winograd  # noqa: E402
 from minigrad.backends.numba_workers import Workers, worker_count  # noqa: E402
 
 # im2col columns per GEMM: cache-sized, so the GEMM reads what im2col has just written.
@@ -74,6 +74,7 @@ class NumbaBackend(NumpyBackend):
         self.winograd = winograd.Winograd(self.workers)
         self.depthwise = numba_depthwise.Depthwise(self.workers)
         self.planes = numba_planes.Planes(self.workers)
+        self.direct = numba_direct.Direct(self.workers)
 
     # ---------------------------------------------------------------------------- elementwise
     def matmul(self, a, b):
@@ -174,6 +175,9 @@ class NumbaBackend(NumpyBackend):
         x = self.channels_last(x)
         out_shape = (len(x), len(weight), *output_hw(x.shape[2:], weight.shape[2:], stride,
                                                      padding, dilation))
+        if numba_direct.fits(weight.shape, x.shape, out_shape, stride, padding, dilation, groups,
+                             x, weight):
+            return self.direct.forward(x, weight, padding)
         if winograd.fits(weight.shape, stride, dilation, groups, out_shape):
             return self.winograd.forward(x, weight, padding)
         if numba_depthwise.fits(weight.shape, x.shape[1], groups, x, weight):
@@ -195,6 +199,10 @@ class NumbaBackend(NumpyBackend):
 
     def conv2d_backward_input(self, grad, weight, input_shape, stride, padding, dilation, groups):
         grad = self.channels_last(grad)
+        if numba_direct.fits(weight.shape, input_shape, grad.shape, stride, padding, dilation,
+                             groups, grad, weight):
+            return self.direct.backward(grad, None, weight, weight.shape, input_shape,
+                                        padding)[0]
         if winograd.backward_fits(weight.shape, stride, padding, dilation, groups, grad.shape):
             return self.winograd.backward_input(grad, weight, padding)
         if numba_depthwise.fits(weight.shape, input_shape[1], groups, grad, weight):
@@ -225,6 +233,9 @@ class NumbaBackend(NumpyBackend):
 
     def conv2d_backward_weight(self, grad, x, weight_shape, stride, padding, dilation, groups):
         grad, x = self.channels_last(grad), self.channels_last(x)
+        if numba_direct.fits(weight_shape, x.shape, grad.shape, stride, padding, dilation, groups,
+                             grad, x):
+            return self.direct.backward(grad, x, None, weight_shape, x.shape, padding)[1]
         if winograd.fits(weight_shape, stride, dilation, groups, grad.shape):
             return self.winograd.backward_weight(grad, x, padding)
         if numba_depthwise.fits(weight_shape, x.shape[1], groups, grad, x):
@@ -249,6 +260,12 @@ class NumbaBackend(NumpyBackend):
         both gradients (free when they already are)."""
         grad = self.channels_last(grad)
         x = self.channels_last(x) if weight_grad else x
+        if (input_grad or weight_grad) and numba_direct.fits(
+                weight.shape, x.shape, grad.shape, stride, padding, dilation, groups, grad, x,
+                weight):
+            return self.direct.backward(grad, x if weight_grad else None,
+                                        weight if input_grad else None, weight.shape, x.shape,
+                                        padding)
         if input_grad and weight_grad and winograd.backward_fits(weight.shape, stride, padding,
                                                                  dilation, groups, grad.shape):
             return self.winograd.backward(grad, x, weight, padding)
@@ -535,6 +552,10 @@ class NumbaBackend(NumpyBackend):
         out = self.conv2d_forward(x, *depthwise)
         for wanted in (True, True), (True, False), (False, True):  # each kernel of the backward
             self.conv2d_backward(out, x, *depthwise, *wanted)
+        sixteen = (np.ones((16, 16, 1, 3), np.float32), (1, 1), (0, 1), (1, 1), 1)
+        rows = np.ones((1, 16, 1, numba_direct.PIXELS), np.float32)  # the direct path's
+        out = self.conv2d_forward(rows, *sixteen)
+        self.conv2d_backward(out, rows, *sixteen)
         planes = (w[:2, :1], (1, 1), (1, 1), (1, 1), 1)  # few input channels
         out = self.conv2d_forward(x[:, :1], *planes)
         for wanted in (True, True), (True, False), (False, True):
