@@ -1,11 +1,13 @@
 """The Numba backend: what Numba compiles, and when each compiled path is used.
 
-- Convolutions: 3x3 stride-1 ones with 8 channels or more (nearly all of ResNet's), forward and
-  both gradients, by Winograd F(2x2, 3x3) (winograd.py); the others by im2col (NumPy's strided
-  copy, which beat a compiled loop) and BLAS in cache-sized chunks of columns, with col2im a
-  compiled loop that streams through the columns in memory order. Depthwise ones (one input
-  channel per group, as in MobileNet and EfficientNet) by direct compiled loops over channel
-  vectors, forward and both gradients in one pass (numba_depthwise.py).
+- Convolutions: float32 16 -> 16 channel ones at stride 1 (ResNet's first stage) by a
+  register-blocked direct loop (numba_direct.py); 3x3 stride-1 ones with 8 channels or more
+  (nearly all of ResNet's others), forward and both gradients, by Winograd F(2x2, 3x3)
+  (winograd.py); the others by im2col (NumPy's strided copy, which beat a compiled loop) and
+  BLAS in cache-sized chunks of columns, with col2im a compiled loop that streams through the
+  columns in memory order. Depthwise ones (one input channel per group, as in MobileNet and
+  EfficientNet) by direct compiled loops over channel vectors, forward and both gradients in
+  one pass (numba_depthwise.py).
 - Pooling: compiled loops over channels-last memory, whole channel vectors at a time; the
   backward kernels are gathers (each input pixel sums its windows), so they need no zero-fill.
 - ReLU, float32 sigmoid, tanh, SiLU and erf (vectorised: an exp of their own, XLA's float32 erf),

@@ -30,6 +30,8 @@ backend converts its inputs before calling.
 
 from __future__ import annotations
 
+import math
+
 import numpy as np
 from llvmlite import ir
 from numba import njit, types
@@ -90,24 +92,23 @@ class Direct:
         oh, ow = grad.shape[2:]
         grads = _nhwc(grad)
         images = _nhwc(x) if x is not None else None
-        flipped = _taps(weight[:, :, ::-1, ::-1].transpose(1, 0, 2, 3)) if weight is not None \
-            else None
+        flipped = None if weight is None else _taps(weight[:, :, ::-1, ::-1].swapaxes(0, 1))
         back = (kh - 1 - padding[0], kw - 1 - padding[1])
         grad_x = np.empty((n, h, w, c), grad.dtype) if weight is not None else None
         padded_grad = (oh + 2 * back[0], ow + 2 * back[1], k)
         padded_x = (h + 2 * padding[0], w + 2 * padding[1], c)
+        grad_size = math.prod(padded_grad)
 
         def part(span):
-            scratch = self.workers.scratch((np.prod(padded_grad) + np.prod(padded_x),),
-                                           grad.dtype)
+            scratch = self.workers.scratch((grad_size + math.prod(padded_x),), grad.dtype)
             if flipped is not None:
-                _convolve(grads, flipped, grad_x, scratch[:np.prod(padded_grad)].reshape(
-                    padded_grad), *back, *span)
+                _convolve(grads, flipped, grad_x, scratch[:grad_size].reshape(padded_grad),
+                          *back, *span)
             if images is None:
                 return None
             sums = np.zeros((kh, kw, c, k))  # float64
-            _weight_sums(images, grads, sums, scratch[np.prod(padded_grad):].reshape(padded_x),
-                         *padding, *span)
+            _weight_sums(images, grads, sums, scratch[grad_size:].reshape(padded_x), *padding,
+                         *span)
             return sums
 
         sums = self._in_parts(part, n)
