@@ -12,6 +12,8 @@ the very same function (`torch.nn.functional`, `torch.from_numpy`). All float32:
                 to the next layer inside a network, `memory_format=torch.channels_last` in
                 PyTorch). The other rows get plain contiguous NCHW arrays, as a user passes them.
   conv small    (N=64, C=1, 28x28) * (K=32, 3x3), padding 0, bias: forward; forward+backward.
+  conv 16ch     (N=64, C=16, 28x28) * (K=16, 3x3), padding 1, no bias, channels-last input:
+                resnet20's first stage on Fashion-MNIST at batch 64: forward; forward+backward.
   conv depthwise  groups = C = K = 96, no bias (as in MobileNet and EfficientNet, where a
                 batch norm follows): (N=32, 56x56) * (96, 1, 3x3), padding 1: forward;
                 forward+backward; and forward+backward with a channels-last input, as inside a
@@ -147,12 +149,13 @@ class ConvShape:
 
 BIG = ConvShape("big", n=32, c=64, size=32, k=64, kernel=3, padding=1)
 SMALL = ConvShape("small", n=64, c=1, size=28, k=32, kernel=3, padding=0)
+SIXTEEN = ConvShape("16ch", n=64, c=16, size=28, k=16, kernel=3, padding=1, bias=False)
 DEPTHWISE = ConvShape("depthwise 3x3", n=32, c=96, size=56, k=96, kernel=3, padding=1, groups=96,
                       bias=False)
 DEPTHWISE_5X5 = ConvShape("depthwise 5x5/2", n=32, c=96, size=56, k=96, kernel=5, padding=2,
                           stride=2, groups=96, bias=False)
 # timed calls per library in a full run: PyTorch's strided depthwise backward takes seconds
-REPEATS = {BIG: 20, SMALL: 40, DEPTHWISE: 12, DEPTHWISE_5X5: 4}
+REPEATS = {BIG: 20, SMALL: 40, SIXTEEN: 40, DEPTHWISE: 12, DEPTHWISE_5X5: 4}
 POOL_INPUT = (64, 32, 26, 26)
 MATMUL_SIZE = 1024
 
@@ -301,6 +304,8 @@ def cases() -> list[Case]:
         conv_case(BIG, backward=True, last=True),
         conv_case(SMALL, backward=False),
         conv_case(SMALL, backward=True),
+        conv_case(SIXTEEN, backward=False, last=True),
+        conv_case(SIXTEEN, backward=True, last=True),
         conv_case(DEPTHWISE, backward=False),
         conv_case(DEPTHWISE, backward=True),
         conv_case(DEPTHWISE, backward=True, last=True),

@@ -43,9 +43,11 @@ from minigrad.backends.numba_workers import Workers
 
 # float32 lanes of one vector register (AVX-512; LLVM splits it in two on AVX2 machines).
 LANES = 16
-# Output pixels per register block: with their 16-lane sums, a weight row and a broadcast
-# value, 16 of the 32 vector registers.
-PIXELS = 14
+# Output pixels per register block: their 16-lane sums, a weight row and a broadcast value
+# take 9 of the 32 vector registers, enough sums in flight to hide the multiply-add's latency.
+# Rows of 28, 14 and 7 pixels (ResNet's three stages at 28x28) are whole blocks. (14 took the
+# same time.)
+PIXELS = 7
 # The channel counts this path takes, in and out. With 32 or more Winograd's GEMMs are wide
 # enough, and its 2.25x fewer multiply-adds win (docs/performance.md).
 CHANNELS = (16,)
