@@ -11,6 +11,8 @@ Numba's on-disk cache.
 
 from __future__ import annotations
 
+from collections.abc import Iterator
+
 import numpy as np
 import pytest
 from helpers import (
@@ -43,6 +45,14 @@ def direct_cases(draw) -> dict:
     h, w = draw(st.integers(low_h, low_h + 3)), draw(st.integers(low_w, low_w + PIXELS + 3))
     return {"x": (draw(st.integers(1, 3)), 16, h, w), "weight": (16, 16, *kernel),
             "geometry": ((1, 1), padding, (1, 1), 1)}
+
+
+@pytest.fixture(autouse=True, scope="module")
+def on_any_cpu() -> Iterator[None]:
+    """The path is taken on AVX-512 CPUs only (for speed); its kernels run on any."""
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setattr(numba_direct, "AVX512", True)
+        yield
 
 
 @pytest.fixture
@@ -87,7 +97,7 @@ def test_kernels_match_pytorch(torch, data):
 # ------------------------------------------------------------------------------ dispatch, threads
 
 
-def test_sixteen_channel_convolutions_take_the_path_and_others_do_not(calls):
+def test_sixteen_channel_convolutions_take_the_path_and_others_do_not(calls, monkeypatch):
     rng = np.random.default_rng(0)
     numba = NumbaBackend(1)  # one thread and one image: one call per kernel use
 
@@ -120,6 +130,8 @@ def test_sixteen_channel_convolutions_take_the_path_and_others_do_not(calls):
     assert run((2, 16, 30, 30), (16, 16, 3, 3), stride=(2, 2)) == none  # strided
     assert run((2, 16, 30, 30), (16, 16, 3, 3), dilation=(2, 2)) == none  # dilated
     assert run((2, 16, 28, 28), (16, 8, 3, 3), groups=2) == none  # grouped
+    monkeypatch.setattr(numba_direct, "AVX512", False)
+    assert run((1, 16, 28, 28), (16, 16, 3, 3)) == none  # no AVX-512: Winograd
 
 
 @pytest.mark.parametrize("workers, batch", [(2, 1), (3, 7)])

@@ -554,10 +554,10 @@ class NumbaBackend(NumpyBackend):
         out = self.conv2d_forward(x, *depthwise)
         for wanted in (True, True), (True, False), (False, True):  # each kernel of the backward
             self.conv2d_backward(out, x, *depthwise, *wanted)
-        sixteen = (np.ones((16, 16, 1, 3), np.float32), (1, 1), (0, 1), (1, 1), 1)
-        rows = np.ones((1, 16, 1, numba_direct.PIXELS), np.float32)  # the direct path's
-        out = self.conv2d_forward(rows, *sixteen)
-        self.conv2d_backward(out, rows, *sixteen)
+        sixteen = np.ones((16, 16, 1, 3), np.float32)  # the direct path's (on any CPU)
+        rows = self.channels_last(np.ones((1, 16, 1, numba_direct.PIXELS), np.float32))
+        out = self.direct.forward(rows, sixteen, (0, 1))
+        self.direct.backward(out, rows, sixteen, sixteen.shape, rows.shape, (0, 1))
         planes = (w[:2, :1], (1, 1), (1, 1), (1, 1), 1)  # few input channels
         out = self.conv2d_forward(x[:, :1], *planes)
         for wanted in (True, True), (True, False), (False, True):

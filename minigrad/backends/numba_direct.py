@@ -1,14 +1,17 @@
 """Direct convolution of 16-channel feature maps for the Numba backend (ResNet's first stage:
 resnet20's 16 -> 16 3x3 convolutions at 28x28 or 32x32), forward and both gradients, float32,
-stride 1, undilated, ungrouped, any kernel size and padding.
+stride 1, undilated, ungrouped, any kernel size and padding, on CPUs with AVX-512.
 
-At 16 channels Winograd (winograd.py) loses what it saves: its tile transforms read and write
-four times the activations for GEMMs only 16 columns wide, and the call runs at memory speed.
-Here nothing is transformed. PIXELS consecutive output pixels of one row, times 16 output
-channels, sit in PIXELS vector registers of 16 float32 lanes. For each tap and input channel,
-one 16-wide weight row is loaded and multiplied, for every pixel of the block, by that pixel's
-input value broadcast to 16 lanes: one fused multiply-add each. Each weight row is used PIXELS
-times from a register, each input value 16 times, and the block leaves the registers once.
+At 16 channels Winograd's tile transforms (winograd.py) read and write four times the
+activations for GEMMs only 16 columns wide: the call is bound by memory. Alone on a quiet
+machine it takes the time of this loop, which is bound by its multiply-adds; in a network,
+where activations come from memory and the other core is busy too, it takes longer
+(docs/performance.md). Here nothing is transformed. PIXELS consecutive output pixels of one
+row, times 16 output channels, sit in PIXELS vector registers of 16 float32 lanes. For each tap
+and input channel, one 16-wide weight row is loaded and multiplied, for every pixel of the
+block, by that pixel's input value broadcast to 16 lanes: one fused multiply-add each. Each
+weight row is used PIXELS times from a register, each input value 16 times, and the block
+leaves the registers once.
 
 - The input gradient is the same loop over the output gradient, with the kernel turned by 180
   degrees and its channel axes swapped, padded by kernel - 1 - padding.
@@ -32,6 +35,7 @@ from __future__ import annotations
 
 import math
 
+import llvmlite.binding as llvm
 import numpy as np
 from llvmlite import ir
 from numba import njit, types
@@ -41,28 +45,42 @@ from numba.extending import intrinsic
 from minigrad.backends.geometry import output_hw, ranges
 from minigrad.backends.numba_workers import Workers
 
-# float32 lanes of one vector register (AVX-512; LLVM splits it in two on AVX2 machines).
+# float32 lanes of one AVX-512 vector register.
 LANES = 16
 # Output pixels per register block: their 16-lane sums, a weight row and a broadcast value
 # take 9 of the 32 vector registers, enough sums in flight to hide the multiply-add's latency.
 # Rows of 28, 14 and 7 pixels (ResNet's three stages at 28x28) are whole blocks. (14 took the
 # same time.)
 PIXELS = 7
-# The channel counts this path takes, in and out. With 32 or more Winograd's GEMMs are wide
-# enough, and its 2.25x fewer multiply-adds win (docs/performance.md).
+# The channel counts this path takes, in and out. With 32 or 64 Winograd's GEMMs are wide
+# enough, and its 2.25x fewer multiply-adds win by 8-18% a call (docs/performance.md).
 CHANNELS = (16,)
+
+
+def _has_avx512() -> bool:
+    try:
+        return bool(llvm.get_host_cpu_features().get("avx512f", False))
+    except RuntimeError:  # LLVM cannot read this CPU's features
+        return False
+
+
+# The blocks are sized for AVX-512's 32 registers of 16 lanes, the machine they were measured
+# on. Elsewhere LLVM splits each vector in two (AVX2) or four (NEON) and the blocks may spill,
+# so other CPUs keep Winograd (the kernels still compile and give the same numbers there).
+AVX512 = _has_avx512()
 # Parts per thread: a thread that starts late (another process on its core) takes fewer.
 PARTS_PER_THREAD = 2
 
 
 def fits(weight_shape: tuple, input_shape: tuple, output_shape: tuple, stride, padding,
          dilation, groups: int, *arrays) -> bool:
-    """Stride 1, undilated, ungrouped, CHANNELS channels in and out, padding under the kernel
-    size (so the input gradient is a convolution too), input and output rows of at least
-    PIXELS pixels (the forward's blocks and the input gradient's), and every array float32."""
+    """An AVX-512 CPU, stride 1, undilated, ungrouped, CHANNELS channels in and out, padding
+    under the kernel size (so the input gradient is a convolution too), input and output rows
+    of at least PIXELS pixels (the forward's blocks and the input gradient's), and every array
+    float32."""
     k, c, kh, kw = weight_shape
-    return (stride == dilation == (1, 1) and groups == 1 and c in CHANNELS and k in CHANNELS
-            and padding[0] < kh and padding[1] < kw
+    return (AVX512 and stride == dilation == (1, 1) and groups == 1 and c in CHANNELS
+            and k in CHANNELS and padding[0] < kh and padding[1] < kw
             and min(input_shape[3], output_shape[3]) >= PIXELS
             and all(a.dtype == np.float32 for a in arrays))
 
