@@ -127,6 +127,20 @@ def count_calls(monkeypatch: Any, module: Any, names: Sequence[str]) -> dict[str
     return counts
 
 
+def kernels_taken(backend: Any, calls: dict[str, int], x: np.ndarray, weight: np.ndarray,
+                  geometry: tuple) -> dict[str, int]:
+    """The counts in `calls` (count_calls) over `backend`'s conv2d forward, its two gradients
+    alone and `conv2d_backward` for each combination of gradients; `calls` is reset after."""
+    out = backend.conv2d_forward(x, weight, *geometry)
+    backend.conv2d_backward_input(out, weight, x.shape, *geometry)
+    backend.conv2d_backward_weight(out, x, weight.shape, *geometry)
+    for wanted in WANTED_GRADS:
+        backend.conv2d_backward(out, x, weight, *geometry, *wanted)
+    taken = dict(calls)
+    calls.update(dict.fromkeys(calls, 0))
+    return taken
+
+
 def check_conv_against_reference(backend: Any, x: np.ndarray, weight: np.ndarray,
                                  geometry: tuple, grad: np.ndarray, dtype: str,
                                  layout: str = "nchw") -> None:

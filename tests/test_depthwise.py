@@ -12,12 +12,12 @@ from __future__ import annotations
 import numpy as np
 import pytest
 from helpers import (
-    WANTED_GRADS,
     as_layout,
     assert_conv_close,
     check_conv_against_reference,
     check_threaded_conv,
     count_calls,
+    kernels_taken,
 )
 from hypothesis import given
 from hypothesis import strategies as st
@@ -132,14 +132,7 @@ def test_depthwise_convolutions_take_the_compiled_path_and_others_do_not(calls):
         x = rng.standard_normal(x_shape).astype(dtype)
         weight = rng.standard_normal(w_shape).astype(dtype)
         geometry = ((1, 1), (1, 1), (1, 1), groups)
-        out = numba.conv2d_forward(x, weight, *geometry)
-        numba.conv2d_backward_input(out, weight, x.shape, *geometry)
-        numba.conv2d_backward_weight(out, x, weight.shape, *geometry)
-        for wanted in WANTED_GRADS:
-            numba.conv2d_backward(out, x, weight, *geometry, *wanted)
-        taken = dict(calls)
-        calls.update(dict.fromkeys(calls, 0))
-        return taken
+        return kernels_taken(numba, calls, x, weight, geometry)
 
     depthwise = {"_forward_rows": 1, "_backward_rows": 5}
     assert run((2, 8, 6, 6), (8, 1, 3, 3), 8) == depthwise  # MobileNet's 3x3, multiplier 1

@@ -16,11 +16,11 @@ from collections.abc import Iterator
 import numpy as np
 import pytest
 from helpers import (
-    WANTED_GRADS,
     assert_conv_close,
     check_conv_against_reference,
     check_threaded_conv,
     count_calls,
+    kernels_taken,
 )
 from hypothesis import given, settings
 from hypothesis import strategies as st
@@ -106,14 +106,7 @@ def test_sixteen_channel_convolutions_take_the_path_and_others_do_not(calls, mon
         x = rng.standard_normal(x_shape).astype(dtype)
         weight = rng.standard_normal(w_shape).astype(dtype)
         geometry = (stride, padding, dilation, groups)
-        out = numba.conv2d_forward(x, weight, *geometry)
-        numba.conv2d_backward_input(out, weight, x.shape, *geometry)
-        numba.conv2d_backward_weight(out, x, weight.shape, *geometry)
-        for wanted in WANTED_GRADS:
-            numba.conv2d_backward(out, x, weight, *geometry, *wanted)
-        taken = dict(calls)
-        calls.update(dict.fromkeys(calls, 0))
-        return taken
+        return kernels_taken(numba, calls, x, weight, geometry)
 
     # the forward, the input gradient alone and in two of the joint calls: 4 _convolve calls;
     # the weight gradient alone and in two joint calls: 3 _weight_sums calls

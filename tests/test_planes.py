@@ -14,11 +14,11 @@ from __future__ import annotations
 import numpy as np
 import pytest
 from helpers import (
-    WANTED_GRADS,
     assert_conv_close,
     check_conv_against_reference,
     check_threaded_conv,
     count_calls,
+    kernels_taken,
 )
 from hypothesis import given
 from hypothesis import strategies as st
@@ -108,14 +108,7 @@ def test_few_channel_convolutions_take_the_path_and_others_do_not(calls):
         x = rng.standard_normal(x_shape).astype(dtype)
         weight = rng.standard_normal(w_shape).astype(dtype)
         geometry = (stride, (1, 1), dilation, groups)
-        out = numba.conv2d_forward(x, weight, *geometry)
-        numba.conv2d_backward_input(out, weight, x.shape, *geometry)
-        numba.conv2d_backward_weight(out, x, weight.shape, *geometry)
-        for wanted in WANTED_GRADS:
-            numba.conv2d_backward(out, x, weight, *geometry, *wanted)
-        taken = dict(calls)
-        calls.update(dict.fromkeys(calls, 0))
-        return taken
+        return kernels_taken(numba, calls, x, weight, geometry)
 
     planes = {"_planes_forward": 1, "_planes_backward": 5}
     assert run((2, 1, 28, 28), (6, 1, 5, 5)) == planes  # LeNet-5's first convolution
