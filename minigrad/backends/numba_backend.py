@@ -1,8 +1,8 @@
 """The Numba backend: what Numba compiles, and when each compiled path is used.
 
 - Convolutions: float32 16 -> 16 channel ones at stride 1 (ResNet's first stage) on AVX-512
-  CPUs by a register-blocked direct loop (numba_direct.py); 3x3 stride-1 ones with 8 channels or more
-  (nearly all of ResNet's others), forward and both gradients, by Winograd F(2x2, 3x3)
+  CPUs by a register-blocked direct loop (numba_direct.py); 3x3 stride-1 ones with 8 channels
+  or more (nearly all of ResNet's others), forward and both gradients, by Winograd F(2x2, 3x3)
   (winograd.py); the others by im2col (NumPy's strided copy, which beat a compiled loop) and
   BLAS in cache-sized chunks of columns, with col2im a compiled loop that streams through the
   columns in memory order. Depthwise ones (one input channel per group, as in MobileNet and
