@@ -61,13 +61,20 @@ def calls(monkeypatch) -> dict[str, int]:
     return count_calls(monkeypatch, numba_direct, KERNELS)
 
 
+def drawn_case(data) -> tuple:
+    """(case, rng, x, weight): a drawn case, and a generator seeded from the draw that made x,
+    the weight (and what else the test needs) in [-3, 3]."""
+    case = data.draw(direct_cases(), label="case")
+    rng = np.random.default_rng(data.draw(st.integers(0, 2**32 - 1), label="seed"))
+    x, weight = (rng.uniform(-3, 3, case[a]).astype(np.float32) for a in ("x", "weight"))
+    return case, rng, x, weight
+
+
 @pytest.mark.parametrize("layout", ["nchw", "channels_last", "strided"])
 @settings(max_examples=25)
 @given(data=st.data())
 def test_kernels_match_the_numpy_reference(layout, data):
-    case = data.draw(direct_cases(), label="case")
-    rng = np.random.default_rng(data.draw(st.integers(0, 2**32 - 1), label="seed"))
-    x, weight = (rng.uniform(-3, 3, case[a]).astype(np.float32) for a in ("x", "weight"))
+    case, rng, x, weight = drawn_case(data)
     out_shape = load("numpy").conv2d_forward(x, weight, *case["geometry"]).shape
     assert numba_direct.fits(weight.shape, x.shape, out_shape, *case["geometry"], x, weight)
     grad = rng.uniform(-3, 3, out_shape).astype(np.float32)
@@ -78,9 +85,7 @@ def test_kernels_match_the_numpy_reference(layout, data):
 @settings(max_examples=25)
 @given(data=st.data())
 def test_kernels_match_pytorch(torch, data):
-    case = data.draw(direct_cases(), label="case")
-    rng = np.random.default_rng(data.draw(st.integers(0, 2**32 - 1), label="seed"))
-    x, weight = (rng.uniform(-3, 3, case[a]).astype(np.float32) for a in ("x", "weight"))
+    case, rng, x, weight = drawn_case(data)
     padding = case["geometry"][1]
     tx, tw = (torch.from_numpy(a).requires_grad_() for a in (x, weight))
     tout = torch.nn.functional.conv2d(tx, tw, padding=padding)

@@ -158,8 +158,19 @@ _VECTOR = ir.VectorType(ir.FloatType(), LANES)
 _ZEROS = ir.Constant(_VECTOR, [0.0] * LANES)
 
 
-def _data(context, builder, array_type, array):
-    return context.make_array(array_type)(context, builder, array).data
+def _signature(literal, first, second, third):
+    """A register block's: void(literal, three arrays each followed by an element offset, five
+    sizes)."""
+    return types.void(literal, first, types.intp, second, types.intp, third, types.intp,
+                      *(types.intp,) * 5)
+
+
+def _pointers_and_sizes(context, builder, signature, args):
+    """The block's arguments as LLVM values: (array data pointer, offset) three times, then
+    the five sizes."""
+    arrays = [context.make_array(signature.args[i])(context, builder, args[i]).data
+              for i in (1, 3, 5)]
+    return arrays[0], args[2], arrays[1], args[4], arrays[2], args[6], *args[7:]
 
 
 def _vector_at(builder, data, offset):
@@ -193,13 +204,10 @@ def _output_block(typingctx, pixels, out, at_out, x, at_x, w, at_w, taps_h, taps
     if not isinstance(pixels, types.IntegerLiteral):
         return None
     count = pixels.literal_value
-    sig = types.void(pixels, out, types.intp, x, types.intp, w, types.intp, types.intp,
-                     types.intp, types.intp, types.intp, types.intp)
 
     def codegen(context, builder, signature, args):
-        _, out, at_out, x, at_x, w, at_w, taps_h, taps_w, row, c, k = args
-        out, x, w = (_data(context, builder, signature.args[i], a) for i, a in
-                     ((1, out), (3, x), (5, w)))
+        out, at_out, x, at_x, w, at_w, taps_h, taps_w, row, c, k = _pointers_and_sizes(
+            context, builder, signature, args)
         fma = _fma(builder)
         sums = [cgutils.alloca_once_value(builder, _ZEROS) for _ in range(count)]
         with cgutils.for_range(builder, taps_h) as i, cgutils.for_range(builder, taps_w) as j:
@@ -219,7 +227,7 @@ def _output_block(typingctx, pixels, out, at_out, x, at_x, w, at_w, taps_h, taps
                 builder, out, builder.add(at_out, _times(builder, k, p))), align=4)
         return context.get_dummy_value()
 
-    return sig, codegen
+    return _signature(pixels, out, x, w), codegen
 
 
 @intrinsic(prefer_literal=True)
@@ -232,13 +240,10 @@ def _weight_block(typingctx, channels, sums, at_sums, x, at_x, grad, at_grad, ro
     if not isinstance(channels, types.IntegerLiteral):
         return None
     count = channels.literal_value
-    sig = types.void(channels, sums, types.intp, x, types.intp, grad, types.intp, types.intp,
-                     types.intp, types.intp, types.intp, types.intp)
 
     def codegen(context, builder, signature, args):
-        _, sums, at_sums, x, at_x, grad, at_grad, rows, cols, row, c, k = args
-        sums, x, grad = (_data(context, builder, signature.args[i], a) for i, a in
-                         ((1, sums), (3, x), (5, grad)))
+        sums, at_sums, x, at_x, grad, at_grad, rows, cols, row, c, k = _pointers_and_sizes(
+            context, builder, signature, args)
         fma = _fma(builder)
         places = [_vector_at(builder, sums, builder.add(at_sums, _times(builder, k, ch)))
                   for ch in range(count)]
@@ -257,7 +262,7 @@ def _weight_block(typingctx, channels, sums, at_sums, x, at_x, grad, at_grad, ro
             builder.store(builder.load(total), place, align=4)
         return context.get_dummy_value()
 
-    return sig, codegen
+    return _signature(channels, sums, x, grad), codegen
 
 
 # ------------------------------------------------------------------------------------ kernels
