@@ -1,5 +1,6 @@
 """Shapes and index arithmetic that every backend shares: output sizes, ranges of a batch, the
-matrix forms of convolution weights and gradients, and the padded rows a kernel tap reads.
+matrix forms of convolution weights and gradients, the padded rows a kernel tap reads, and
+channels-last memory as a contiguous (N, H, W, C) array.
 
 The convolutions of all three backends agree on one column order, (groups, N*OH*OW,
 kH*kW*C/groups), one row per output pixel with whole channel vectors per tap, so the weight and
@@ -28,6 +29,13 @@ def output_hw(hw: Pair, kernel: Pair, stride: Pair, padding: Pair,
 def nhwc_shape(nchw_shape: tuple) -> tuple:
     n, c, *spatial = nchw_shape
     return (n, *spatial, c)
+
+
+def nhwc(nchw: Any) -> Any:
+    """The (N, H, W, C) C-contiguous array of an (N, C, H, W) one: free for a view of
+    channels-last memory (what the Numba backend hands its conv paths), a copy otherwise."""
+    out = nchw.transpose(0, 2, 3, 1)
+    return out if out.flags.c_contiguous else out.copy()
 
 
 def window_index_dtype(kernel: Pair) -> str:

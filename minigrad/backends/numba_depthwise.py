@@ -38,7 +38,7 @@ import numpy as np
 from numba import njit
 from numba.extending import register_jitable
 
-from minigrad.backends.geometry import output_hw, ranges
+from minigrad.backends.geometry import nhwc, output_hw, ranges
 from minigrad.backends.numba_workers import Workers
 
 # Below this many multiply-adds (about 0.5-1 ms on one core) a call stays on the calling
@@ -85,7 +85,7 @@ class Depthwise:
         n, c, h, w = input_shape
         k, _, kh, kw = weight_shape
         input_grad, weight_grad = weight is not None, x is not None
-        grad_rows = _nhwc(grad)
+        grad_rows = nhwc(grad)
         images = _spread(x, k // c) if weight_grad else None
         taps = _taps(weight) if input_grad else None
         grad_x = np.empty((n, h, w, k), grad.dtype) if input_grad else None
@@ -113,16 +113,11 @@ class Depthwise:
         return self.workers.in_parts(work, ranges(rows, parts))
 
 
-def _nhwc(nchw):
-    """The (N, H, W, C) C-contiguous array of channels-last data: free for what the backend
-    hands in."""
-    return np.ascontiguousarray(nchw.transpose(0, 2, 3, 1))
-
 
 def _spread(x, multiplier: int):
     """(N, H, W, C*m): x's channels-last memory, each channel repeated m times in a row, so
     that output channel k reads input channel k."""
-    images = _nhwc(x)
+    images = nhwc(x)
     return images if multiplier == 1 else np.repeat(images, multiplier, axis=3)
 
 

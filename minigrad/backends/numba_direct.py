@@ -42,7 +42,7 @@ from numba import njit, types
 from numba.core import cgutils
 from numba.extending import intrinsic
 
-from minigrad.backends.geometry import output_hw, ranges
+from minigrad.backends.geometry import nhwc, output_hw, ranges
 from minigrad.backends.numba_workers import Workers
 
 # float32 lanes of one AVX-512 vector register.
@@ -95,7 +95,7 @@ class Direct:
         n, _, h, w = x.shape
         k, _, kh, kw = weight.shape
         out = np.empty((n, *output_hw((h, w), (kh, kw), (1, 1), padding, (1, 1)), k), x.dtype)
-        images, taps = _nhwc(x), _taps(weight)
+        images, taps = nhwc(x), _taps(weight)
         padded = (h + 2 * padding[0], w + 2 * padding[1], images.shape[3])
 
         def part(span):
@@ -110,8 +110,8 @@ class Direct:
         n, c, h, w = input_shape
         k, _, kh, kw = weight_shape
         oh, ow = grad.shape[2:]
-        grads = _nhwc(grad)
-        images = _nhwc(x) if x is not None else None
+        grads = nhwc(grad)
+        images = nhwc(x) if x is not None else None
         flipped = None if weight is None else _taps(weight[:, :, ::-1, ::-1].swapaxes(0, 1))
         back = (kh - 1 - padding[0], kw - 1 - padding[1])
         grad_x = np.empty((n, h, w, c), grad.dtype) if weight is not None else None
@@ -139,11 +139,6 @@ class Direct:
         return self.workers.in_parts(
             work, ranges(images, min(images, PARTS_PER_THREAD * self.workers.count)))
 
-
-def _nhwc(nchw):
-    """The (N, H, W, C) C-contiguous array of channels-last data: free for what the backend
-    hands in."""
-    return np.ascontiguousarray(nchw.transpose(0, 2, 3, 1))
 
 
 def _taps(weight):

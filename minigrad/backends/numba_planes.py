@@ -34,7 +34,7 @@ import numpy as np
 from numba import njit
 from numba.extending import register_jitable
 
-from minigrad.backends.geometry import output_hw, ranges
+from minigrad.backends.geometry import nhwc, output_hw, ranges
 from minigrad.backends.numba_workers import Workers
 
 # The most input channels, and pixels per image, this path takes. With more channels, or larger
@@ -73,7 +73,7 @@ class Planes:
         k, _, kh, kw = weight.shape
         oh, ow = output_hw((h, w), (kh, kw), (1, 1), padding, (1, 1))
         out = np.empty((n, oh, ow, k), x.dtype)
-        images, weight = _nhwc(x), np.ascontiguousarray(weight)
+        images, weight = nhwc(x), np.ascontiguousarray(weight)
 
         def part(span):
             _planes_forward(images, weight, out, *padding, *span)
@@ -86,8 +86,8 @@ class Planes:
         None where not computed)."""
         n, c, h, w = input_shape
         k, _, kh, kw = weight_shape
-        grads = _nhwc(grad)
-        images = _nhwc(x) if x is not None else None
+        grads = nhwc(grad)
+        images = nhwc(x) if x is not None else None
         weight = np.ascontiguousarray(weight) if weight is not None else None
         grad_x = np.empty((n, h, w, c), grad.dtype) if weight is not None else None
 
@@ -105,11 +105,6 @@ class Planes:
         parts = 1 if macs < SPLIT_MACS else PARTS_PER_THREAD * self.workers.count
         return self.workers.in_parts(work, ranges(images, min(parts, images)))
 
-
-def _nhwc(nchw):
-    """The (N, H, W, C) C-contiguous array of channels-last data: free for what the backend
-    hands in."""
-    return np.ascontiguousarray(nchw.transpose(0, 2, 3, 1))
 
 
 # ------------------------------------------------------------------------------------ kernels

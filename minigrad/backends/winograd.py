@@ -19,7 +19,7 @@ import numpy as np
 from numba import njit
 from numba.extending import register_jitable
 
-from minigrad.backends.geometry import chunk_ranges
+from minigrad.backends.geometry import chunk_ranges, nhwc
 from minigrad.backends.numba_workers import Workers
 
 # Below this many channels either way, the 16 GEMMs are too thin to pay for the transforms.
@@ -102,7 +102,7 @@ class Winograd:
         start, stop = images
         oh, ow, k = out.shape[1:]
         spectra, products = self._scratch(stop - start, _tiles(oh, ow), x.shape[1], k, x.dtype)
-        _input_spectra(_nhwc(x[start:stop]), spectra, *padding, -(-ow // 2))
+        _input_spectra(nhwc(x[start:stop]), spectra, *padding, -(-ow // 2))
         np.matmul(spectra, kernel_spectra.astype(x.dtype, copy=False), out=products)
         _output_blocks(products, out[start:stop])
 
@@ -111,8 +111,8 @@ class Winograd:
         start, stop = images
         spectra, grads = self._scratch(stop - start, _tiles(*grad.shape[2:]), x.shape[1],
                                        grad.shape[1], x.dtype)
-        _input_spectra(_nhwc(x[start:stop]), spectra, *padding, -(-grad.shape[3] // 2))
-        _output_grad_spectra(_nhwc(grad[start:stop]), grads)
+        _input_spectra(nhwc(x[start:stop]), spectra, *padding, -(-grad.shape[3] // 2))
+        _output_grad_spectra(nhwc(grad[start:stop]), grads)
         return np.matmul(grads.transpose(0, 2, 1), spectra)
 
     def _flipped_spectra(self, weight):
@@ -140,11 +140,6 @@ class Winograd:
         return (buffer[:16 * tiles * c].reshape(16, tiles, c),
                 buffer[16 * tiles * c:].reshape(16, tiles, k))
 
-
-def _nhwc(nchw):
-    """The (N, H, W, C) C-contiguous array of channels-last data: free for what the backend
-    hands in (it converts NCHW memory before calling)."""
-    return np.ascontiguousarray(nchw.transpose(0, 2, 3, 1))
 
 
 def _back_padding(padding):
