@@ -701,6 +701,68 @@ def test_a_large_matmul_splits_over_workers_and_matches_numpy(monkeypatch, dtype
     np.testing.assert_allclose(product, expected, **tolerance)
 
 
+def test_in_parts_wakes_sleeping_workers_and_runs_nested_calls_on_the_caller():
+    """Calls further apart than the workers spin find them asleep; a call from inside a part
+    (the workers are taken) runs on its own thread; every part runs once either way."""
+    import threading
+
+    from minigrad.backends.numba_workers import Workers
+
+    backend = Workers(3)
+    backend.SPIN_SECONDS = 1e-5
+    threads = set()
+
+    def work(part):
+        threads.add(threading.current_thread().name)
+        time.sleep(0.001)
+        inner = backend.in_parts(lambda q: (q, threading.current_thread().name), [0, 1, 2])
+        assert {name for _, name in inner} == {threading.current_thread().name}
+        return part + sum(q for q, _ in inner)
+
+    for _ in range(5):
+        time.sleep(0.005)  # the workers have gone to sleep
+        assert backend.in_parts(work, list(range(6))) == [p + 3 for p in range(6)]
+    assert len(threads) == 3, threads
+
+
+def test_in_parts_from_several_threads_at_once():
+    import threading
+
+    from minigrad.backends.numba_workers import Workers
+
+    backend = Workers(2)
+    failures = []
+
+    def caller(offset):
+        for _ in range(300):
+            result = backend.in_parts(lambda p: p + offset, list(range(5)))
+            if result != [p + offset for p in range(5)]:
+                failures.append(result)
+
+    callers = [threading.Thread(target=caller, args=(offset,)) for offset in range(3)]
+    for thread in callers:
+        thread.start()
+    for thread in callers:
+        thread.join(60)
+    assert not failures and not any(thread.is_alive() for thread in callers)
+
+
+def test_in_parts_in_a_forked_child_starts_its_own_workers():
+    import multiprocessing
+
+    from minigrad.backends.numba_workers import Workers
+
+    backend = Workers(2)
+    assert backend.in_parts(lambda p: p, [0, 1]) == [0, 1]  # the parent's workers run
+    context = multiprocessing.get_context("fork")
+    queue = context.Queue()
+    child = context.Process(target=lambda: queue.put(backend.in_parts(lambda p: 2 * p,
+                                                                      [1, 2, 3])))
+    child.start()
+    child.join(60)
+    assert child.exitcode == 0 and queue.get(timeout=5) == [2, 4, 6]
+
+
 def test_workers_run_blas_on_one_thread_and_restore_its_threads_after():
     from minigrad.backends.numba_workers import Workers
 

@@ -6,62 +6,214 @@ Python threads run in parallel. Serial kernels on worker threads beat Numba's `p
 here (docs/performance.md has the measurements): cached parallel kernels ran slower than fresh
 ones, and OpenBLAS's own threads, handing off inside every GEMM, took the cores from the
 workers, so every GEMM runs on one BLAS thread while the workers run.
+
+Hand-offs spin before they sleep. A thread blocked on a lock or an event lets its CPU halt, and
+on a virtual machine waking a halted CPU takes 50-100 us, twice per kernel call (the worker's
+start, the caller's return): a ResNet-20 step makes about 45 such calls. So a worker waits for
+its next part, and the caller for the workers, by reading a flag in compiled code that holds no
+GIL, for SPIN_SECONDS, and only then sleeps on an event, which the other side sets when it sees
+the sleeper's flag.
 """
 
 from __future__ import annotations
 
 import contextlib
 import os
+import platform
 import threading
+import time
 from collections import OrderedDict
 from collections.abc import Callable, Iterator
-from concurrent.futures import ThreadPoolExecutor, wait
 from typing import Any
 
 import numpy as np
+from llvmlite import ir
+from numba import njit, types
+from numba.core import cgutils
+from numba.extending import intrinsic
 from threadpoolctl import ThreadpoolController
+
+# The flags: one row of a cache line's int64s per thread, so that the spinning reads of one
+# thread never share a line with another's writes. GO counts the calls handed to that worker,
+# DONE the calls it has finished; ASLEEP and WAITING say that the worker, or the caller waiting
+# for it, sleeps on its event.
+_ROW = 8
+_GO, _DONE, _ASLEEP, _WAITING = range(4)
+
+
+@intrinsic
+def _atomic_load(typingctx, flags, index):
+    def codegen(context, builder, signature, args):
+        array = context.make_array(signature.args[0])(context, builder, args[0])
+        return builder.load_atomic(builder.gep(array.data, [args[1]]), "seq_cst", 8)
+    return types.int64(flags, types.intp), codegen
+
+
+@intrinsic
+def _atomic_store(typingctx, flags, index, value):
+    def codegen(context, builder, signature, args):
+        array = context.make_array(signature.args[0])(context, builder, args[0])
+        builder.store_atomic(args[2], builder.gep(array.data, [args[1]]), "seq_cst", 8)
+        return context.get_dummy_value()
+    return types.void(flags, types.intp, types.int64), codegen
+
+
+# The CPU's spin-wait hint (x86's pause, Arm's yield), an LLVM intrinsic: it keeps a spinning
+# thread from taking issue slots from a hyperthread sibling and from ordering its loads
+# speculatively.
+_SPIN_HINT = {"x86_64": ("llvm.x86.sse2.pause", ()), "amd64": ("llvm.x86.sse2.pause", ()),
+              "aarch64": ("llvm.aarch64.hint", (1,)), "arm64": ("llvm.aarch64.hint", (1,))
+              }.get(platform.machine().lower())
+
+
+@intrinsic
+def _spin_hint(typingctx):
+    def codegen(context, builder, signature, args):
+        if _SPIN_HINT:
+            name, operands = _SPIN_HINT
+            hint = cgutils.get_or_insert_function(
+                builder.module, ir.FunctionType(ir.VoidType(), [ir.IntType(32)] * len(operands)),
+                name)
+            builder.call(hint, [ir.Constant(ir.IntType(32), value) for value in operands])
+        return context.get_dummy_value()
+    return types.void(), codegen
+
+
+@njit(cache=True, nogil=True)
+def _load(flags, index):
+    return _atomic_load(flags, index)
+
+
+@njit(cache=True, nogil=True)
+def _store(flags, index, value):
+    _atomic_store(flags, index, value)
+
+
+@njit(cache=True, nogil=True)
+def _spin_while(flags, index, value, spins):
+    """Reads flags[index] up to `spins` times while it equals `value`; True once it differs."""
+    for _ in range(spins):
+        if _atomic_load(flags, index) != value:
+            return True
+        _spin_hint()
+    return False
 
 
 class Workers:
     """`count` threads (the caller included) for the parts of one kernel call, and per-thread
     scratch buffers for what lives only inside such a part."""
 
+    # How long a worker spins for its next part, and the caller for the workers, before
+    # sleeping. The kernel calls of a training step come a few milliseconds apart or less.
+    SPIN_SECONDS = 0.002
+
     def __init__(self, count: int) -> None:
         self.count = count
-        self._pool = ThreadPoolExecutor(count - 1, "minigrad-numba") if count > 1 else None
         self._blas = ThreadpoolController().select(user_api="blas").lib_controllers
         self._buffers: OrderedDict[tuple, Any] = OrderedDict()
         self._buffers_lock = threading.Lock()
+        self._flags = np.zeros(count * _ROW, np.int64)
+        # Per worker, the event it sleeps on and the one its caller sleeps on (one event for
+        # both would let the caller's clear() swallow the worker's wake-up).
+        self._worker_wakes = [threading.Event() for _ in range(count)]
+        self._caller_wakes = [threading.Event() for _ in range(count)]
+        self._calling = threading.Lock()  # one call at a time has the workers
+        self._task: Callable[[], None] | None = None
+        self._errors: list[BaseException] = []
+        self._pid: int | None = None  # the process that started the workers (not a fork)
+        self._spins = 1
 
     def in_parts(self, work: Callable[[Any], Any], parts: list) -> list:
         """[work(part) for part in parts] on the calling thread and the workers at once, each
         taking the next part nobody has taken yet, so a worker that wakes late takes fewer
         parts instead of finishing last. Results come back in the order of `parts`; a
-        worker's error is raised once every part has stopped (they share the outputs)."""
-        if self._pool is None or len(parts) < 2:
+        worker's error is raised once every part has stopped (they share the outputs). A call
+        made while another has the workers (from a part, or another thread) runs its parts on
+        its own thread."""
+        if self.count < 2 or len(parts) < 2 or not self._calling.acquire(blocking=False):
             return [work(part) for part in parts]
-        results = [None] * len(parts)
-        untaken = iter(range(len(parts)))
-        lock = threading.Lock()
+        try:
+            if self._pid != os.getpid():
+                self._start()
+            results = [None] * len(parts)
+            untaken = iter(range(len(parts)))
+            lock = threading.Lock()
 
-        def take_parts() -> None:
-            while True:
-                with lock:
-                    index = next(untaken, None)
-                if index is None:
-                    return
-                results[index] = work(parts[index])
+            def take_parts() -> None:
+                while True:
+                    with lock:
+                        index = next(untaken, None)
+                    if index is None:
+                        return
+                    results[index] = work(parts[index])
 
-        with self.one_blas_thread():
-            others = [self._pool.submit(take_parts)
-                      for _ in range(min(self.count, len(parts)) - 1)]
+            helpers = range(1, min(self.count, len(parts)))
+            with self.one_blas_thread():
+                self._task = take_parts
+                for worker in helpers:
+                    row = worker * _ROW
+                    self._signal(row + _GO, _load(self._flags, row + _GO) + 1, row + _ASLEEP,
+                                 self._worker_wakes[worker])
+                try:
+                    take_parts()
+                finally:
+                    for worker in helpers:
+                        row = worker * _ROW
+                        handed = _load(self._flags, row + _GO)
+                        while (done := _load(self._flags, row + _DONE)) != handed:
+                            self._wait_while(row + _DONE, done, row + _WAITING,
+                                             self._caller_wakes[worker])
+                    self._task = None
+            if self._errors:
+                error, self._errors = self._errors[0], []
+                raise error
+            return results
+        finally:
+            self._calling.release()
+
+    def _start(self) -> None:
+        """The worker threads, on the first call in this process (a forked child has none),
+        and the spin count that takes about SPIN_SECONDS here."""
+        self._pid = os.getpid()
+        self._flags[:] = 0
+        trial = 100_000
+        _spin_while(self._flags, 0, 0, 1)  # compiled (or loaded from the cache) first
+        start = time.perf_counter()
+        _spin_while(self._flags, 0, 0, trial)
+        self._spins = max(1, int(trial * self.SPIN_SECONDS / (time.perf_counter() - start)))
+        for worker in range(1, self.count):
+            threading.Thread(target=self._serve, args=(worker,), daemon=True,
+                             name=f"minigrad-numba-{worker}").start()
+
+    def _serve(self, worker: int) -> None:
+        row = worker * _ROW
+        finished = 0
+        while True:
+            self._wait_while(row + _GO, finished, row + _ASLEEP, self._worker_wakes[worker])
+            call = _load(self._flags, row + _GO)
             try:
-                take_parts()
-            finally:
-                wait(others)
-            for future in others:
-                future.result()
-        return results
+                self._task()
+            except BaseException as error:  # noqa: BLE001 - raised by the caller
+                self._errors.append(error)
+            finished = call
+            self._signal(row + _DONE, call, row + _WAITING, self._caller_wakes[worker])
+
+    def _wait_while(self, index: int, value: int, asleep: int, event: threading.Event) -> None:
+        """Until flags[index] differs from `value`: spin, then sleep on `event`, having said so
+        in flags[asleep]."""
+        flags = self._flags
+        while not _spin_while(flags, index, value, self._spins):
+            event.clear()
+            _store(flags, asleep, 1)
+            if _load(flags, index) == value:  # after the flag: a signal cannot slip between
+                event.wait()
+            _store(flags, asleep, 0)
+
+    def _signal(self, index: int, value: int, asleep: int, event: threading.Event) -> None:
+        """flags[index] = value, and a wake-up if the other side sleeps."""
+        _store(self._flags, index, value)
+        if _load(self._flags, asleep):
+            event.set()
 
     @contextlib.contextmanager
     def one_blas_thread(self) -> Iterator[None]:
@@ -69,7 +221,7 @@ class Workers:
         products between kernel calls, after which OpenBLAS's idle threads would spin and take
         the cores from the workers. Set directly (threadpoolctl's `limit` costs several times
         more, and this runs about a hundred times a step)."""
-        if self._pool is None:
+        if self.count < 2:
             yield
             return
         before = [blas.num_threads for blas in self._blas]
