@@ -701,6 +701,27 @@ def test_a_large_matmul_splits_over_workers_and_matches_numpy(monkeypatch, dtype
     np.testing.assert_allclose(product, expected, **tolerance)
 
 
+def test_in_parts_leaves_no_error_behind_when_the_callers_part_fails_too():
+    """Every part fails, the caller's and a worker's: the call raises, and the next call,
+    whose parts succeed, returns their results (no error of the first call left over)."""
+    import threading
+
+    from minigrad.backends.numba_workers import Workers
+
+    backend = Workers(2)
+    threads = set()
+
+    def fail(part):
+        threads.add(threading.current_thread().name)
+        time.sleep(0.005)  # long enough for the worker to take the other part
+        raise ValueError(f"part {part} failed")
+
+    with pytest.raises(ValueError, match="failed"):
+        backend.in_parts(fail, [0, 1])
+    assert len(threads) == 2, threads  # both threads raised
+    assert backend.in_parts(lambda part: part + 1, [0, 1, 2]) == [1, 2, 3]
+
+
 def test_in_parts_wakes_sleeping_workers_and_runs_nested_calls_on_the_caller():
     """Calls further apart than the workers spin find them asleep; a call from inside a part
     (the workers are taken) runs on its own thread; every part runs once either way."""

@@ -113,7 +113,6 @@ class Depthwise:
         return self.workers.in_parts(work, ranges(rows, parts))
 
 
-
 def _spread(x, multiplier: int):
     """(N, H, W, C*m): x's channels-last memory, each channel repeated m times in a row, so
     that output channel k reads input channel k."""

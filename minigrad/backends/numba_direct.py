@@ -140,7 +140,6 @@ class Direct:
             work, ranges(images, min(images, PARTS_PER_THREAD * self.workers.count)))
 
 
-
 def _taps(weight):
     """(K, C, kH, kW) -> (kH, kW, C, K): for each tap and input channel, a row of K weights."""
     return np.ascontiguousarray(weight.transpose(2, 3, 1, 0))

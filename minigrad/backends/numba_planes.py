@@ -106,7 +106,6 @@ class Planes:
         return self.workers.in_parts(work, ranges(images, min(parts, images)))
 
 
-
 # ------------------------------------------------------------------------------------ kernels
 # Images are C-contiguous channels-last (N, H, W, C) arrays, weights (K, C, kH, kW); planes are
 # (channels, flattened plane) arrays, so every innermost loop runs along one plane.

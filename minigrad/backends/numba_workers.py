@@ -184,10 +184,11 @@ class Workers:
                         while (done := _load(self._flags, row + _DONE)) != handed:
                             self._wait_while(row + _DONE, done, row + _WAITING,
                                              self._caller_wakes[worker])
-                    self._task = None
-            if self._errors:
-                error, self._errors = self._errors[0], []
-                raise error
+                    # taken even when the caller's own part raised, so no error of this call
+                    # is left for the next
+                    self._task, (errors, self._errors) = None, (self._errors, [])
+            if errors:
+                raise errors[0]
             return results
         finally:
             self._calling.release()

@@ -141,7 +141,6 @@ class Winograd:
                 buffer[16 * tiles * c:].reshape(16, tiles, k))
 
 
-
 def _back_padding(padding):
     return (2 - padding[0], 2 - padding[1])
 
