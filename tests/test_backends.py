@@ -230,13 +230,16 @@ NUMBA_KERNELS = ["_relu", "_relu_backward", "_transpose_images", "_input_spectra
                  "_output_blocks", "_output_grad_spectra", "_col2im",
                  "_maxpool_forward", "_maxpool_backward", "_maxpool2x2_forward",
                  "_maxpool2x2_backward", "_avgpool_forward", "_avgpool_backward",
-                 "_batch_norm_stats", "_batch_norm_apply", "_batch_norm_grad_sums",
+                 "_batch_norm_sums", "_batch_norm_apply", "_batch_norm_grad_sums",
                  "_batch_norm_grad_input",
                  "_group_norm_forward", "_group_norm_backward", "_group_norm_forward_nhwc",
                  "_group_norm_backward_nhwc", "_forward_rows", "_backward_rows",
                  "_sigmoid32", "_tanh32", "_silu32", "_silu_backward32", "_erf32",
                  "_gelu32", "_gelu_backward32", "_layer_norm_forward", "_layer_norm_backward",
                  "_planes_forward", "_planes_backward", "_convolve", "_weight_sums"]
+NATIVE_PARTS = ["_relu_part", "_relu_backward_part", "_batch_norm_sums_part",
+                "_batch_norm_apply_part", "_batch_norm_grad_sums_part",
+                "_batch_norm_grad_input_part"]
 NUMBA_MODULES = ["minigrad.backends.numba_backend", "minigrad.backends.winograd",
                  "minigrad.backends.numba_depthwise", "minigrad.backends.numba_planes",
                  "minigrad.backends.numba_direct"]
@@ -464,6 +467,11 @@ def test_numba_kernels_cache_their_compiled_code_on_disk():
     assert sorted(kernels) == sorted(NUMBA_KERNELS)
     for name, kernel in kernels.items():
         assert not isinstance(kernel._cache, NullCache), f"{name} is compiled without cache=True"
+    from minigrad.backends.numba_backend import native_parts
+
+    assert sorted(part.__wrapped__.__name__ for part in native_parts()) == sorted(NATIVE_PARTS)
+    for part in native_parts():
+        assert not isinstance(part.compile()._cache, NullCache)
 
 
 WARMUP_REPORT = """
@@ -477,18 +485,24 @@ WARMUP_REPORT = """
                for k, v in vars(module).items()
                if isinstance(v, Dispatcher)}
     assert not any(k.signatures for k in kernels.values()), "compiled before warmup()"
+    parts = numba_backend.native_parts()
+    assert not any(part._compiled for part in parts), "compiled before warmup()"
     load("numba").warmup()
-    print(json.dumps({name: {
+    report = {name: {
         "float32": any(np.dtype(str(sig[0].dtype)) == np.float32 for sig in k.signatures),
         "hits": sum(k.stats.cache_hits.values()),
-        "misses": sum(k.stats.cache_misses.values())} for name, k in kernels.items()}))
+        "misses": sum(k.stats.cache_misses.values())} for name, k in kernels.items()}
+    report.update({part.__wrapped__.__name__: {
+        "float32": part._compiled is not None, "hits": part._compiled.cache_hits, "misses": 0}
+        for part in parts})
+    print(json.dumps(report))
 """
 
 
 def test_warmup_compiles_every_kernel_and_a_later_process_loads_them_from_the_cache():
     run_python(WARMUP_REPORT)  # compiles, or loads, and leaves the cache filled
     report = json.loads(run_python(WARMUP_REPORT))
-    assert sorted(report) == sorted(NUMBA_KERNELS)
+    assert sorted(report) == sorted(NUMBA_KERNELS + NATIVE_PARTS)
     for name, kernel in report.items():
         assert kernel["float32"], f"warmup() left {name} without a float32 signature"
         assert kernel["hits"] >= 1 and kernel["misses"] == 0, f"{name} recompiled: {kernel}"
@@ -782,6 +796,93 @@ def test_in_parts_in_a_forked_child_starts_its_own_workers():
     child.start()
     child.join(60)
     assert child.exitcode == 0 and queue.get(timeout=5) == [2, 4, 6]
+
+
+def native_parts_recorder():
+    """A native part function that adds part + 1 to arguments[0]'s int64 array at its part and
+    marks the start of every part in arguments[1]; part 0 waits (a bounded spin) for another
+    part to start, and records in arguments[2] whether one did while it ran."""
+    from numba import cfunc
+
+    from minigrad.backends.numba_workers import PART, _atomic_load, _atomic_store, array_at
+
+    @cfunc(PART)
+    def record(arguments, part, parts):
+        seen, started = array_at(arguments[0], parts, np.int64), array_at(arguments[1], parts,
+                                                                          np.int64)
+        _atomic_store(started, part, 1)
+        if part == 0:
+            for _ in range(200_000_000):
+                if _atomic_load(started, 1):
+                    array_at(arguments[2], 1, np.int64)[0] = 1
+                    break
+        seen[part] += part + 1
+    return record
+
+
+def test_in_native_parts_runs_every_part_once_on_the_threads():
+    """Part 0, the caller's, sees part 1 start while it runs (a worker took it); every part
+    runs once, in a call after the workers have gone to sleep and in nested calls too."""
+    from minigrad.backends.numba_workers import Workers, address
+
+    backend = Workers(3)
+    backend.SPIN_SECONDS = 1e-5
+    record = native_parts_recorder()
+
+    def run(parts):
+        seen, started, concurrent = (np.zeros(parts, np.int64) for _ in range(3))
+        backend.in_native_parts(record, parts, address(seen), address(started),
+                                address(concurrent))
+        return seen, concurrent[0]
+
+    for _ in range(3):
+        time.sleep(0.005)  # the workers have gone to sleep
+        seen, concurrent = run(40)
+        assert np.array_equal(seen, np.arange(1, 41)) and concurrent == 1
+    # a native call from a Python part (the workers are taken) runs on its own thread
+    nested = backend.in_parts(lambda _: run(2), [0, 1])
+    assert all(np.array_equal(seen, [1, 2]) and concurrent == 0 for seen, concurrent in nested)
+    seen, _ = run(1)
+    assert np.array_equal(seen, [1])
+
+
+def test_in_native_parts_refuses_strided_arrays_and_too_many_arguments():
+    from minigrad.backends.numba_workers import Workers, address
+
+    with pytest.raises(ValueError, match="C-contiguous"):
+        address(np.zeros((4, 4))[:, ::2])
+    with pytest.raises(ValueError, match="at most 32 arguments, got 33"):
+        Workers(2).in_native_parts(native_parts_recorder(), 2, *range(33))
+
+
+@pytest.mark.parametrize("workers", [2, 3])
+def test_relu_and_batch_norm_in_native_parts_are_the_one_thread_result(monkeypatch, workers):
+    """float32 passes cut into several parts: on 2 or 3 threads, exactly the numbers of the
+    same parts on one thread (the parts do not depend on the threads), and the reference's."""
+    from minigrad.backends.numba_backend import NumbaBackend
+
+    rng = np.random.default_rng(workers)
+    x = layout_of((rng.standard_normal((6, 16, 7, 5)) * 3 + 1).astype(np.float32),
+                  "channels_last")
+    grad = rng.standard_normal(x.shape).astype(np.float32)
+    weight, bias = rng.standard_normal((2, 16)).astype(np.float32)
+    serial, split, reference = NumbaBackend(1), NumbaBackend(workers), load("numpy")
+    for backend in (serial, split):
+        monkeypatch.setattr(backend, "NATIVE_PART_ELEMENTS", 512)  # 6 or 7 parts
+
+    def run(backend):
+        out = backend.relu(x)
+        stats = backend.batch_norm_stats(x)
+        normed = backend.batch_norm_forward(x, weight, bias, *stats, 1e-5)
+        return (out, backend.relu_backward(grad, out), *stats, normed,
+                *backend.batch_norm_backward(grad, x, weight, *stats, 1e-5, True,
+                                             (True, True, True)))
+
+    ours = run(split)
+    for a, b in zip(ours, run(serial)):
+        np.testing.assert_array_equal(a, b)
+    for a, b in zip(ours, run(reference)):
+        np.testing.assert_allclose(a, b, rtol=1e-5, atol=1e-5)
 
 
 def test_workers_run_blas_on_one_thread_and_restore_its_threads_after():

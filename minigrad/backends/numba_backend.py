@@ -59,7 +59,13 @@ except ImportError as error:  # numba is a dependency, but its wheels can lag be
                        "pip install -U numba") from error
 
 from minigrad.backends import numba_depthwise, numba_direct, numba_planes, winograd  # noqa: E402
-from minigrad.backends.numba_workers import Workers, worker_count  # noqa: E402
+from minigrad.backends.numba_workers import (  # noqa: E402
+    NativePart,
+    Workers,
+    address,
+    array_at,
+    worker_count,
+)
 
 # im2col columns per GEMM: cache-sized, so the GEMM reads what im2col has just written.
 CHUNK_BYTES = 4 << 20
@@ -100,7 +106,7 @@ class NumbaBackend(NumpyBackend):
         memory = _flat_memory(x, out) if x.dtype.kind == "f" else None
         if memory is None:
             return super().relu(x)
-        _relu(*memory)
+        self._in_native_parts(_relu, _relu_part, self._native_parts(memory[0]), *memory)
         return out
 
     def relu_backward(self, grad, out):
@@ -109,8 +115,34 @@ class NumbaBackend(NumpyBackend):
         memory = _flat_memory(grad, out, result)
         if memory is None:
             return super().relu_backward(grad, out)
-        _relu_backward(*memory)
+        self._in_native_parts(_relu_backward, _relu_backward_part,
+                              self._native_parts(memory[0]), *memory)
         return result
+
+    # Memory-bound passes (ReLU, batch norm) over float32 data go to the threads as native jobs
+    # (numba_workers.py), in parts of about NATIVE_PART_ELEMENTS: a hand-off there costs a few
+    # microseconds. The number of parts depends on the size alone, not on the number of
+    # threads, so partial sums add up the same on any machine. Other dtypes (float64 for
+    # gradient checks) run in one part on the calling thread.
+    NATIVE_PART_ELEMENTS = 1 << 17
+
+    def _native_parts(self, first) -> int:
+        """How many parts a native pass over `first` (1-D, or rows) takes."""
+        if first.dtype != np.float32:
+            return 1
+        return max(1, min(len(first), first.size // self.NATIVE_PART_ELEMENTS))
+
+    def _in_native_parts(self, kernel, part_function, parts: int, *arguments) -> None:
+        """kernel(*arguments, part, parts) for every part: by part_function on the threads
+        (arrays as addresses, then the first array's length and width) for float32 data."""
+        first = arguments[0]
+        if parts == 1:
+            kernel(*arguments, 0, 1)
+            return
+        self.workers.in_native_parts(
+            part_function, parts,
+            *[address(a) if isinstance(a, np.ndarray) else int(a) for a in arguments],
+            len(first), first.shape[1] if first.ndim == 2 else 1)
 
     # Sigmoid, tanh, SiLU, GELU and erf: compiled float32 loops that LLVM vectorises (an exp of
     # our own, since Numba's calls libm's scalar one), split over the threads from
@@ -384,9 +416,21 @@ class NumbaBackend(NumpyBackend):
     # _ChannelRows, narrower: KERNEL_ROW_WIDTH), per-channel vectors tiled to match; other
     # layouts get the reference.
     def batch_norm_stats(self, x):
+        """Per-channel mean and biased variance in float64, by two passes (no cancellation)."""
         if not is_channels_last(x):
             return super().batch_norm_stats(x)
-        return _batch_norm_stats(_kernel_rows(x).view(x), x.shape[1])
+        layout = _kernel_rows(x)
+        rows = layout.view(x)
+        parts = self._native_parts(rows)
+        stats = []
+        means = np.zeros(rows.shape[1])
+        for squares in (False, True):
+            sums = np.zeros((parts, rows.shape[1]))
+            self._in_native_parts(_batch_norm_sums, _batch_norm_sums_part, parts, rows, means,
+                                  sums, squares)
+            stats.append(sums.sum(0).reshape(layout.k, -1).sum(0) / layout.count)
+            means = layout.spread(stats[0])
+        return tuple(stats)
 
     def batch_norm_forward(self, x, weight, bias, mean, var, eps):
         if not is_channels_last(x):
@@ -395,7 +439,8 @@ class NumbaBackend(NumpyBackend):
         layout = _kernel_rows(x)
         rows = layout.view(x)
         out = np.empty_like(rows)
-        _batch_norm_apply(rows, *_spread(layout, x.dtype, alpha, beta), out)
+        self._in_native_parts(_batch_norm_apply, _batch_norm_apply_part, self._native_parts(rows),
+                              rows, *_spread(layout, x.dtype, alpha, beta), out)
         return layout.unview(out)
 
     def batch_norm_backward(self, grad, x, weight, mean, var, eps, training, needs, reduce=None):
@@ -407,10 +452,13 @@ class NumbaBackend(NumpyBackend):
         invstd = 1 / np.sqrt(var.astype(np.float64) + eps)
         scale = invstd if weight is None else invstd * weight
         layout = _kernel_rows(x)
-        rows, grads = layout.view(x), layout.view(grad)
+        rows, grads = layout.view(x), np.ascontiguousarray(layout.view(grad))
         mean, invstd = _spread(layout, x.dtype, mean, invstd)
-        lane_sums = _batch_norm_grad_sums(grads, rows, mean, invstd)
-        sums = lane_sums.reshape(2, layout.k, -1).sum(1)
+        parts = self._native_parts(rows)
+        lane_sums = np.zeros((parts, 2, rows.shape[1]))
+        self._in_native_parts(_batch_norm_grad_sums, _batch_norm_grad_sums_part, parts, grads,
+                              rows, mean, invstd, lane_sums)
+        sums = lane_sums.sum(0).reshape(2, layout.k, -1).sum(1)
         totals, count = sums, layout.count
         if reduce is not None:
             totals, count = reduce(sums.copy(), count)
@@ -418,9 +466,10 @@ class NumbaBackend(NumpyBackend):
         grad_x = None
         if needs_x:
             grad_x = np.empty_like(rows)
-            _batch_norm_grad_input(grads, rows, mean, invstd,
-                                   *_spread(layout, x.dtype, scale, totals[0] / count,
-                                            totals[1] / -count), grad_x)
+            self._in_native_parts(_batch_norm_grad_input, _batch_norm_grad_input_part, parts,
+                                  grads, rows, mean, invstd,
+                                  *_spread(layout, x.dtype, scale, totals[0] / count,
+                                           totals[1] / -count), grad_x)
             grad_x = layout.unview(grad_x)
         return grad_x, sums[1] if needs_w else None, sums[0] if needs_b else None
 
@@ -538,7 +587,10 @@ class NumbaBackend(NumpyBackend):
         return np.ascontiguousarray(_rows(a)).reshape(a.shape[0], -1, a.shape[1])
 
     def warmup(self) -> None:
-        """Compile (or load from the cache) the float32 kernels on a tiny problem."""
+        """Compile (or load from the cache) the float32 kernels on a tiny problem, and the
+        native part functions."""
+        for part in native_parts():
+            part.compile()
         x = np.ones((1, 8, 4, 4), np.float32)
         w = np.ones((8, 8, 3, 3), np.float32)
         self.channels_last(x)
@@ -579,6 +631,10 @@ class NumbaBackend(NumpyBackend):
             out, mean, invstd = self.group_norm_forward(images, None, None, 2, 1e-5)
             for needs in (True, True, True), (False, True, True):
                 self.group_norm_backward(out, images, None, mean, invstd, 2, needs)
+
+
+def native_parts() -> list[NativePart]:
+    return [value for value in globals().values() if isinstance(value, NativePart)]
 
 
 def create() -> NumbaBackend:
@@ -845,16 +901,39 @@ def _silu_backward32(grad, x, out, start, stop):
         out[i] = grad[i] * s * (np.float32(1.0) + x[i] * (np.float32(1.0) - s))
 
 
+# The passes that go to the threads as native jobs: kernel(*arrays, part, parts) takes its part
+# of the rows (of the elements, for 1-D arrays); a part function of the same name + "_part"
+# finds its float32 arrays at the addresses its arguments give, then the count and the width.
+
+@register_jitable
+def _span(count, part, parts):
+    return count * part // parts, count * (part + 1) // parts
+
+
 @njit(cache=True, nogil=True)
-def _relu(x, out):
-    for i in range(x.size):
+def _relu(x, out, part, parts):
+    for i in range(*_span(x.size, part, parts)):
         out[i] = 0 if x[i] <= 0 else x[i]  # NaN is not <= 0: it stays NaN, as in PyTorch
 
 
+@NativePart
+def _relu_part(arguments, part, parts):
+    n = arguments[2]
+    _relu(array_at(arguments[0], n, np.float32), array_at(arguments[1], n, np.float32),
+          part, parts)
+
+
 @njit(cache=True, nogil=True)
-def _relu_backward(grad, out, result):
-    for i in range(grad.size):
+def _relu_backward(grad, out, result, part, parts):
+    for i in range(*_span(grad.size, part, parts)):
         result[i] = 0 if out[i] <= 0 else grad[i]
+
+
+@NativePart
+def _relu_backward_part(arguments, part, parts):
+    n = arguments[3]
+    _relu_backward(array_at(arguments[0], n, np.float32), array_at(arguments[1], n, np.float32),
+                   array_at(arguments[2], n, np.float32), part, parts)
 
 
 @njit(cache=True, nogil=True)
@@ -1056,58 +1135,83 @@ def _avgpool_backward(grad, out, kh, kw, sh, sw, ph, pw):
                     out[b, hi, wj, ch] *= scale
 
 
+# Batch norm over rows (M, width) of channel vectors; sums in float64, one row of partial sums
+# per part, which the caller adds up in order.
+
 @njit(cache=True, nogil=True)
-def _batch_norm_stats(rows, c):
-    """Per-channel mean and biased variance in float64, by two passes (no cancellation), of
-    rows of k channel vectors (M / k, k * C): sums per column, folded to C channels."""
-    m, width = rows.shape
-    count = m * (width // c)
-    columns = np.zeros(width)
-    for r in range(m):
-        for j in range(width):
-            columns[j] += rows[r, j]
-    mean = columns.reshape(-1, c).sum(0) / count
-    means = np.empty(width)
-    for j in range(width):
-        means[j] = mean[j % c]
-    columns[:] = 0
-    for r in range(m):
-        for j in range(width):
+def _batch_norm_sums(rows, means, sums, squares, part, parts):
+    """sums[part] = the per-column sums of rows - means, or of their squares."""
+    for r in range(*_span(len(rows), part, parts)):
+        for j in range(rows.shape[1]):
             d = rows[r, j] - means[j]
-            columns[j] += d * d
-    return mean, columns.reshape(-1, c).sum(0) / count
+            sums[part, j] += d * d if squares else d
+
+
+@NativePart
+def _batch_norm_sums_part(arguments, part, parts):
+    m, width = arguments[4], arguments[5]
+    _batch_norm_sums(array_at(arguments[0], (m, width), np.float32),
+                     array_at(arguments[1], width, np.float64),
+                     array_at(arguments[2], (parts, width), np.float64), arguments[3],
+                     part, parts)
 
 
 @njit(cache=True, nogil=True)
-def _batch_norm_apply(rows, alpha, beta, out):
-    m, c = rows.shape
-    for r in range(m):
-        for ch in range(c):
+def _batch_norm_apply(rows, alpha, beta, out, part, parts):
+    for r in range(*_span(len(rows), part, parts)):
+        for ch in range(rows.shape[1]):
             out[r, ch] = rows[r, ch] * alpha[ch] + beta[ch]
 
 
+@NativePart
+def _batch_norm_apply_part(arguments, part, parts):
+    m, width = arguments[4], arguments[5]
+    _batch_norm_apply(array_at(arguments[0], (m, width), np.float32),
+                      array_at(arguments[1], width, np.float32),
+                      array_at(arguments[2], width, np.float32),
+                      array_at(arguments[3], (m, width), np.float32), part, parts)
+
+
 @njit(cache=True, nogil=True)
-def _batch_norm_grad_sums(grad, rows, mean, invstd):
-    """(2, width) float64: the per-column sums of grad and of grad * xhat."""
-    m, c = rows.shape
-    sums = np.zeros((2, c))
-    for r in range(m):
-        for ch in range(c):
+def _batch_norm_grad_sums(grad, rows, mean, invstd, sums, part, parts):
+    """sums[part] = the per-column sums of grad and of grad * xhat."""
+    for r in range(*_span(len(rows), part, parts)):
+        for ch in range(rows.shape[1]):
             g = grad[r, ch]
-            sums[0, ch] += g
-            sums[1, ch] += g * ((rows[r, ch] - mean[ch]) * invstd[ch])
-    return sums
+            sums[part, 0, ch] += g
+            sums[part, 1, ch] += g * ((rows[r, ch] - mean[ch]) * invstd[ch])
+
+
+@NativePart
+def _batch_norm_grad_sums_part(arguments, part, parts):
+    m, width = arguments[5], arguments[6]
+    _batch_norm_grad_sums(array_at(arguments[0], (m, width), np.float32),
+                          array_at(arguments[1], (m, width), np.float32),
+                          array_at(arguments[2], width, np.float32),
+                          array_at(arguments[3], width, np.float32),
+                          array_at(arguments[4], (parts, 2, width), np.float64), part, parts)
 
 
 @njit(cache=True, nogil=True)
 def _batch_norm_grad_input(grad, rows, mean, invstd, scale, mean_grad, minus_mean_grad_xhat,
-                           out):
+                           out, part, parts):
     """d x = (grad - mean(grad) - xhat * mean(grad * xhat)) * scale, the means given."""
-    m, c = rows.shape
-    for r in range(m):
-        for ch in range(c):
+    for r in range(*_span(len(rows), part, parts)):
+        for ch in range(rows.shape[1]):
             xhat = (rows[r, ch] - mean[ch]) * invstd[ch]
             out[r, ch] = (xhat * minus_mean_grad_xhat[ch] + grad[r, ch] - mean_grad[ch]) * scale[ch]
+
+
+@NativePart
+def _batch_norm_grad_input_part(arguments, part, parts):
+    m, width = arguments[8], arguments[9]
+    _batch_norm_grad_input(
+        array_at(arguments[0], (m, width), np.float32),
+        array_at(arguments[1], (m, width), np.float32),
+        array_at(arguments[2], width, np.float32), array_at(arguments[3], width, np.float32),
+        array_at(arguments[4], width, np.float32), array_at(arguments[5], width, np.float32),
+        array_at(arguments[6], width, np.float32),
+        array_at(arguments[7], (m, width), np.float32), part, parts)
 
 
 # Group norm. C order: x as rows (N * G, C/G, S), one per sample and group, S the spatial size;

@@ -13,6 +13,11 @@ start, the caller's return): a ResNet-20 step makes about 45 such calls. So a wo
 its next part, and the caller for the workers, by reading a flag in compiled code that holds no
 GIL, for SPIN_SECONDS, yielding the CPU now and then to any other thread that wants it, and
 only then sleeps on an event, which the other side sets when it sees the sleeper's flag.
+
+A part handed over as Python still needs the GIL on the worker, and waiting for the GIL blocks
+(about 30 us a call). So short memory-bound passes (ReLU, batch norm) go as native jobs: a
+compiled part function (a `cfunc`, see `PART`) and its arguments as int64s, array addresses
+among them, which a worker runs from inside its compiled spin loop, never leaving it.
 """
 
 from __future__ import annotations
@@ -28,9 +33,9 @@ from typing import Any
 
 import numpy as np
 from llvmlite import ir
-from numba import njit, types
+from numba import carray, cfunc, njit, types
 from numba.core import cgutils
-from numba.extending import intrinsic
+from numba.extending import intrinsic, register_jitable
 from threadpoolctl import ThreadpoolController
 
 # The flags: one row of a cache line's int64s per thread, so that the spinning reads of one
@@ -39,6 +44,15 @@ from threadpoolctl import ThreadpoolController
 # for it, sleeps on its event.
 _ROW = 8
 _GO, _DONE, _ASLEEP, _WAITING = range(4)
+
+# A native job, in one int64 array shared with the workers: the part function's address (0 for
+# a Python part), the number of parts, the next part nobody has taken (on a cache line of its
+# own: every thread adds to it) and the part function's arguments.
+_FUNCTION, _PARTS, _NEXT, _ARGUMENTS = 0, 1, _ROW, 2 * _ROW
+_MAX_ARGUMENTS = 4 * _ROW
+
+# The signature of a native part function: (its arguments, the part, the number of parts).
+PART = types.void(types.CPointer(types.int64), types.int64, types.int64)
 
 
 @intrinsic
@@ -77,6 +91,75 @@ def _spin_hint(typingctx):
             builder.call(hint, [ir.Constant(ir.IntType(32), value) for value in operands])
         return context.get_dummy_value()
     return types.void(), codegen
+
+
+@intrinsic
+def _fetch_add(typingctx, flags, index, value):
+    """flags[index] += value, atomically; the value before."""
+    def codegen(context, builder, signature, args):
+        array = context.make_array(signature.args[0])(context, builder, args[0])
+        return builder.atomic_rmw("add", builder.gep(array.data, [args[1]]), args[2], "seq_cst")
+    return types.int64(flags, types.intp, types.int64), codegen
+
+
+@intrinsic
+def _call_part(typingctx, address, job, part, parts):
+    """The part function at `address` called with job's arguments."""
+    def codegen(context, builder, signature, args):
+        int64 = ir.IntType(64)
+        function = builder.inttoptr(args[0], ir.FunctionType(
+            ir.VoidType(), [int64.as_pointer(), int64, int64]).as_pointer())
+        array = context.make_array(signature.args[1])(context, builder, args[1])
+        builder.call(function, [builder.gep(array.data, [ir.Constant(int64, _ARGUMENTS)]),
+                                args[2], args[3]])
+        return context.get_dummy_value()
+    return types.void(address, job, part, parts), codegen
+
+
+@intrinsic
+def _pointer(typingctx, address, dtype):
+    pointer = types.CPointer(dtype.dtype)
+
+    def codegen(context, builder, signature, args):
+        return builder.inttoptr(args[0], context.get_value_type(pointer))
+    return pointer(address, dtype), codegen
+
+
+@register_jitable
+def array_at(address, shape, dtype):
+    """Inside a part function: the C-contiguous array of `shape` and `dtype` (a NumPy scalar
+    type) at `address`."""
+    return carray(_pointer(address, dtype), shape)
+
+
+@njit(cache=True, nogil=True)
+def _take_parts(job):
+    """Runs the job's parts nobody has taken yet, one at a time."""
+    parts = job[_PARTS]
+    while True:
+        part = _fetch_add(job, _NEXT, 1)
+        if part >= parts:
+            return
+        _call_part(job[_FUNCTION], job, part, parts)
+
+
+# What a worker's compiled loop hands back to Python.
+_SLEEP, _RUN_PYTHON, _WAKE_CALLER = range(3)
+
+
+@njit(cache=True, nogil=True)
+def _serve_native(flags, row, finished, spins, job):
+    """A worker's wait for its next call, running native jobs as they come without leaving
+    compiled code: (the calls finished, what Python should do next)."""
+    while _spin_while(flags, row + _GO, finished, spins):
+        if _atomic_load(job, _FUNCTION) == 0:
+            return finished, _RUN_PYTHON
+        _take_parts(job)
+        finished += 1
+        _atomic_store(flags, row + _DONE, finished)
+        if _atomic_load(flags, row + _WAITING):
+            return finished, _WAKE_CALLER
+    return finished, _SLEEP
 
 
 @njit(cache=True, nogil=True)
@@ -118,6 +201,27 @@ def _spin_while(flags, index, value, spins):
     return False
 
 
+class NativePart:
+    """A part function for `in_native_parts` (decorate it): a `cfunc` of signature PART,
+    compiled, or loaded from Numba's on-disk cache, on its first use (Numba compiles a plain
+    cfunc where it is defined, which would slow down every import of the backend)."""
+
+    def __init__(self, function: Callable) -> None:
+        self.__wrapped__ = function
+        self._compiled: Any = None
+        self._lock = threading.Lock()
+
+    def compile(self) -> Any:
+        with self._lock:
+            if self._compiled is None:
+                self._compiled = cfunc(PART, cache=True)(self.__wrapped__)
+        return self._compiled
+
+    @property
+    def address(self) -> int:
+        return (self._compiled or self.compile()).address
+
+
 class Workers:
     """`count` threads (the caller included) for the parts of one kernel call, and per-thread
     scratch buffers for what lives only inside such a part."""
@@ -140,6 +244,7 @@ class Workers:
         self._caller_wakes = [threading.Event() for _ in range(count)]
         self._calling = threading.Lock()  # one call at a time has the workers
         self._task: Callable[[], None] | None = None
+        self._job = np.zeros(_ARGUMENTS + _MAX_ARGUMENTS, np.int64)
         self._errors: list[BaseException] = []
         self._pid: int | None = None  # the process that started the workers (not a fork)
         self._spins = 1
@@ -154,8 +259,6 @@ class Workers:
         if self.count < 2 or len(parts) < 2 or not self._calling.acquire(blocking=False):
             return [work(part) for part in parts]
         try:
-            if self._pid != os.getpid():
-                self._start()
             results = [None] * len(parts)
             untaken = iter(range(len(parts)))
             lock = threading.Lock()
@@ -168,30 +271,60 @@ class Workers:
                         return
                     results[index] = work(parts[index])
 
-            helpers = range(1, min(self.count, len(parts)))
             with self.one_blas_thread():
                 self._task = take_parts
-                for worker in helpers:
-                    row = worker * _ROW
-                    self._signal(row + _GO, _load(self._flags, row + _GO) + 1, row + _ASLEEP,
-                                 self._worker_wakes[worker])
-                try:
-                    take_parts()
-                finally:
-                    for worker in helpers:
-                        row = worker * _ROW
-                        handed = _load(self._flags, row + _GO)
-                        while (done := _load(self._flags, row + _DONE)) != handed:
-                            self._wait_while(row + _DONE, done, row + _WAITING,
-                                             self._caller_wakes[worker])
-                    # taken even when the caller's own part raised, so no error of this call
-                    # is left for the next
-                    self._task, (errors, self._errors) = None, (self._errors, [])
-            if errors:
-                raise errors[0]
+                self._job[_FUNCTION] = 0
+                self._run(take_parts, len(parts))
             return results
         finally:
             self._calling.release()
+
+    def in_native_parts(self, function: Any, parts: int, *arguments: int) -> None:
+        """function(arguments, part, parts) for part in 0..parts-1, a compiled part function
+        (a NativePart, or a `cfunc` of signature PART) with int64 arguments (array addresses
+        from `address`), on the calling thread and the workers at once. The workers run it
+        from their compiled loop without taking the GIL. A part function cannot raise: it gets
+        checked input."""
+        if len(arguments) > _MAX_ARGUMENTS:
+            raise ValueError(f"in_native_parts: at most {_MAX_ARGUMENTS} arguments, "
+                             f"got {len(arguments)}")
+        shared = self.count >= 2 and parts >= 2 and self._calling.acquire(blocking=False)
+        job = self._job if shared else np.zeros(_ARGUMENTS + len(arguments), np.int64)
+        try:
+            job[_FUNCTION], job[_PARTS], job[_NEXT] = function.address, parts, 0
+            job[_ARGUMENTS:_ARGUMENTS + len(arguments)] = arguments
+            if shared:
+                self._run(lambda: _take_parts(job), parts)
+            else:
+                _take_parts(job)
+        finally:
+            if shared:
+                self._calling.release()
+
+    def _run(self, take_parts: Callable[[], None], parts: int) -> None:
+        """Hands the call prepared in _task or _job to the workers, takes parts itself, and
+        waits for every worker to finish; then raises a worker's error, if any."""
+        if self._pid != os.getpid():
+            self._start()
+        helpers = range(1, min(self.count, parts))
+        for worker in helpers:
+            row = worker * _ROW
+            self._signal(row + _GO, _load(self._flags, row + _GO) + 1, row + _ASLEEP,
+                         self._worker_wakes[worker])
+        try:
+            take_parts()
+        finally:
+            for worker in helpers:
+                row = worker * _ROW
+                handed = _load(self._flags, row + _GO)
+                while (done := _load(self._flags, row + _DONE)) != handed:
+                    self._wait_while(row + _DONE, done, row + _WAITING,
+                                     self._caller_wakes[worker])
+            # taken even when the caller's own part raised, so no error of this call is left
+            # for the next
+            self._task, (errors, self._errors) = None, (self._errors, [])
+        if errors:
+            raise errors[0]
 
     def _start(self) -> None:
         """The worker threads, on the first call in this process (a forked child has none),
@@ -211,25 +344,34 @@ class Workers:
         row = worker * _ROW
         finished = 0
         while True:
-            self._wait_while(row + _GO, finished, row + _ASLEEP, self._worker_wakes[worker])
-            call = _load(self._flags, row + _GO)
-            try:
-                self._task()
-            except BaseException as error:  # noqa: BLE001 - raised by the caller
-                self._errors.append(error)
-            finished = call
-            self._signal(row + _DONE, call, row + _WAITING, self._caller_wakes[worker])
+            finished, next_step = _serve_native(self._flags, row, finished, self._spins,
+                                                self._job)
+            if next_step == _WAKE_CALLER:
+                self._caller_wakes[worker].set()
+            elif next_step == _RUN_PYTHON:
+                try:
+                    self._task()
+                except BaseException as error:  # noqa: BLE001 - raised by the caller
+                    self._errors.append(error)
+                finished += 1
+                self._signal(row + _DONE, finished, row + _WAITING, self._caller_wakes[worker])
+            else:
+                self._sleep_while(row + _GO, finished, row + _ASLEEP, self._worker_wakes[worker])
 
     def _wait_while(self, index: int, value: int, asleep: int, event: threading.Event) -> None:
         """Until flags[index] differs from `value`: spin, then sleep on `event`, having said so
         in flags[asleep]."""
-        flags = self._flags
-        while not _spin_while(flags, index, value, self._spins):
-            event.clear()
-            _store(flags, asleep, 1)
-            if _load(flags, index) == value:  # after the flag: a signal cannot slip between
-                event.wait()
-            _store(flags, asleep, 0)
+        while not _spin_while(self._flags, index, value, self._spins):
+            self._sleep_while(index, value, asleep, event)
+
+    def _sleep_while(self, index: int, value: int, asleep: int, event: threading.Event) -> None:
+        """Sleeps on `event` if flags[index] still equals `value`, having said so in
+        flags[asleep]."""
+        event.clear()
+        _store(self._flags, asleep, 1)
+        if _load(self._flags, index) == value:  # after the flag: a signal cannot slip between
+            event.wait()
+        _store(self._flags, asleep, 0)
 
     def _signal(self, index: int, value: int, asleep: int, event: threading.Event) -> None:
         """flags[index] = value, and a wake-up if the other side sleeps."""
@@ -268,6 +410,14 @@ class Workers:
                     self._buffers.popitem(last=False)
             self._buffers[key] = buffer
         return buffer
+
+
+def address(array: np.ndarray) -> int:
+    """Where a C-contiguous array's first element lies, for a native part's arguments."""
+    if not array.flags.c_contiguous:
+        raise ValueError(f"native part: arrays must be C-contiguous, got strides "
+                         f"{array.strides} for shape {array.shape}")
+    return array.__array_interface__["data"][0]
 
 
 def worker_count() -> int:
