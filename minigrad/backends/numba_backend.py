@@ -20,8 +20,9 @@
 
 Every convolution, pooling call and large matmul is cut into parts that the calling thread and
 the worker threads take one at a time (numba_workers.py), and so is group norm on large
-enough data; kernels of a few hundred microseconds (batch norm, ReLU, small group norms) stay on
-the calling thread, where a hand-off would cost more than it saves.
+enough data. ReLU and batch norm over float32 data, passes of a few hundred microseconds, go to
+the workers as native jobs, which they run without the GIL; small group norms stay on the
+calling thread, where a hand-off would cost more than it saves.
 Everything else is the reference's (numpy_backend.py). The loops are serial `@njit(cache=True,
 nogil=True)` kernels: they compile on first use for each dtype (about a second each, cold) and
 load from Numba's on-disk cache in later processes. `warmup()` compiles the float32 kernels.
@@ -124,7 +125,7 @@ class NumbaBackend(NumpyBackend):
     # microseconds. The number of parts depends on the size alone, not on the number of
     # threads, so partial sums add up the same on any machine. Other dtypes (float64 for
     # gradient checks) run in one part on the calling thread.
-    NATIVE_PART_ELEMENTS = 1 << 17
+    NATIVE_PART_ELEMENTS = 1 << 16
 
     def _native_parts(self, first) -> int:
         """How many parts a native pass over `first` (1-D, or rows) takes."""
@@ -904,15 +905,20 @@ def _silu_backward32(grad, x, out, start, stop):
 # The passes that go to the threads as native jobs: kernel(*arrays, part, parts) takes its part
 # of the rows (of the elements, for 1-D arrays); a part function of the same name + "_part"
 # finds its float32 arrays at the addresses its arguments give, then the count and the width.
+# The loops run over slices from 0: from a part's first index, which might be negative as far
+# as LLVM knows, every access would check for negative indices and none would vectorise (ten
+# times slower).
 
 @register_jitable
-def _span(count, part, parts):
-    return count * part // parts, count * (part + 1) // parts
+def _part_of(a, part, parts):
+    """Rows count * part // parts up to the next part's of a (count = len(a))."""
+    return a[len(a) * part // parts:len(a) * (part + 1) // parts]
 
 
 @njit(cache=True, nogil=True)
 def _relu(x, out, part, parts):
-    for i in range(*_span(x.size, part, parts)):
+    x, out = _part_of(x, part, parts), _part_of(out, part, parts)
+    for i in range(x.size):
         out[i] = 0 if x[i] <= 0 else x[i]  # NaN is not <= 0: it stays NaN, as in PyTorch
 
 
@@ -925,7 +931,9 @@ def _relu_part(arguments, part, parts):
 
 @njit(cache=True, nogil=True)
 def _relu_backward(grad, out, result, part, parts):
-    for i in range(*_span(grad.size, part, parts)):
+    grad, out = _part_of(grad, part, parts), _part_of(out, part, parts)
+    result = _part_of(result, part, parts)
+    for i in range(grad.size):
         result[i] = 0 if out[i] <= 0 else grad[i]
 
 
@@ -1141,10 +1149,11 @@ def _avgpool_backward(grad, out, kh, kw, sh, sw, ph, pw):
 @njit(cache=True, nogil=True)
 def _batch_norm_sums(rows, means, sums, squares, part, parts):
     """sums[part] = the per-column sums of rows - means, or of their squares."""
-    for r in range(*_span(len(rows), part, parts)):
+    rows, sums = _part_of(rows, part, parts), sums[part]
+    for r in range(len(rows)):
         for j in range(rows.shape[1]):
             d = rows[r, j] - means[j]
-            sums[part, j] += d * d if squares else d
+            sums[j] += d * d if squares else d
 
 
 @NativePart
@@ -1158,7 +1167,8 @@ def _batch_norm_sums_part(arguments, part, parts):
 
 @njit(cache=True, nogil=True)
 def _batch_norm_apply(rows, alpha, beta, out, part, parts):
-    for r in range(*_span(len(rows), part, parts)):
+    rows, out = _part_of(rows, part, parts), _part_of(out, part, parts)
+    for r in range(len(rows)):
         for ch in range(rows.shape[1]):
             out[r, ch] = rows[r, ch] * alpha[ch] + beta[ch]
 
@@ -1175,11 +1185,12 @@ def _batch_norm_apply_part(arguments, part, parts):
 @njit(cache=True, nogil=True)
 def _batch_norm_grad_sums(grad, rows, mean, invstd, sums, part, parts):
     """sums[part] = the per-column sums of grad and of grad * xhat."""
-    for r in range(*_span(len(rows), part, parts)):
+    grad, rows, sums = _part_of(grad, part, parts), _part_of(rows, part, parts), sums[part]
+    for r in range(len(rows)):
         for ch in range(rows.shape[1]):
             g = grad[r, ch]
-            sums[part, 0, ch] += g
-            sums[part, 1, ch] += g * ((rows[r, ch] - mean[ch]) * invstd[ch])
+            sums[0, ch] += g
+            sums[1, ch] += g * ((rows[r, ch] - mean[ch]) * invstd[ch])
 
 
 @NativePart
@@ -1196,7 +1207,9 @@ def _batch_norm_grad_sums_part(arguments, part, parts):
 def _batch_norm_grad_input(grad, rows, mean, invstd, scale, mean_grad, minus_mean_grad_xhat,
                            out, part, parts):
     """d x = (grad - mean(grad) - xhat * mean(grad * xhat)) * scale, the means given."""
-    for r in range(*_span(len(rows), part, parts)):
+    grad, rows = _part_of(grad, part, parts), _part_of(rows, part, parts)
+    out = _part_of(out, part, parts)
+    for r in range(len(rows)):
         for ch in range(rows.shape[1]):
             xhat = (rows[r, ch] - mean[ch]) * invstd[ch]
             out[r, ch] = (xhat * minus_mean_grad_xhat[ch] + grad[r, ch] - mean_grad[ch]) * scale[ch]
