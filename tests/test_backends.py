@@ -1007,6 +1007,22 @@ def test_batch_norm_kernels_match_the_reference(source, training, weighted, dtyp
             np.testing.assert_allclose(ours, theirs, **tolerance)
 
 
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+def test_batch_norm_statistics_keep_their_precision_far_from_zero(dtype):
+    """One pass of shifted sums: data at 1e4 with unit spread, and a first pixel (the shift)
+    100 standard deviations away, still give float64 statistics to 1e-9 of a two-pass float64
+    computation (E[x^2] - E[x]^2 unshifted would lose every digit of the variance)."""
+    rng = np.random.default_rng(0)
+    x = (1e4 + rng.standard_normal((8, 3, 6, 5))).astype(dtype)
+    x[0, :, 0, 0] += 100
+    exact = x.astype(np.float64)
+    mean = exact.mean((0, 2, 3))
+    var = ((exact - mean.reshape(3, 1, 1)) ** 2).mean((0, 2, 3))
+    ours = load("numba").batch_norm_stats(layout_of(x, "channels_last"))
+    np.testing.assert_allclose(ours[0], mean, rtol=1e-12)
+    np.testing.assert_allclose(ours[1], var, rtol=1e-9)
+
+
 def group_norm_layout(x: np.ndarray, source: str) -> np.ndarray:
     """`layout_of` for any rank >= 2."""
     if source == "sliced":

@@ -11,8 +11,8 @@
 - Pooling: compiled loops over channels-last memory, whole channel vectors at a time; the
   backward kernels are gathers (each input pixel sums its windows), so they need no zero-fill.
 - ReLU, float32 sigmoid, tanh, SiLU and erf (vectorised: an exp of their own, XLA's float32 erf),
-  the NCHW-to-channels-last transpose, float64 erf, and batch norm over channels-last rows (two
-  passes for the statistics, one for the output, two for the backward): compiled loops.
+  the NCHW-to-channels-last transpose, float64 erf, and batch norm over channels-last rows (one
+  pass for the statistics, one for the output, two for the backward): compiled loops.
 - Group norm in the input's layout, C order (by rows, one per sample and group) or
   channels-last (by blocks, one per sample), each row or block in cache for all of its passes:
   compiled loops.
@@ -417,21 +417,21 @@ class NumbaBackend(NumpyBackend):
     # _ChannelRows, narrower: KERNEL_ROW_WIDTH), per-channel vectors tiled to match; other
     # layouts get the reference.
     def batch_norm_stats(self, x):
-        """Per-channel mean and biased variance in float64, by two passes (no cancellation)."""
+        """Per-channel mean and biased variance in float64, in one pass: the sums of d and d^2
+        for d = x - shift, the shift being the first pixel's values. E[d^2] - E[d]^2 cancels
+        only as far as the mean lies from that shift, a few standard deviations: a few of
+        float64's 53 bits, where E[x^2] - E[x]^2 would lose the lot for data far from 0."""
         if not is_channels_last(x):
             return super().batch_norm_stats(x)
         layout = _kernel_rows(x)
         rows = layout.view(x)
+        shift = rows[0, :x.shape[1]].astype(np.float64)
         parts = self._native_parts(rows)
-        stats = []
-        means = np.zeros(rows.shape[1])
-        for squares in (False, True):
-            sums = np.zeros((parts, rows.shape[1]))
-            self._in_native_parts(_batch_norm_sums, _batch_norm_sums_part, parts, rows, means,
-                                  sums, squares)
-            stats.append(sums.sum(0).reshape(layout.k, -1).sum(0) / layout.count)
-            means = layout.spread(stats[0])
-        return tuple(stats)
+        sums = np.zeros((parts, 2, rows.shape[1]))
+        self._in_native_parts(_batch_norm_sums, _batch_norm_sums_part, parts, rows,
+                              layout.spread(shift), sums)
+        mean, square = sums.sum(0).reshape(2, layout.k, -1).sum(1) / layout.count
+        return shift + mean, np.maximum(square - mean * mean, 0)
 
     def batch_norm_forward(self, x, weight, bias, mean, var, eps):
         if not is_channels_last(x):
@@ -1147,22 +1147,23 @@ def _avgpool_backward(grad, out, kh, kw, sh, sw, ph, pw):
 # per part, which the caller adds up in order.
 
 @njit(cache=True, nogil=True)
-def _batch_norm_sums(rows, means, sums, squares, part, parts):
-    """sums[part] = the per-column sums of rows - means, or of their squares."""
+def _batch_norm_sums(rows, shift, sums, part, parts):
+    """sums[part] = the per-column sums of d and of d * d, d = rows - shift in float64 (exact
+    for float32 rows)."""
     rows, sums = _part_of(rows, part, parts), sums[part]
     for r in range(len(rows)):
         for j in range(rows.shape[1]):
-            d = rows[r, j] - means[j]
-            sums[j] += d * d if squares else d
+            d = np.float64(rows[r, j]) - shift[j]
+            sums[0, j] += d
+            sums[1, j] += d * d
 
 
 @NativePart
 def _batch_norm_sums_part(arguments, part, parts):
-    m, width = arguments[4], arguments[5]
+    m, width = arguments[3], arguments[4]
     _batch_norm_sums(array_at(arguments[0], (m, width), np.float32),
                      array_at(arguments[1], width, np.float64),
-                     array_at(arguments[2], (parts, width), np.float64), arguments[3],
-                     part, parts)
+                     array_at(arguments[2], (parts, 2, width), np.float64), part, parts)
 
 
 @njit(cache=True, nogil=True)
