@@ -1144,18 +1144,22 @@ def _avgpool_backward(grad, out, kh, kw, sh, sw, ph, pw):
 
 
 # Batch norm over rows (M, width) of channel vectors; sums in float64, one row of partial sums
-# per part, which the caller adds up in order.
+# per part, which the caller adds up in order. The sums build up in arrays of the kernel's own:
+# LLVM cannot tell that an argument does not overlap the rows, so it would store every partial
+# sum back to memory on every row.
 
 @njit(cache=True, nogil=True)
 def _batch_norm_sums(rows, shift, sums, part, parts):
     """sums[part] = the per-column sums of d and of d * d, d = rows - shift in float64 (exact
     for float32 rows)."""
-    rows, sums = _part_of(rows, part, parts), sums[part]
+    rows = _part_of(rows, part, parts)
+    total, squares = np.zeros(rows.shape[1]), np.zeros(rows.shape[1])
     for r in range(len(rows)):
         for j in range(rows.shape[1]):
             d = np.float64(rows[r, j]) - shift[j]
-            sums[0, j] += d
-            sums[1, j] += d * d
+            total[j] += d
+            squares[j] += d * d
+    sums[part, 0], sums[part, 1] = total, squares
 
 
 @NativePart
@@ -1186,12 +1190,14 @@ def _batch_norm_apply_part(arguments, part, parts):
 @njit(cache=True, nogil=True)
 def _batch_norm_grad_sums(grad, rows, mean, invstd, sums, part, parts):
     """sums[part] = the per-column sums of grad and of grad * xhat."""
-    grad, rows, sums = _part_of(grad, part, parts), _part_of(rows, part, parts), sums[part]
+    grad, rows = _part_of(grad, part, parts), _part_of(rows, part, parts)
+    total, products = np.zeros(rows.shape[1]), np.zeros(rows.shape[1])
     for r in range(len(rows)):
         for ch in range(rows.shape[1]):
             g = grad[r, ch]
-            sums[0, ch] += g
-            sums[1, ch] += g * ((rows[r, ch] - mean[ch]) * invstd[ch])
+            total[ch] += g
+            products[ch] += g * ((rows[r, ch] - mean[ch]) * invstd[ch])
+    sums[part, 0], sums[part, 1] = total, products
 
 
 @NativePart
