@@ -1021,6 +1021,10 @@ def test_batch_norm_statistics_keep_their_precision_far_from_zero(dtype):
     ours = load("numba").batch_norm_stats(layout_of(x, "channels_last"))
     np.testing.assert_allclose(ours[0], mean, rtol=1e-12)
     np.testing.assert_allclose(ours[1], var, rtol=1e-9)
+    # no first pixel to shift by: an empty batch gives the reference's NaNs
+    empty = layout_of(np.zeros((0, 3, 2, 2), dtype), "channels_last")
+    with np.errstate(invalid="ignore"):
+        assert np.isnan(np.concatenate(load("numba").batch_norm_stats(empty))).all()
 
 
 def group_norm_layout(x: np.ndarray, source: str) -> np.ndarray:

@@ -421,7 +421,7 @@ class NumbaBackend(NumpyBackend):
         for d = x - shift, the shift being the first pixel's values. E[d^2] - E[d]^2 cancels
         only as far as the mean lies from that shift, a few standard deviations: a few of
         float64's 53 bits, where E[x^2] - E[x]^2 would lose the lot for data far from 0."""
-        if not is_channels_last(x):
+        if x.size == 0 or not is_channels_last(x):
             return super().batch_norm_stats(x)
         layout = _kernel_rows(x)
         rows = layout.view(x)
@@ -455,7 +455,7 @@ class NumbaBackend(NumpyBackend):
         layout = _kernel_rows(x)
         rows, grads = layout.view(x), np.ascontiguousarray(layout.view(grad))
         mean, invstd = _spread(layout, x.dtype, mean, invstd)
-        parts = self._native_parts(rows)
+        parts = self._native_parts(rows) if grads.dtype == rows.dtype else 1
         lane_sums = np.zeros((parts, 2, rows.shape[1]))
         self._in_native_parts(_batch_norm_grad_sums, _batch_norm_grad_sums_part, parts, grads,
                               rows, mean, invstd, lane_sums)
