@@ -239,7 +239,8 @@ NUMBA_KERNELS = ["_relu", "_relu_backward", "_transpose_images", "_input_spectra
                  "_planes_forward", "_planes_backward", "_convolve", "_weight_sums"]
 NATIVE_PARTS = ["_relu_part", "_relu_backward_part", "_batch_norm_sums_part",
                 "_batch_norm_apply_part", "_batch_norm_grad_sums_part",
-                "_batch_norm_grad_input_part"]
+                "_batch_norm_grad_input_part", "_sigmoid32_part", "_tanh32_part", "_silu32_part",
+                "_silu_backward32_part", "_erf32_part", "_gelu32_part", "_gelu_backward32_part"]
 NUMBA_MODULES = ["minigrad.backends.numba_backend", "minigrad.backends.winograd",
                  "minigrad.backends.numba_depthwise", "minigrad.backends.numba_planes",
                  "minigrad.backends.numba_direct"]
@@ -373,8 +374,8 @@ def test_float32_loops_give_the_same_bits_wherever_their_output_lies(name):
     rows = np.empty((inputs + 1, n), np.float32)  # inputs, then the output right after them
     rows[:inputs] = np.random.default_rng(4).standard_normal((inputs, n)) * 3
     apart = np.empty(n, np.float32)
-    kernel(*[row.copy() for row in rows[:inputs]], apart, 0, n)
-    kernel(*rows, 0, n)
+    kernel(*[row.copy() for row in rows[:inputs]], apart, 0, 1)
+    kernel(*rows, 0, 1)
     np.testing.assert_array_equal(rows[inputs], apart)
 
 
@@ -856,9 +857,10 @@ def test_in_native_parts_refuses_strided_arrays_and_too_many_arguments():
 
 
 @pytest.mark.parametrize("workers", [2, 3])
-def test_relu_and_batch_norm_in_native_parts_are_the_one_thread_result(monkeypatch, workers):
-    """float32 passes cut into several parts: on 2 or 3 threads, exactly the numbers of the
-    same parts on one thread (the parts do not depend on the threads), and the reference's."""
+def test_passes_in_native_parts_are_the_one_thread_result(monkeypatch, workers):
+    """float32 passes (the float32 loops, ReLU, batch norm) cut into several parts: on 2 or 3
+    threads, exactly the numbers of the same parts on one thread (the parts do not depend on
+    the threads), and the reference's."""
     from minigrad.backends.numba_backend import NumbaBackend
 
     rng = np.random.default_rng(workers)
@@ -874,7 +876,9 @@ def test_relu_and_batch_norm_in_native_parts_are_the_one_thread_result(monkeypat
         out = backend.relu(x)
         stats = backend.batch_norm_stats(x)
         normed = backend.batch_norm_forward(x, weight, bias, *stats, 1e-5)
-        return (out, backend.relu_backward(grad, out), *stats, normed,
+        loops = [getattr(backend, name)(x) for name in ("sigmoid", "tanh", "silu", "gelu", "erf")]
+        loops += [backend.silu_backward(grad, x), backend.gelu_backward(grad, x)]
+        return (*loops, out, backend.relu_backward(grad, out), *stats, normed,
                 *backend.batch_norm_backward(grad, x, weight, *stats, 1e-5, True,
                                              (True, True, True)))
 

@@ -146,50 +146,46 @@ class NumbaBackend(NumpyBackend):
             len(first), first.shape[1] if first.ndim == 2 else 1)
 
     # Sigmoid, tanh, SiLU, GELU and erf: compiled float32 loops that LLVM vectorises (an exp of
-    # our own, since Numba's calls libm's scalar one), split over the threads from
-    # SPLIT_ELEMENTWISE elements. Other dtypes (float64 for gradient checks) get the reference
-    # (erf: libm's).
-    SPLIT_ELEMENTWISE = 1 << 18
-
+    # our own, since Numba's calls libm's scalar one), on the threads as native jobs. Other
+    # dtypes (float64 for gradient checks) get the reference (erf: libm's).
     def sigmoid(self, x):
-        out = self._float32_loop(_sigmoid32, x)
+        out = self._float32_loop(_sigmoid32, _sigmoid32_part, x)
         return super().sigmoid(x) if out is None else out
 
     def tanh(self, x):
-        out = self._float32_loop(_tanh32, x)
+        out = self._float32_loop(_tanh32, _tanh32_part, x)
         return super().tanh(x) if out is None else out
 
     def silu(self, x):
-        out = self._float32_loop(_silu32, x)
+        out = self._float32_loop(_silu32, _silu32_part, x)
         return super().silu(x) if out is None else out
 
     def silu_backward(self, grad, x):
-        out = self._float32_loop(_silu_backward32, grad, x)
+        out = self._float32_loop(_silu_backward32, _silu_backward32_part, grad, x)
         return super().silu_backward(grad, x) if out is None else out
 
-    def _float32_loop(self, kernel, *inputs):
-        """kernel(*flat inputs, flat out, start, stop) over float32 inputs that share one memory
-        layout, which the result gets too; None for other inputs."""
+    def _float32_loop(self, kernel, part_function, *inputs):
+        """kernel(*flat inputs, flat out, part, parts) over float32 inputs that share one
+        memory layout, which the result gets too; None for other inputs."""
         out = _empty_apart(inputs[-1], *inputs)
         memory = _flat_memory(*inputs, out) if out.dtype == np.float32 else None
         if memory is None:
             return None
-        parts = 1 if out.size < self.SPLIT_ELEMENTWISE else 4 * self.workers.count
-        self.workers.in_parts(lambda span: kernel(*memory, *span), ranges(out.size, parts))
+        self._in_native_parts(kernel, part_function, self._native_parts(memory[0]), *memory)
         return out
 
     def gelu(self, x):
-        out = self._float32_loop(_gelu32, x)
+        out = self._float32_loop(_gelu32, _gelu32_part, x)
         return super().gelu(x) if out is None else out
 
     def gelu_backward(self, grad, x):
-        out = self._float32_loop(_gelu_backward32, grad, x)
+        out = self._float32_loop(_gelu_backward32, _gelu_backward32_part, grad, x)
         return super().gelu_backward(grad, x) if out is None else out
 
     def erf(self, x):
         """float32: a compiled vectorised loop over the threads (XLA's and Eigen's float32
         approximation, within 3.3e-7 relative); float64: libm's erf per element."""
-        out = self._float32_loop(_erf32, x)
+        out = self._float32_loop(_erf32, _erf32_part, x)
         return _erf(x) if out is None else out
 
     def channels_last(self, nchw):
@@ -811,6 +807,20 @@ def _exp32(z):
     return p * _float32_from_bits((np.int32(n) + np.int32(127)) << np.int32(23))
 
 
+# The passes that go to the threads as native jobs (the float32 loops below, ReLU, batch norm):
+# kernel(*arrays, part, parts) takes its part of the rows (of the elements, for 1-D arrays); a
+# part function of the same name + "_part" finds its float32 arrays at the addresses its
+# arguments give, then the count and the width.
+# The loops run over slices from 0: from a part's first index, which might be negative as far
+# as LLVM knows, every access would check for negative indices and none would vectorise (ten
+# times slower).
+
+@register_jitable
+def _part_of(a, part, parts):
+    """Rows count * part // parts up to the next part's of a (count = len(a))."""
+    return a[len(a) * part // parts:len(a) * (part + 1) // parts]
+
+
 # error_model="numpy": a float division by zero gives inf instead of raising, which lets LLVM
 # vectorise the loops below (the check for zero kept them scalar); "contract" lets it fuse
 # multiply-adds.
@@ -836,8 +846,9 @@ def _erf32_of(v):
 
 
 @njit(cache=True, nogil=True, error_model="numpy", fastmath={"contract"})
-def _erf32(x, out, start, stop):
-    for i in range(start, stop):
+def _erf32(x, out, part, parts):
+    x, out = _part_of(x, part, parts), _part_of(out, part, parts)
+    for i in range(x.size):
         out[i] = _erf32_of(x[i])
 
 
@@ -846,17 +857,20 @@ def _erf32(x, out, start, stop):
 # with fused multiply-adds the backward's vector and scalar loops (LLVM picks one at run time
 # from where the arrays lie) rounded differently, so the same step gave other bits.
 @njit(cache=True, nogil=True, error_model="numpy")
-def _gelu32(x, out, start, stop):
+def _gelu32(x, out, part, parts):
     f32 = np.float32
-    for i in range(start, stop):
+    x, out = _part_of(x, part, parts), _part_of(out, part, parts)
+    for i in range(x.size):
         v = x[i]
         out[i] = f32(0.5) * v * (f32(1.0) + _erf32_of(v * f32(0.7071067811865476)))
 
 
 @njit(cache=True, nogil=True, error_model="numpy")
-def _gelu_backward32(grad, x, out, start, stop):
+def _gelu_backward32(grad, x, out, part, parts):
     f32 = np.float32
-    for i in range(start, stop):
+    grad, x = _part_of(grad, part, parts), _part_of(x, part, parts)
+    out = _part_of(out, part, parts)
+    for i in range(x.size):
         v = x[i]
         cdf = f32(0.5) * (f32(1.0) + _erf32_of(v * f32(0.7071067811865476)))
         pdf = _exp32(f32(-0.5) * v * v) * f32(0.3989422804014327)
@@ -864,18 +878,20 @@ def _gelu_backward32(grad, x, out, start, stop):
 
 
 @njit(cache=True, nogil=True, error_model="numpy", fastmath={"contract"})
-def _sigmoid32(x, out, start, stop):
-    for i in range(start, stop):
+def _sigmoid32(x, out, part, parts):
+    x, out = _part_of(x, part, parts), _part_of(out, part, parts)
+    for i in range(x.size):
         out[i] = np.float32(1.0) / (np.float32(1.0) + _exp32(-x[i]))
 
 
 @njit(cache=True, nogil=True, error_model="numpy", fastmath={"contract"})
-def _tanh32(x, out, start, stop):
+def _tanh32(x, out, part, parts):
     """tanh in float32 as Cephes' tanhf: an odd polynomial below |x| = 0.625, where
     1 - 2 / (e^2|x| + 1) would cancel, that formula above it (e^2|x| = inf gives 1), both
     computed and one selected, so the loop has no branch; -0 and NaN pass as they are."""
     f32 = np.float32
-    for i in range(start, stop):
+    x, out = _part_of(x, part, parts), _part_of(out, part, parts)
+    for i in range(x.size):
         v = x[i]
         a = abs(v)
         z = v * v
@@ -890,29 +906,70 @@ def _tanh32(x, out, start, stop):
 
 
 @njit(cache=True, nogil=True, error_model="numpy", fastmath={"contract"})
-def _silu32(x, out, start, stop):
-    for i in range(start, stop):
+def _silu32(x, out, part, parts):
+    x, out = _part_of(x, part, parts), _part_of(out, part, parts)
+    for i in range(x.size):
         out[i] = x[i] / (np.float32(1.0) + _exp32(-x[i]))
 
 
 @njit(cache=True, nogil=True, error_model="numpy", fastmath={"contract"})
-def _silu_backward32(grad, x, out, start, stop):
-    for i in range(start, stop):
+def _silu_backward32(grad, x, out, part, parts):
+    grad, x = _part_of(grad, part, parts), _part_of(x, part, parts)
+    out = _part_of(out, part, parts)
+    for i in range(x.size):
         s = np.float32(1.0) / (np.float32(1.0) + _exp32(-x[i]))
         out[i] = grad[i] * s * (np.float32(1.0) + x[i] * (np.float32(1.0) - s))
 
 
-# The passes that go to the threads as native jobs: kernel(*arrays, part, parts) takes its part
-# of the rows (of the elements, for 1-D arrays); a part function of the same name + "_part"
-# finds its float32 arrays at the addresses its arguments give, then the count and the width.
-# The loops run over slices from 0: from a part's first index, which might be negative as far
-# as LLVM knows, every access would check for negative indices and none would vectorise (ten
-# times slower).
+@NativePart
+def _erf32_part(arguments, part, parts):
+    n = arguments[2]
+    _erf32(array_at(arguments[0], n, np.float32), array_at(arguments[1], n, np.float32),
+           part, parts)
 
-@register_jitable
-def _part_of(a, part, parts):
-    """Rows count * part // parts up to the next part's of a (count = len(a))."""
-    return a[len(a) * part // parts:len(a) * (part + 1) // parts]
+
+@NativePart
+def _gelu32_part(arguments, part, parts):
+    n = arguments[2]
+    _gelu32(array_at(arguments[0], n, np.float32), array_at(arguments[1], n, np.float32),
+            part, parts)
+
+
+@NativePart
+def _sigmoid32_part(arguments, part, parts):
+    n = arguments[2]
+    _sigmoid32(array_at(arguments[0], n, np.float32), array_at(arguments[1], n, np.float32),
+               part, parts)
+
+
+@NativePart
+def _tanh32_part(arguments, part, parts):
+    n = arguments[2]
+    _tanh32(array_at(arguments[0], n, np.float32), array_at(arguments[1], n, np.float32),
+            part, parts)
+
+
+@NativePart
+def _silu32_part(arguments, part, parts):
+    n = arguments[2]
+    _silu32(array_at(arguments[0], n, np.float32), array_at(arguments[1], n, np.float32),
+            part, parts)
+
+
+@NativePart
+def _gelu_backward32_part(arguments, part, parts):
+    n = arguments[3]
+    _gelu_backward32(array_at(arguments[0], n, np.float32),
+                     array_at(arguments[1], n, np.float32),
+                     array_at(arguments[2], n, np.float32), part, parts)
+
+
+@NativePart
+def _silu_backward32_part(arguments, part, parts):
+    n = arguments[3]
+    _silu_backward32(array_at(arguments[0], n, np.float32),
+                     array_at(arguments[1], n, np.float32),
+                     array_at(arguments[2], n, np.float32), part, parts)
 
 
 @njit(cache=True, nogil=True)
