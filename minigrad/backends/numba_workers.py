@@ -15,9 +15,10 @@ GIL, for SPIN_SECONDS, yielding the CPU now and then to any other thread that wa
 only then sleeps on an event, which the other side sets when it sees the sleeper's flag.
 
 A part handed over as Python still needs the GIL on the worker, and waiting for the GIL blocks
-(about 30 us a call). So short memory-bound passes (ReLU, batch norm) go as native jobs: a
-compiled part function (a `cfunc`, see `PART`) and its arguments as int64s, array addresses
-among them, which a worker runs from inside its compiled spin loop, never leaving it.
+(about 30 us a call). So short passes (ReLU, batch norm, the float32 activations) go as
+native jobs: a compiled part function (a `cfunc`, see `PART`) and its arguments as int64s,
+array addresses among them, which a worker runs from inside its compiled spin loop, never
+leaving it.
 """
 
 from __future__ import annotations
