@@ -508,12 +508,14 @@ def numba_first_calls() -> dict[str, float]:
           lambda: backend.maxpool2d_backward(pooled, argmax, x.shape, two, two, zero))
     pooled = first("_avgpool_forward", lambda: backend.avgpool2d_forward(x, two, two, zero))
     first("_avgpool_backward", lambda: backend.avgpool2d_backward(pooled, x.shape, two, two, zero))
-    mean, var = first("_batch_norm_stats", lambda: backend.batch_norm_stats(rows))
+    mean, var = first("_batch_norm_sums", lambda: backend.batch_norm_stats(rows))
     normed = first("_batch_norm_apply",
                    lambda: backend.batch_norm_forward(rows, None, None, mean, var, 1e-5))
     first("_batch_norm_grad_sums, _batch_norm_grad_input", lambda: backend.batch_norm_backward(
         normed, rows, None, mean, var, 1e-5, True, (True, False, False)))
     first("erf (a compiled ufunc)", lambda: backend.erf(x))
+    first("the native part functions (cfuncs, on their first large call)",
+          lambda: [part.compile() for part in mg.backends.numba_backend.native_parts()])
     return timings
 
 

@@ -801,8 +801,9 @@ def test_in_parts_in_a_forked_child_starts_its_own_workers():
 
 def native_parts_recorder():
     """A native part function that adds part + 1 to arguments[0]'s int64 array at its part and
-    marks the start of every part in arguments[1]; part 0 waits (a bounded spin) for another
-    part to start, and records in arguments[2] whether one did while it ran."""
+    marks the start of every part in arguments[1]; part 0 of several waits, for up to
+    arguments[3] turns of a spin, for part 1 to start, and records in arguments[2] whether it
+    did meanwhile."""
     from numba import cfunc
 
     from minigrad.backends.numba_workers import PART, _atomic_load, _atomic_store, array_at
@@ -812,8 +813,8 @@ def native_parts_recorder():
         seen, started = array_at(arguments[0], parts, np.int64), array_at(arguments[1], parts,
                                                                           np.int64)
         _atomic_store(started, part, 1)
-        if part == 0:
-            for _ in range(200_000_000):
+        if part == 0 and parts > 1:
+            for _ in range(arguments[3]):
                 if _atomic_load(started, 1):
                     array_at(arguments[2], 1, np.int64)[0] = 1
                     break
@@ -823,27 +824,29 @@ def native_parts_recorder():
 
 def test_in_native_parts_runs_every_part_once_on_the_threads():
     """Part 0, the caller's, sees part 1 start while it runs (a worker took it); every part
-    runs once, in a call after the workers have gone to sleep and in nested calls too."""
+    runs once, in a call after the workers have gone to sleep and in nested calls too, which
+    run on their own thread: nobody starts their part 1 while their part 0 waits 1M turns."""
     from minigrad.backends.numba_workers import Workers, address
 
     backend = Workers(3)
     backend.SPIN_SECONDS = 1e-5
     record = native_parts_recorder()
 
-    def run(parts):
+    def run(parts, turns):
         seen, started, concurrent = (np.zeros(parts, np.int64) for _ in range(3))
         backend.in_native_parts(record, parts, address(seen), address(started),
-                                address(concurrent))
+                                address(concurrent), turns)
         return seen, concurrent[0]
 
     for _ in range(3):
         time.sleep(0.005)  # the workers have gone to sleep
-        seen, concurrent = run(40)
+        # a bound of seconds, however busy the machine: a worker starts part 1 long before
+        seen, concurrent = run(40, 10**10)
         assert np.array_equal(seen, np.arange(1, 41)) and concurrent == 1
     # a native call from a Python part (the workers are taken) runs on its own thread
-    nested = backend.in_parts(lambda _: run(2), [0, 1])
+    nested = backend.in_parts(lambda _: run(2, 10**6), [0, 1])
     assert all(np.array_equal(seen, [1, 2]) and concurrent == 0 for seen, concurrent in nested)
-    seen, _ = run(1)
+    seen, _ = run(1, 0)
     assert np.array_equal(seen, [1])
 
 

@@ -20,9 +20,9 @@
 
 Every convolution, pooling call and large matmul is cut into parts that the calling thread and
 the worker threads take one at a time (numba_workers.py), and so is group norm on large
-enough data. ReLU and batch norm over float32 data, passes of a few hundred microseconds, go to
-the workers as native jobs, which they run without the GIL; small group norms stay on the
-calling thread, where a hand-off would cost more than it saves.
+enough data. ReLU, batch norm and the float32 activations, passes of a few hundred
+microseconds, go to the workers as native jobs, which they run without the GIL; small group
+norms stay on the calling thread, where a hand-off would cost more than it saves.
 Everything else is the reference's (numpy_backend.py). The loops are serial `@njit(cache=True,
 nogil=True)` kernels: they compile on first use for each dtype (about a second each, cold) and
 load from Numba's on-disk cache in later processes. `warmup()` compiles the float32 kernels.
@@ -120,11 +120,11 @@ class NumbaBackend(NumpyBackend):
                               self._native_parts(memory[0]), *memory)
         return result
 
-    # Memory-bound passes (ReLU, batch norm) over float32 data go to the threads as native jobs
-    # (numba_workers.py), in parts of about NATIVE_PART_ELEMENTS: a hand-off there costs a few
-    # microseconds. The number of parts depends on the size alone, not on the number of
-    # threads, so partial sums add up the same on any machine. Other dtypes (float64 for
-    # gradient checks) run in one part on the calling thread.
+    # Short passes over float32 data (ReLU, batch norm, the activations below) go to the
+    # threads as native jobs (numba_workers.py), in parts of NATIVE_PART_ELEMENTS: a hand-off
+    # there costs a few microseconds. The number of parts depends on the size alone, not on
+    # the number of threads, so partial sums add up the same on any machine. Other dtypes
+    # (float64 for gradient checks) run in one part on the calling thread.
     NATIVE_PART_ELEMENTS = 1 << 16
 
     def _native_parts(self, first) -> int:
